@@ -1,0 +1,3 @@
+from incidentd.cli import app
+
+app(prog_name="incidentd")

@@ -1,0 +1,255 @@
+"""The `incidentd` command: serve, db upgrade, org / user / token administration."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import typer
+
+from incidentd import db as database
+from incidentd.config import Settings, get_settings
+from incidentd.errors import ApiError
+from incidentd.identity import service as identity
+from incidentd.kit import ids
+from incidentd.kit.time import to_rfc3339
+
+app = typer.Typer(
+    help="incidentd: a self-hosted incident server that speaks DevRev's Incidents API.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+org_app = typer.Typer(help="Dev orgs.", no_args_is_help=True)
+user_app = typer.Typer(help="Users: dev users, service accounts, sys users.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(org_app, name="org")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+
+T = TypeVar("T")
+
+DatabaseOption = typer.Option(None, "--database-url", help="Database URL (env INCIDENTD_DATABASE_URL).")
+OrgOption = typer.Option(None, "--org", help="Org slug; may be left out when there is only one org.")
+
+
+def _settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with the flags that were given written over them (and exported, so that
+    server worker processes see the same settings)."""
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[f"INCIDENTD_{name.upper()}"] = str(value)
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def _run(settings: Settings, work: Callable[[database.Database], Awaitable[T]]) -> T:
+    async def main() -> T:
+        db = database.Database(settings)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except ApiError as exc:
+        typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+
+
+def _print_token(host: str, port: int, secret: str) -> None:
+    typer.echo("")
+    typer.secho("An API token for the admin dev user (shown once, store it now):", bold=True)
+    typer.echo(f"  {secret}")
+    typer.echo("Try it:")
+    typer.echo(f'  curl -H "Authorization: Bearer {secret}" http://{host}:{port}/dev-users.self')
+    typer.echo("")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Interface to listen on (default 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default 8080)."),
+    workers: int = typer.Option(None, help="Worker processes (default 1)."),
+    database_url: str = DatabaseOption,
+    log_format: str = typer.Option(None, help="console or json."),
+) -> None:
+    """Migrate the embedded database if needed, bootstrap an empty one, and serve the API."""
+    import uvicorn
+
+    settings = _settings(host=host, port=port, workers=workers, database_url=database_url, log_format=log_format)
+
+    async def prepare(db: database.Database) -> identity.Bootstrap | None:
+        if settings.migrate_on_start:
+            await database.upgrade(db.engine)
+        elif not await database.is_at_head(db.engine):
+            typer.secho("error: the database schema is not current; run `incidentd db upgrade`", fg="red", err=True)
+            raise typer.Exit(1)
+        return await identity.bootstrap(db, admin_email=settings.bootstrap_admin_email)
+
+    created = _run(settings, prepare)
+    if created is not None:
+        typer.echo(f"Created dev org '{created.org.slug}' ({created.org.org_don}) and its admin dev user.")
+        _print_token(settings.host, settings.port, created.token.secret)
+    uvicorn.run(
+        "incidentd.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head"), database_url: str = DatabaseOption) -> None:
+    """Apply the migrations up to REVISION (default: head)."""
+    settings = _settings(database_url=database_url)
+    _run(settings, lambda db: database.upgrade(db.engine, revision))
+    typer.echo(f"database at {revision}")
+
+
+@org_app.command("create")
+def org_create(
+    display_name: str = typer.Argument(..., help="The org's name."),
+    slug: str = typer.Option(None, help="The org's id in DONs (default: random)."),
+    admin_email: str = typer.Option(None, help="Also create an admin dev user with this email and a token."),
+    database_url: str = DatabaseOption,
+) -> None:
+    """Create a dev org (and optionally its first dev user and token)."""
+    settings = _settings(database_url=database_url)
+
+    async def work(db: database.Database) -> tuple[Any, Any]:
+        async with db.write() as conn:
+            org = await identity.create_org(
+                conn, partition=settings.don_partition, display_name=display_name, slug=slug
+            )
+            token = None
+            if admin_email:
+                user = await identity.create_user(conn, org, email=admin_email, full_name="Administrator")
+                token = await identity.issue_token(conn, org, user.number, token_hint="org admin token")
+            return org, token
+
+    org, token = _run(settings, work)
+    typer.echo(f"{org.slug}\t{org.org_don}")
+    if token is not None:
+        _print_token(settings.host, settings.port, token.secret)
+
+
+@org_app.command("list")
+def org_list(database_url: str = DatabaseOption) -> None:
+    """List dev orgs."""
+    settings = _settings(database_url=database_url)
+
+    async def work(db: database.Database) -> list[Any]:
+        async with db.read() as conn:
+            return list(await identity.repository.list_orgs(conn))
+
+    for row in _run(settings, work):
+        typer.echo(f"{row.slug}\t{ids.org_don(settings.don_partition, row.slug)}\t{row.display_name}")
+
+
+@user_app.command("create")
+def user_create(
+    email: str = typer.Option(None, help="Email (required for dev users)."),
+    full_name: str = typer.Option(None),
+    display_name: str = typer.Option(None),
+    kind: str = typer.Option("dev_user", help="dev_user, service_account or sys_user."),
+    org: str = OrgOption,
+    database_url: str = DatabaseOption,
+) -> None:
+    """Create a principal in an org."""
+    settings = _settings(database_url=database_url)
+    if kind == "dev_user" and not email:
+        typer.secho("error: a dev user needs --email", fg="red", err=True)
+        raise typer.Exit(2)
+
+    async def work(db: database.Database) -> str:
+        async with db.write() as conn:
+            scope = await identity.find_org(conn, settings.don_partition, org)
+            row = await identity.create_user(
+                conn, scope, email=email, full_name=full_name, display_name=display_name, user_type=kind
+            )
+            return scope.don(row.user_type, row.number)
+
+    typer.echo(_run(settings, work))
+
+
+@token_app.command("create")
+def token_create(
+    user: str = typer.Option(..., help="The user: DON, display id (DEVU-1) or email."),
+    expires_in_days: int = typer.Option(None, help="Days until the token expires (default: never)."),
+    hint: str = typer.Option(None, help="A note that identifies the token."),
+    org: str = OrgOption,
+    database_url: str = DatabaseOption,
+) -> None:
+    """Issue an API token for a user; the secret is printed once."""
+    settings = _settings(database_url=database_url)
+
+    async def work(db: database.Database) -> str:
+        async with db.write() as conn:
+            scope = await identity.find_org(conn, settings.don_partition, org)
+            row = await identity.resolve_user(conn, scope, user)
+            issued = await identity.issue_token(
+                conn, scope, row.number, expires_in_days=expires_in_days, token_hint=hint
+            )
+            return f"{scope.don('auth_token', issued.number)}\n{issued.secret}"
+
+    typer.echo(_run(settings, work))
+
+
+@token_app.command("list")
+def token_list(
+    user: str = typer.Option(None, help="Only this user's tokens."),
+    org: str = OrgOption,
+    database_url: str = DatabaseOption,
+) -> None:
+    """List tokens (never their secrets)."""
+    settings = _settings(database_url=database_url)
+
+    async def work(db: database.Database) -> list[str]:
+        async with db.read() as conn:
+            scope = await identity.find_org(conn, settings.don_partition, org)
+            user_number = (await identity.resolve_user(conn, scope, user)).number if user else None
+            rows = await identity.repository.list_tokens(
+                conn, scope.dev_org_id, user_number=user_number, requested_token_type=None
+            )
+        return [
+            "\t".join(
+                [
+                    scope.don("auth_token", row.number),
+                    f"user/{row.user_number}",
+                    identity.token_status(row),
+                    to_rfc3339(row.issued_at),
+                    to_rfc3339(row.expires_at) if row.expires_at else "-",
+                    to_rfc3339(row.last_used_at) if row.last_used_at else "-",
+                    row.token_hint or "",
+                ]
+            )
+            for row in rows
+        ]
+
+    for line in _run(settings, work):
+        typer.echo(line)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: str = typer.Argument(..., help="The token's id (DON or TOKEN-n)."),
+    org: str = OrgOption,
+    database_url: str = DatabaseOption,
+) -> None:
+    """Revoke a token: it stops working at once."""
+    settings = _settings(database_url=database_url)
+
+    async def work(db: database.Database) -> None:
+        async with db.read() as conn:
+            scope = await identity.find_org(conn, settings.don_partition, org)
+        await identity.revoke_token(db, scope, token_id)
+
+    _run(settings, work)
+    typer.echo(f"revoked {token_id}")

@@ -1,0 +1,1 @@
+"""Dev orgs, principals (dev users, service accounts, sys users) and API tokens."""

@@ -1,0 +1,135 @@
+"""SQL of the identity domain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from incidentd.identity.tables import auth_tokens, dev_orgs, users
+
+
+async def count_orgs(conn: AsyncConnection) -> int:
+    return int((await conn.execute(sa.select(sa.func.count()).select_from(dev_orgs))).scalar_one())
+
+
+async def insert_org(conn: AsyncConnection, *, slug: str, display_name: str, now: int) -> int:
+    result = await conn.execute(
+        sa.insert(dev_orgs).values(slug=slug, display_name=display_name, created_date=now).returning(dev_orgs.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def get_org(conn: AsyncConnection, *, slug: str | None = None, org_id: int | None = None) -> Row[Any] | None:
+    query = sa.select(dev_orgs)
+    query = query.where(dev_orgs.c.slug == slug) if slug is not None else query.where(dev_orgs.c.id == org_id)
+    return (await conn.execute(query)).first()
+
+
+async def list_orgs(conn: AsyncConnection) -> Sequence[Row[Any]]:
+    return (await conn.execute(sa.select(dev_orgs).order_by(dev_orgs.c.id))).all()
+
+
+async def insert_user(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(sa.insert(users).values(**values))
+
+
+async def get_users(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Row[Any]]:
+    """The users with these numbers, in one query (for resolving summaries without N+1)."""
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
+    rows = (
+        await conn.execute(sa.select(users).where(users.c.dev_org_id == dev_org_id, users.c.number.in_(wanted)))
+    ).all()
+    return {row.number: row for row in rows}
+
+
+async def get_user_by_email(conn: AsyncConnection, dev_org_id: int, email: str) -> Row[Any] | None:
+    query = sa.select(users).where(users.c.dev_org_id == dev_org_id, sa.func.lower(users.c.email) == email.lower())
+    return (await conn.execute(query)).first()
+
+
+async def list_users(
+    conn: AsyncConnection,
+    dev_org_id: int,
+    *,
+    user_type: str,
+    emails: Sequence[str] | None,
+    states: Sequence[str] | None,
+    after: int | None,
+    before: int | None,
+    limit: int,
+) -> Sequence[Row[Any]]:
+    """A page of users ordered by number; `before` walks backwards (rows come back in descending order)."""
+    query = sa.select(users).where(users.c.dev_org_id == dev_org_id, users.c.user_type == user_type)
+    if emails:
+        query = query.where(sa.func.lower(users.c.email).in_([email.lower() for email in emails]))
+    if states:
+        query = query.where(users.c.state.in_(states))
+    if before is not None:
+        query = query.where(users.c.number < before).order_by(users.c.number.desc())
+    else:
+        if after is not None:
+            query = query.where(users.c.number > after)
+        query = query.order_by(users.c.number)
+    return (await conn.execute(query.limit(limit))).all()
+
+
+async def insert_token(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(sa.insert(auth_tokens).values(**values))
+
+
+async def find_token(conn: AsyncConnection, token_hash: str) -> Row[Any] | None:
+    """The token with this hash, joined with its user and org."""
+    query = (
+        sa.select(
+            auth_tokens,
+            users.c.user_type,
+            users.c.state.label("user_state"),
+            dev_orgs.c.slug.label("org_slug"),
+        )
+        .join(users, (users.c.dev_org_id == auth_tokens.c.dev_org_id) & (users.c.number == auth_tokens.c.user_number))
+        .join(dev_orgs, dev_orgs.c.id == auth_tokens.c.dev_org_id)
+        .where(auth_tokens.c.token_hash == token_hash)
+    )
+    return (await conn.execute(query)).first()
+
+
+async def touch_token(conn: AsyncConnection, dev_org_id: int, number: int, now: int) -> None:
+    await conn.execute(
+        sa.update(auth_tokens)
+        .where(auth_tokens.c.dev_org_id == dev_org_id, auth_tokens.c.number == number)
+        .values(last_used_at=now)
+    )
+
+
+async def get_token(conn: AsyncConnection, dev_org_id: int, number: int) -> Row[Any] | None:
+    query = sa.select(auth_tokens).where(auth_tokens.c.dev_org_id == dev_org_id, auth_tokens.c.number == number)
+    return (await conn.execute(query)).first()
+
+
+async def list_tokens(
+    conn: AsyncConnection, dev_org_id: int, *, user_number: int | None, requested_token_type: str | None
+) -> Sequence[Row[Any]]:
+    query = sa.select(auth_tokens).where(auth_tokens.c.dev_org_id == dev_org_id)
+    if user_number is not None:
+        query = query.where(auth_tokens.c.user_number == user_number)
+    if requested_token_type is not None:
+        query = query.where(auth_tokens.c.requested_token_type == requested_token_type)
+    return (await conn.execute(query.order_by(auth_tokens.c.number))).all()
+
+
+async def revoke_token(conn: AsyncConnection, dev_org_id: int, number: int, now: int) -> None:
+    await conn.execute(
+        sa.update(auth_tokens)
+        .where(
+            auth_tokens.c.dev_org_id == dev_org_id,
+            auth_tokens.c.number == number,
+            auth_tokens.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )

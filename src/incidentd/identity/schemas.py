@@ -1,0 +1,168 @@
+"""Wire types of /dev-users.* and /auth-tokens.* (DevRev's field names and shapes)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from incidentd.kit import ids
+from incidentd.kit.time import to_rfc3339
+from incidentd.kit.wire import Request, Response, UserSummary
+from incidentd.principal import OrgScope
+
+UserState = Literal["active", "deactivated", "deleted", "locked", "shadow", "unassigned"]
+ListMode = Literal["after", "before"]
+
+
+class DevUser(Response):
+    type: str
+    id: str
+    display_id: str | None = None
+    display_name: str | None = None
+    email: str | None = None
+    full_name: str | None = None
+    state: str | None = None
+    created_by: UserSummary | None = None
+    created_date: str | None = None
+    modified_by: UserSummary | None = None
+    modified_date: str | None = None
+
+
+class DevUsersSelfRequest(Request):
+    pass
+
+
+class DevUsersSelfResponse(Response):
+    dev_user: DevUser
+
+
+class DevUsersGetRequest(Request):
+    id: str
+
+
+class DevUsersGetResponse(Response):
+    dev_user: DevUser
+
+
+class DevUsersListRequest(Request):
+    cursor: str | None = None
+    email: list[str] | None = None
+    limit: int | None = None
+    mode: ListMode | None = None
+    state: list[UserState] | None = None
+
+
+class DevUsersListResponse(Response):
+    dev_users: list[DevUser]
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
+
+
+class DevUsersCreateRequest(Request):
+    email: str
+    state: Literal["shadow", "active"]
+    full_name: str | None = None
+    display_name: str | None = None
+
+
+class DevUsersCreateResponse(Response):
+    dev_user: DevUser
+
+
+class AuthToken(Response):
+    id: str
+    display_id: str | None = None
+    created_by: UserSummary | None = None
+    created_date: str | None = None
+    expires_at: str | None = None
+    issued_at: str | None = None
+    requested_token_type: str | None = None
+    scopes: list[str] | None = None
+    status: Literal["active", "expired", "revoked"] | None = None
+    subject: str | None = None
+    token_hint: str | None = None
+    last_used_at: str | None = None
+
+
+class AuthTokensCreateRequest(Request):
+    act_as: str | None = None
+    aud: list[str] | None = None
+    client_id: str | None = None
+    expires_in: int | None = None  # days, as DevRev's request says
+    grant_type: str | None = None
+    requested_token_type: str | None = None
+    scope: str | None = None
+    subject_token: str | None = None
+    subject_token_type: str | None = None
+    token_hint: str | None = None
+
+
+class AuthTokensCreateResponse(Response):
+    access_token: str
+    expires_in: int  # seconds until the token expires; 0 for a token without expiry
+    token_type: Literal["bearer"]
+    scope: str | None = None
+
+
+class AuthTokensListRequest(Request):
+    client_id: str | None = None
+    requested_token_type: str | None = None
+    subject: str | None = None
+
+
+class AuthTokensListResponse(Response):
+    tokens: list[AuthToken]
+
+
+class AuthTokensDeleteRequest(Request):
+    token_id: str | None = None
+
+
+# rows -> wire ----------------------------------------------------------------------------------------
+
+
+def user_summary(row: Any, org: OrgScope) -> UserSummary:
+    """DevRev's user-summary of a users row, of whatever principal kind."""
+    return UserSummary(
+        type=row.user_type,
+        id=org.don(row.user_type, row.number),
+        display_id=ids.to_display(row.user_type, row.number),
+        display_name=row.display_name,
+        email=row.email,
+        full_name=row.full_name,
+        state=row.state,
+    )
+
+
+def dev_user(row: Any, org: OrgScope, users: dict[int, Any]) -> DevUser:
+    """The dev-user object; `users` holds the rows of its creator and modifier (resolved in one query)."""
+    creator = users.get(row.created_by) if row.created_by is not None else None
+    modifier = users.get(row.modified_by) if row.modified_by is not None else None
+    return DevUser(
+        type=row.user_type,
+        id=org.don(row.user_type, row.number),
+        display_id=ids.to_display(row.user_type, row.number),
+        display_name=row.display_name,
+        email=row.email,
+        full_name=row.full_name,
+        state=row.state,
+        created_by=user_summary(creator, org) if creator is not None else None,
+        created_date=to_rfc3339(row.created_date),
+        modified_by=user_summary(modifier, org) if modifier is not None else None,
+        modified_date=to_rfc3339(row.modified_date),
+    )
+
+
+def auth_token(row: Any, org: OrgScope, *, status: str, subject: str) -> AuthToken:
+    return AuthToken(
+        id=org.don("auth_token", row.number),
+        display_id=ids.to_display("auth_token", row.number),
+        created_date=to_rfc3339(row.issued_at),
+        issued_at=to_rfc3339(row.issued_at),
+        expires_at=to_rfc3339(row.expires_at) if row.expires_at is not None else None,
+        last_used_at=to_rfc3339(row.last_used_at) if row.last_used_at is not None else None,
+        requested_token_type=row.requested_token_type,
+        scopes=row.scopes.split() if row.scopes else None,
+        status=status,  # type: ignore[arg-type]
+        subject=subject,
+        token_hint=row.token_hint,
+    )

@@ -1,0 +1,380 @@
+"""Rules of the identity domain: orgs, principals, tokens. Used by the HTTP routes and the CLI alike."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from incidentd.db import Database
+from incidentd.errors import BadRequestError, Conflict, InvalidField, NotFound, Unauthenticated
+from incidentd.identity import repository, schemas
+from incidentd.kit import counters, cursors, ids
+from incidentd.kit.time import now_ms
+from incidentd.principal import OrgScope, Principal
+
+TOKEN_PREFIX = "idt_"
+PAT = "urn:devrev:params:oauth:token-type:pat"
+USER_STATES = ("active", "deactivated", "deleted", "locked", "shadow", "unassigned")
+# last_used_at is refreshed at most this often per token, so that reads stay reads.
+_TOUCH_EVERY_MS = 60_000
+_SLUG_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token_secret() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_org_slug() -> str:
+    return "".join(secrets.choice(_SLUG_ALPHABET) for _ in range(10))
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    number: int
+    secret: str  # shown once; only its hash is stored
+    row: Row[Any]
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    org: OrgScope
+    admin_number: int
+    token: IssuedToken
+
+
+# orgs ----------------------------------------------------------------------------------------------
+
+
+async def create_org(conn: AsyncConnection, *, partition: str, display_name: str, slug: str | None = None) -> OrgScope:
+    slug = slug or new_org_slug()
+    if ids.parse_org(ids.org_don(partition, slug)) is None:
+        raise InvalidField(f"'{slug}' is not a valid org slug (letters, digits, '-' and '_')", field_name="slug")
+    if await repository.get_org(conn, slug=slug) is not None:
+        raise Conflict(f"a dev org with slug '{slug}' exists already")
+    org_id = await repository.insert_org(conn, slug=slug, display_name=display_name, now=now_ms())
+    return OrgScope(org_id, slug, partition)
+
+
+async def find_org(conn: AsyncConnection, partition: str, slug: str | None) -> OrgScope:
+    """The org with this slug, or the only org when `slug` is None."""
+    if slug is None:
+        orgs = await repository.list_orgs(conn)
+        if len(orgs) != 1:
+            raise BadRequestError(f"there are {len(orgs)} dev orgs; name one with --org")
+        return OrgScope(orgs[0].id, orgs[0].slug, partition)
+    row = await repository.get_org(conn, slug=slug)
+    if row is None:
+        raise NotFound(f"dev org '{slug}' does not exist")
+    return OrgScope(row.id, row.slug, partition)
+
+
+async def bootstrap(db: Database, *, admin_email: str) -> Bootstrap | None:
+    """On a database with no org: create the default org, an admin dev user and a token for it."""
+    async with db.write() as conn:
+        if await repository.count_orgs(conn) > 0:
+            return None
+        org = await create_org(conn, partition=db.settings.don_partition, display_name="Default", slug="default")
+        admin = await create_user(
+            conn, org, email=admin_email, full_name="Administrator", display_name="admin", user_type="dev_user"
+        )
+        token = await issue_token(conn, org, admin.number, token_hint="bootstrap admin token")
+        return Bootstrap(org, admin.number, token)
+
+
+# users ---------------------------------------------------------------------------------------------
+
+
+async def create_user(
+    conn: AsyncConnection,
+    org: OrgScope,
+    *,
+    email: str | None,
+    full_name: str | None = None,
+    display_name: str | None = None,
+    user_type: str = "dev_user",
+    state: str = "active",
+    created_by: int | None = None,
+) -> Row[Any]:
+    if user_type not in ids.USER_KINDS:
+        raise InvalidField(f"'{user_type}' is not a principal kind", field_name="type")
+    if state not in USER_STATES:
+        raise InvalidField(f"'{state}' is not a user state", field_name="state")
+    if email is not None:
+        email = email.strip()
+        if "@" not in email or len(email) > 320:
+            raise InvalidField(f"'{email}' is not an email address", field_name="email")
+        if await repository.get_user_by_email(conn, org.dev_org_id, email) is not None:
+            raise Conflict(f"a user with email '{email}' exists already")
+    number = await counters.allocate(conn, org.dev_org_id, user_type)
+    now = now_ms()
+    await repository.insert_user(
+        conn,
+        dev_org_id=org.dev_org_id,
+        number=number,
+        user_type=user_type,
+        email=email,
+        full_name=full_name,
+        display_name=display_name or (email.split("@")[0] if email else f"{user_type}-{number}"),
+        state=state,
+        created_by=created_by,
+        created_date=now,
+        modified_by=created_by,
+        modified_date=now,
+    )
+    rows = await repository.get_users(conn, org.dev_org_id, [number])
+    return rows[number]
+
+
+async def resolve_user(
+    conn: AsyncConnection,
+    org: OrgScope,
+    reference: str,
+    *,
+    kinds: tuple[str, ...] = ids.USER_KINDS,
+    field_name: str = "id",
+) -> Row[Any]:
+    """A user of the org by DON, display id, or email (the CLI's convenience); NotFound otherwise."""
+    if "@" in reference and not reference.startswith("don:"):
+        row = await repository.get_user_by_email(conn, org.dev_org_id, reference)
+    else:
+        parsed = ids.parse(reference, kinds, field_name=field_name)
+        row = None
+        if org.owns(parsed):
+            row = (await repository.get_users(conn, org.dev_org_id, [parsed.number])).get(parsed.number)
+            if row is not None and row.user_type != parsed.kind.name:
+                row = None
+    if row is None or row.user_type not in kinds:
+        raise NotFound(f"user '{reference}' does not exist")
+    return row
+
+
+async def get_dev_user(db: Database, principal: Principal, reference: str) -> schemas.DevUser:
+    async with db.read() as conn:
+        row = await resolve_user(conn, principal.org, reference, kinds=("dev_user",))
+        return (await _render_users(conn, principal.org, [row]))[0]
+
+
+async def self_user(db: Database, principal: Principal) -> schemas.DevUser:
+    async with db.read() as conn:
+        rows = await repository.get_users(conn, principal.org.dev_org_id, [principal.user_number])
+        return (await _render_users(conn, principal.org, [rows[principal.user_number]]))[0]
+
+
+async def create_dev_user(
+    db: Database, principal: Principal, *, email: str, state: str, full_name: str | None, display_name: str | None
+) -> schemas.DevUser:
+    async with db.write() as conn:
+        row = await create_user(
+            conn,
+            principal.org,
+            email=email,
+            full_name=full_name,
+            display_name=display_name,
+            state=state,
+            created_by=principal.user_number,
+        )
+        return (await _render_users(conn, principal.org, [row]))[0]
+
+
+@dataclass(frozen=True)
+class DevUsersPage:
+    dev_users: list[schemas.DevUser]
+    next_cursor: str | None
+    prev_cursor: str | None
+
+
+async def list_dev_users(db: Database, principal: Principal, request: schemas.DevUsersListRequest) -> DevUsersPage:
+    """A page of dev users in id order, with keyset cursors over the user number."""
+    limit = page_limit(request.limit)
+    filters = cursors.fingerprint("dev_users", sorted(request.email or []), sorted(request.state or []))
+    direction: cursors.Direction = request.mode or "after"
+    boundary: int | None = None
+    if request.cursor:
+        position = cursors.decode(request.cursor, filters)
+        boundary = int(position.values[0])
+        direction = request.mode or position.direction
+    async with db.read() as conn:
+        rows = list(
+            await repository.list_users(
+                conn,
+                principal.org.dev_org_id,
+                user_type="dev_user",
+                emails=request.email,
+                states=request.state,
+                after=boundary if direction == "after" else None,
+                before=boundary if direction == "before" else None,
+                limit=limit + 1,
+            )
+        )
+        more = len(rows) > limit
+        rows = sorted(rows[:limit], key=lambda row: row.number)
+        rendered = await _render_users(conn, principal.org, rows)
+    if not rows:
+        return DevUsersPage([], None, None)
+    # Beyond the page in its own direction: `more`; behind it: whatever the cursor skipped.
+    has_next = more if direction == "after" else boundary is not None
+    has_prev = (boundary is not None) if direction == "after" else more
+    return DevUsersPage(
+        rendered,
+        cursors.encode([rows[-1].number], "after", filters) if has_next else None,
+        cursors.encode([rows[0].number], "before", filters) if has_prev else None,
+    )
+
+
+def page_limit(limit: int | None, default: int = 50, maximum: int = 100) -> int:
+    """DevRev's `limit`: default 50, larger values clamped to 100, below 1 is invalid."""
+    if limit is None:
+        return default
+    if limit < 1:
+        raise InvalidField("limit must be at least 1", field_name="limit")
+    return min(limit, maximum)
+
+
+async def _render_users(conn: AsyncConnection, org: OrgScope, rows: list[Row[Any]]) -> list[schemas.DevUser]:
+    related = {number for row in rows for number in (row.created_by, row.modified_by) if number is not None}
+    users = await repository.get_users(conn, org.dev_org_id, related)
+    return [schemas.dev_user(row, org, users) for row in rows]
+
+
+async def users_by_number(conn: AsyncConnection, org: OrgScope, numbers: list[int]) -> dict[int, Row[Any]]:
+    return await repository.get_users(conn, org.dev_org_id, numbers)
+
+
+# tokens --------------------------------------------------------------------------------------------
+
+
+async def issue_token(
+    conn: AsyncConnection,
+    org: OrgScope,
+    user_number: int,
+    *,
+    expires_in_days: int | None = None,
+    token_hint: str | None = None,
+    requested_token_type: str = PAT,
+    scopes: str | None = None,
+) -> IssuedToken:
+    number = await counters.allocate(conn, org.dev_org_id, "auth_token")
+    secret = new_token_secret()
+    now = now_ms()
+    await repository.insert_token(
+        conn,
+        dev_org_id=org.dev_org_id,
+        number=number,
+        user_number=user_number,
+        token_hash=hash_token(secret),
+        token_hint=token_hint,
+        requested_token_type=requested_token_type,
+        scopes=scopes,
+        issued_at=now,
+        expires_at=now + expires_in_days * 86_400_000 if expires_in_days else None,
+    )
+    row = await repository.get_token(conn, org.dev_org_id, number)
+    assert row is not None
+    return IssuedToken(number, secret, row)
+
+
+async def authenticate(db: Database, partition: str, token: str) -> Principal:
+    """The principal a token stands for; Unauthenticated if it is unknown, revoked, expired or its user inactive."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 256:
+        raise Unauthenticated("the token is not valid")
+    token_hash = hash_token(token)
+    async with db.read() as conn:
+        row = await repository.find_token(conn, token_hash)
+    # The lookup is by hash; comparing the hash again in constant time keeps timing independent of the secret.
+    if row is None or not hmac.compare_digest(row.token_hash, token_hash):
+        raise Unauthenticated("the token is not valid")
+    now = now_ms()
+    if row.revoked_at is not None:
+        raise Unauthenticated("the token has been revoked")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthenticated("the token has expired")
+    if row.user_state not in ("active", "shadow"):
+        raise Unauthenticated("the token's user is not active")
+    if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY_MS:
+        async with db.write() as conn:
+            await repository.touch_token(conn, row.dev_org_id, row.number, now)
+    return Principal(OrgScope(row.dev_org_id, row.org_slug, partition), row.user_number, row.user_type, row.number)
+
+
+def token_status(row: Row[Any], now: int | None = None) -> str:
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at is not None and row.expires_at <= (now if now is not None else now_ms()):
+        return "expired"
+    return "active"
+
+
+async def create_token(
+    db: Database,
+    principal: Principal,
+    *,
+    act_as: str | None,
+    expires_in_days: int | None,
+    token_hint: str | None,
+    requested_token_type: str | None,
+    scope: str | None,
+) -> IssuedToken:
+    async with db.write() as conn:
+        user_number = principal.user_number
+        if act_as is not None:
+            user_number = (
+                await resolve_user(
+                    conn, principal.org, act_as, kinds=("dev_user", "service_account"), field_name="act_as"
+                )
+            ).number
+        return await issue_token(
+            conn,
+            principal.org,
+            user_number,
+            expires_in_days=expires_in_days,
+            token_hint=token_hint,
+            requested_token_type=requested_token_type or PAT,
+            scopes=scope,
+        )
+
+
+async def list_tokens(
+    db: Database, principal: Principal, *, subject: str | None, requested_token_type: str | None
+) -> list[schemas.AuthToken]:
+    """Metadata of the subject's tokens (the caller's by default); never the secrets."""
+    async with db.read() as conn:
+        user = (
+            await resolve_user(conn, principal.org, subject, field_name="subject")
+            if subject is not None
+            else (await repository.get_users(conn, principal.org.dev_org_id, [principal.user_number]))[
+                principal.user_number
+            ]
+        )
+        rows = await repository.list_tokens(
+            conn, principal.org.dev_org_id, user_number=user.number, requested_token_type=requested_token_type
+        )
+    subject_don = principal.org.don(user.user_type, user.number)
+    now = now_ms()
+    return [schemas.auth_token(row, principal.org, status=token_status(row, now), subject=subject_don) for row in rows]
+
+
+async def revoke_token(db: Database, org: OrgScope, token_id: str | None, *, current: int | None = None) -> None:
+    """Revoke a token of the org by id, or the caller's own token (`current`) when no id is given."""
+    async with db.write() as conn:
+        if token_id is None:
+            if current is None:
+                raise InvalidField("token_id is required", field_name="token_id")
+            number = current
+        else:
+            parsed = ids.parse(token_id, "auth_token", field_name="token_id")
+            number = parsed.number if org.owns(parsed) else 0
+        row = await repository.get_token(conn, org.dev_org_id, number)
+        if row is None:
+            raise NotFound(f"token '{token_id}' does not exist")
+        await repository.revoke_token(conn, org.dev_org_id, number, now_ms())

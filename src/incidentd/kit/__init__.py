@@ -1,0 +1,1 @@
+"""Small shared pieces: ids, cursors, query parsing, time, wire decoding."""

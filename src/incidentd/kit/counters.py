@@ -1,0 +1,39 @@
+"""Per-org, per-kind number counters: the numbers behind DONs and display ids. Never reused.
+
+One upsert-with-RETURNING statement on both databases: the counter row is locked by the statement, so
+concurrent inserts in one org get distinct numbers; a rolled-back transaction leaves at most a gap.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from incidentd.db import metadata
+from incidentd.kit.ids import KINDS
+
+id_counters = sa.Table(
+    "id_counters",
+    metadata,
+    sa.Column("dev_org_id", sa.Integer, sa.ForeignKey("dev_orgs.id"), primary_key=True),
+    sa.Column("kind", sa.String(40), primary_key=True),
+    sa.Column("last_value", sa.BigInteger, nullable=False),
+)
+
+
+async def allocate(conn: AsyncConnection, dev_org_id: int, kind: str, count: int = 1) -> int:
+    """Reserve `count` consecutive numbers for `kind` in the org; returns the first."""
+    counter = KINDS[kind].counter if kind in KINDS else kind
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(id_counters)
+        .values(dev_org_id=dev_org_id, kind=counter, last_value=count)
+        .on_conflict_do_update(
+            index_elements=[id_counters.c.dev_org_id, id_counters.c.kind],
+            set_={"last_value": id_counters.c.last_value + count},
+        )
+        .returning(id_counters.c.last_value)
+    )
+    last = (await conn.execute(statement)).scalar_one()
+    return int(last) - count + 1

@@ -1,0 +1,166 @@
+"""Shared wire types (DevRev's summaries) and the mapping from decoding failures to DevRev errors."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from incidentd.errors import (
+    ApiError,
+    InvalidEnumValue,
+    InvalidField,
+    MissingRequiredField,
+    ParseError,
+    UnexpectedJsonType,
+)
+
+
+class Request(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """Base of request bodies: unknown fields are rejected (invalid_field)."""
+
+
+class Response(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """Base of response objects: unset optional fields are left out, as DevRev does."""
+
+
+class UserSummary(Response):
+    type: str
+    id: str
+    display_id: str | None = None
+    display_name: str | None = None
+    email: str | None = None
+    full_name: str | None = None
+    state: str | None = None
+
+
+class Empty(Response):
+    """`{}`: the answer of delete operations."""
+
+
+# decoding errors -----------------------------------------------------------------------------------
+
+_JSON_TYPES = {
+    "str": "string",
+    "int": "number",
+    "float": "number",
+    "bool": "bool",
+    "null": "null",
+    "None": "null",
+    "object": "object",
+    "array": "array",
+    "list": "array",
+    "dict": "object",
+    "datetime": "string",
+}
+_EXPECTED = re.compile(r"^Expected `([^`]*)`, got `([^`]*)`")
+_MISSING = re.compile(r"^Object missing required field `([^`]*)`")
+_UNKNOWN = re.compile(r"^Object contains unknown field `([^`]*)`")
+_ENUM = re.compile(r"^Invalid enum value (.*?)(?: - at|$)")
+_AT = re.compile(r" - at `\$(.*)`$")
+
+
+def _json_type(text: str) -> str:
+    for part in re.split(r"[ |]+", text):
+        base = part.split("[")[0].strip()
+        if base in _JSON_TYPES and base not in ("null", "None"):
+            return _JSON_TYPES[base]
+    return _JSON_TYPES.get(text.strip(), "object")
+
+
+def join_path(parent: str, child: str) -> str:
+    if not parent:
+        return child
+    if not child:
+        return parent
+    return f"{parent}{child}" if child.startswith("[") else f"{parent}.{child}"
+
+
+def decoding_error(message: str, path: str = "") -> ApiError:
+    """Turn msgspec's message about the value at `path` (dotted, `tags[1].tag_id`) into a DevRev error."""
+    if match := _AT.search(message):
+        path = join_path(path, match.group(1).lstrip("."))
+        message = message[: match.start()]
+    if match := _EXPECTED.match(message):
+        expected, actual = match.groups()
+        return UnexpectedJsonType(
+            f"{path or 'body'}: expected {_json_type(expected)}, got {_json_type(actual)}",
+            field_name=path or "body",
+            expected=_json_type(expected),
+            actual=_json_type(actual),
+        )
+    if match := _MISSING.match(message):
+        field = join_path(path, match.group(1))
+        return MissingRequiredField(f"missing required field '{field}'", field_name=field)
+    if match := _UNKNOWN.match(message):
+        field = join_path(path, match.group(1))
+        return InvalidField(f"unknown field '{field}'", field_name=field)
+    if match := _ENUM.match(message):
+        return InvalidEnumValue(
+            f"{path}: invalid enum value {match.group(1)}",
+            field_name=path,
+            value=match.group(1).strip("'\""),
+            allowed_values=[],
+        )
+    if message.startswith(("JSON is malformed", "Input data was truncated", "Invalid")) and not path:
+        return ParseError(f"the request body is not valid JSON: {message}")
+    return InvalidField(f"{path or 'body'}: {message}", field_name=path or "body")
+
+
+def with_allowed_values(error: ApiError, root: type, allowed_for: Any) -> ApiError:
+    """Fill `allowed_values` of an invalid_enum_value error from the request type (see `allowed_values`)."""
+    if isinstance(error, InvalidEnumValue) and not error.fields.get("allowed_values"):
+        error.fields["allowed_values"] = allowed_for(root, error.fields["field_name"])
+    return error
+
+
+def allowed_values(root: type, path: str) -> list[str]:
+    """The enum values the field at `path` accepts, by walking the Struct types."""
+    info: Any = msgspec.inspect.type_info(root)
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        info = unwrap_optional(info)
+        if part.startswith("["):
+            info = getattr(info, "item_type", info)
+            continue
+        fields = {f.encode_name: f.type for f in getattr(info, "fields", ())}
+        if part not in fields:
+            return []
+        info = fields[part]
+    info = unwrap_optional(info)
+    info = unwrap_optional(getattr(info, "item_type", info))
+    if isinstance(info, msgspec.inspect.EnumType):
+        return [str(member.value) for member in info.cls]
+    if isinstance(info, msgspec.inspect.LiteralType):
+        return [str(value) for value in info.values]
+    return []
+
+
+def unwrap_optional(info: Any) -> Any:
+    """The type inside `T | None`; of a wider union, its list or Struct member (the shape a path walks into)."""
+    if isinstance(info, msgspec.inspect.UnionType):
+        inner = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
+        if len(inner) == 1:
+            return inner[0]
+        lists = [t for t in inner if isinstance(t, msgspec.inspect.ListType)]
+        structs = [t for t in inner if isinstance(t, msgspec.inspect.StructType)]
+        return (lists or structs or [info])[0]
+    return info
+
+
+def decode(raw: bytes, into: type[Any]) -> Any:
+    """Decode a JSON body into a request Struct, raising DevRev errors."""
+    try:
+        return msgspec.json.decode(raw or b"{}", type=into)
+    except msgspec.ValidationError as exc:
+        raise with_allowed_values(decoding_error(str(exc)), into, allowed_values) from None
+    except msgspec.DecodeError as exc:
+        raise ParseError(f"the request body is not valid JSON: {exc}") from None
+
+
+def convert(value: Any, into: type[Any]) -> Any:
+    """Convert already-parsed values (GET query parameters) into a request Struct, raising DevRev errors."""
+    try:
+        return msgspec.convert(value, type=into, strict=False)
+    except msgspec.ValidationError as exc:
+        raise with_allowed_values(decoding_error(str(exc)), into, allowed_values) from None

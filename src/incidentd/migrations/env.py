@@ -1,0 +1,44 @@
+"""Alembic environment. incidentd passes an open connection in `config.attributes["connection"]`;
+run by hand (`alembic upgrade head`), the URL comes from incidentd's settings."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from incidentd import models  # noqa: F401  (registers every table on the metadata)
+from incidentd.db import metadata
+
+config = context.config
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_standalone() -> None:
+    from incidentd.config import get_settings
+    from incidentd.db import Database
+
+    database = Database(get_settings())
+    try:
+        async with database.engine.begin() as conn:
+            await conn.run_sync(_run)
+    finally:
+        await database.dispose()
+
+
+connection = config.attributes.get("connection")
+if connection is not None:
+    _run(connection)
+else:
+    asyncio.run(_run_standalone())

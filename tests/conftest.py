@@ -1,0 +1,175 @@
+"""Every test gets a fresh database built by the migrations, and the real app over in-process HTTP.
+
+INCIDENTD_TEST_DATABASE_URL selects the database: unset (or `sqlite`) for SQLite files, or a PostgreSQL server
+URL such as `postgresql://postgres@127.0.0.1:5432/postgres` (its database is used for admin statements only).
+The schema is migrated once into a template (a file / a template database) and each test gets a copy of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from incidentd import db as database
+from incidentd.app import create_app
+from incidentd.config import Settings, normalize_database_url
+from incidentd.identity import service as identity
+from incidentd.principal import OrgScope
+
+TEST_DATABASE = os.environ.get("INCIDENTD_TEST_DATABASE_URL", "sqlite")
+ON_POSTGRES = TEST_DATABASE.startswith("postgres")
+_sequence = itertools.count()
+
+
+def pytest_report_header() -> str:
+    return f"incidentd test database: {'PostgreSQL ' + TEST_DATABASE if ON_POSTGRES else 'SQLite files'}"
+
+
+def _pg_admin_dsn() -> str:
+    return normalize_database_url(TEST_DATABASE).replace("postgresql+asyncpg://", "postgresql://")
+
+
+def _pg_url(name: str) -> str:
+    url = sa.engine.make_url(normalize_database_url(TEST_DATABASE))
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+async def _pg_admin(*statements: str) -> None:
+    conn = await asyncpg.connect(_pg_admin_dsn())
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def _migrate(url: str) -> None:
+    db = database.Database(Settings(database_url=url))
+    try:
+        await database.upgrade(db.engine)
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated template: a SQLite file path, or a PostgreSQL database name."""
+    if not ON_POSTGRES:
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
+        yield str(path)
+        return
+    name = f"incidentd_tpl_{os.getpid()}"
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'))
+    asyncio.run(_migrate(_pg_url(name)))
+    yield name
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh migrated database for one test."""
+    if not ON_POSTGRES:
+        target = tmp_path / "incidentd.db"
+        shutil.copyfile(database_template, target)
+        yield f"sqlite+aiosqlite:///{target}"
+        return
+    name = f"incidentd_t_{os.getpid()}_{next(_sequence)}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{database_template}"'))
+    yield _pg_url(name)
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, auto_migrate=False, db_wait_seconds=2.0, log_format="console")
+
+
+@contextlib.asynccontextmanager
+async def running(app: Any) -> AsyncIterator[Any]:
+    """Drive the ASGI lifespan (startup, then shutdown) around a block, as a server would."""
+    to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    task = asyncio.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, to_app.get, from_app.put)
+    )
+    await to_app.put({"type": "lifespan.startup"})
+    message = await from_app.get()
+    if message["type"] != "lifespan.startup.complete":
+        task.cancel()
+        raise RuntimeError(f"app startup failed: {message}")
+    try:
+        yield app
+    finally:
+        await to_app.put({"type": "lifespan.shutdown"})
+        await from_app.get()
+        await task
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Any]:
+    async with running(create_app(settings)) as started:
+        yield started
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://incidentd.test") as http:
+        yield http
+
+
+@dataclass
+class Actor:
+    """A principal with a token, as the tests use it."""
+
+    org: OrgScope
+    user_number: int
+    user_type: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def don(self) -> str:
+        return self.org.don(self.user_type, self.user_number)
+
+
+async def make_org(app: Any, slug: str, *, user_type: str = "dev_user") -> Actor:
+    """A new org with one principal of `user_type` and a token for it."""
+    db: database.Database = app.state.db
+    async with db.write() as conn:
+        org = await identity.create_org(conn, partition=db.settings.don_partition, display_name=slug, slug=slug)
+        user = await identity.create_user(conn, org, email=f"owner@{slug}.test", user_type=user_type)
+        token = await identity.issue_token(conn, org, user.number)
+    return Actor(org, user.number, user_type, token.secret)
+
+
+async def add_principal(app: Any, actor: Actor, *, user_type: str = "dev_user", email: str | None = None) -> Actor:
+    """Another principal (and token) in `actor`'s org."""
+    db: database.Database = app.state.db
+    async with db.write() as conn:
+        user = await identity.create_user(conn, actor.org, email=email, user_type=user_type)
+        token = await identity.issue_token(conn, actor.org, user.number)
+    return Actor(actor.org, user.number, user_type, token.secret)
+
+
+@pytest.fixture
+async def admin(app: Any) -> Actor:
+    """The bootstrap admin of the default org, as `incidentd serve` creates it."""
+    created = await identity.bootstrap(app.state.db, admin_email="admin@incidentd.local")
+    assert created is not None
+    return Actor(created.org, created.admin_number, "dev_user", created.token.secret)

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from conftest import Actor
+from contract import assert_conforms
+from incidentd.identity.tables import auth_tokens
+from incidentd.kit.time import now_ms
+
+
+def assert_unauthenticated(response) -> None:
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["type"] == "unauthenticated"
+    assert_conforms("/dev-users.self", "get", 401, response.json())
+
+
+async def test_no_header_is_401(client, admin: Actor):
+    assert_unauthenticated(await client.get("/dev-users.self"))
+
+
+async def test_unknown_token_is_401(client, admin: Actor):
+    assert_unauthenticated(await client.get("/dev-users.self", headers={"Authorization": "Bearer idt_nope"}))
+    assert_unauthenticated(await client.get("/dev-users.self", headers={"Authorization": "garbage"}))
+
+
+async def test_malformed_headers_are_401(client, admin: Actor):
+    for value in ("Bearer", "Bearer a b", f"Basic {admin.token}", "   "):
+        assert_unauthenticated(await client.get("/dev-users.self", headers={"Authorization": value}))
+
+
+async def test_revoked_token_is_401(client, admin: Actor):
+    created = await client.post("/auth-tokens.create", json={"token_hint": "ci"}, headers=admin.headers)
+    assert created.status_code == 201
+    secret = created.json()["access_token"]
+    assert (await client.get("/dev-users.self", headers={"Authorization": secret})).status_code == 200
+    tokens = (await client.get("/auth-tokens.list", headers=admin.headers)).json()["tokens"]
+    token_id = next(t["id"] for t in tokens if t.get("token_hint") == "ci")
+    deleted = await client.post("/auth-tokens.delete", json={"token_id": token_id}, headers=admin.headers)
+    assert deleted.status_code == 200 and deleted.json() == {}
+    assert_unauthenticated(await client.get("/dev-users.self", headers={"Authorization": secret}))
+    # The admin's own token is untouched.
+    assert (await client.get("/dev-users.self", headers=admin.headers)).status_code == 200
+
+
+async def test_expired_token_is_401(app, client, admin: Actor):
+    created = await client.post("/auth-tokens.create", json={"expires_in": 1}, headers=admin.headers)
+    assert 86_000 <= created.json()["expires_in"] <= 86_400
+    secret = created.json()["access_token"]
+    assert (await client.get("/dev-users.self", headers={"Authorization": secret})).status_code == 200
+    async with app.state.db.write() as conn:
+        await conn.execute(
+            sa.update(auth_tokens).where(auth_tokens.c.expires_at.is_not(None)).values(expires_at=now_ms() - 1)
+        )
+    assert_unauthenticated(await client.get("/dev-users.self", headers={"Authorization": secret}))
+
+
+async def test_tokens_are_stored_only_as_hashes(app, client, admin: Actor):
+    async with app.state.db.read() as conn:
+        stored = (await conn.execute(sa.select(auth_tokens.c.token_hash))).scalars().all()
+    assert admin.token not in stored
+    assert all(len(value) == 64 for value in stored)
+
+
+async def test_last_used_time_is_recorded(client, admin: Actor):
+    await client.get("/dev-users.self", headers=admin.headers)
+    listed = await client.post("/auth-tokens.list", json={}, headers=admin.headers)
+    assert listed.status_code == 200
+    assert_conforms("/auth-tokens.list", "post", 200, listed.json())
+    (token,) = listed.json()["tokens"]
+    assert token["status"] == "active"
+    assert token["last_used_at"].endswith("Z")
+    assert token["subject"] == admin.don
+
+
+async def test_deleting_without_id_revokes_the_calling_token(client, admin: Actor):
+    created = await client.post("/auth-tokens.create", json={}, headers=admin.headers)
+    assert_conforms("/auth-tokens.create", "post", 201, created.json())
+    secret = created.json()["access_token"]
+    assert (await client.post("/auth-tokens.delete", json={}, headers={"Authorization": secret})).status_code == 200
+    assert_unauthenticated(await client.get("/dev-users.self", headers={"Authorization": secret}))
+
+
+async def test_a_token_of_another_org_cannot_be_revoked(app, client, admin: Actor):
+    from conftest import make_org
+
+    other = await make_org(app, "elsewhere")
+    their_token = (await client.get("/auth-tokens.list", headers=other.headers)).json()["tokens"][0]["id"]
+    response = await client.post("/auth-tokens.delete", json={"token_id": their_token}, headers=admin.headers)
+    assert response.status_code == 404
+    assert (await client.get("/dev-users.self", headers=other.headers)).status_code == 200
+
+
+async def test_public_endpoints_need_no_token(client):
+    assert (await client.get("/health")).json() == {"status": "ok"}
+    assert (await client.get("/ready")).status_code == 200

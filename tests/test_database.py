@@ -1,0 +1,89 @@
+"""The storage layer: schema from the migrations, id counters under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from conftest import Actor
+from incidentd import models  # noqa: F401
+from incidentd.db import Database, metadata
+from incidentd.kit import counters
+
+
+async def test_schema_built_by_migrations_matches_the_tables_in_code(app):
+    db: Database = app.state.db
+
+    def diff(sync_conn):
+        context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+        return compare_metadata(context, metadata)
+
+    async with db.engine.connect() as conn:
+        differences = await conn.run_sync(diff)
+    assert differences == []
+
+
+async def test_every_table_keys_on_the_dev_org_first():
+    for table in metadata.sorted_tables:
+        if table.name == "dev_orgs":
+            continue
+        assert table.primary_key.columns.values()[0].name == "dev_org_id", table.name
+
+
+async def test_fifty_parallel_creates_get_distinct_numbers(client, admin: Actor):
+    async def create(index: int):
+        return await client.post(
+            "/dev-users.create", json={"email": f"p{index}@example.com", "state": "shadow"}, headers=admin.headers
+        )
+
+    responses = await asyncio.gather(*(create(index) for index in range(50)))
+    assert [r.status_code for r in responses] == [201] * 50
+    numbers = [int(r.json()["dev_user"]["id"].rsplit("/", 1)[1]) for r in responses]
+    assert len(set(numbers)) == 50
+
+
+async def test_counters_allocate_distinct_numbers_across_connections(app, admin: Actor):
+    db: Database = app.state.db
+
+    async def allocate_one() -> int:
+        async with db.write() as conn:
+            return await counters.allocate(conn, admin.org.dev_org_id, "incident")
+
+    numbers = await asyncio.gather(*(allocate_one() for _ in range(50)))
+    assert sorted(numbers) == list(range(1, 51))
+
+
+async def test_counters_are_per_org_and_per_kind(app, admin: Actor):
+    from conftest import make_org
+
+    other = await make_org(app, "second")
+    db: Database = app.state.db
+    async with db.write() as conn:
+        first = await counters.allocate(conn, admin.org.dev_org_id, "tag")
+        other_first = await counters.allocate(conn, other.org.dev_org_id, "tag")
+        block = await counters.allocate(conn, admin.org.dev_org_id, "tag", count=10)
+        article = await counters.allocate(conn, admin.org.dev_org_id, "article")
+    assert (first, other_first, block, article) == (1, 1, 2, 1)
+    async with db.write() as conn:
+        assert await counters.allocate(conn, admin.org.dev_org_id, "tag") == 12
+
+
+async def test_a_rolled_back_allocation_is_never_reused_as_a_duplicate(app, admin: Actor):
+    db: Database = app.state.db
+
+    class Abort(Exception):
+        pass
+
+    try:
+        async with db.write() as conn:
+            await counters.allocate(conn, admin.org.dev_org_id, "incident")
+            raise Abort
+    except Abort:
+        pass
+    async with db.write() as conn:
+        again = await counters.allocate(conn, admin.org.dev_org_id, "incident")
+    async with db.write() as conn:
+        after = await counters.allocate(conn, admin.org.dev_org_id, "incident")
+    assert after == again + 1
