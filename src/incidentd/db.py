@@ -28,7 +28,7 @@ metadata = sa.MetaData(
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
         "uq": "uq_%(table_name)s_%(column_0_N_name)s",
         "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+        "fk": "fk_%(table_name)s_%(referred_table_name)s",
         "pk": "pk_%(table_name)s",
     }
 )

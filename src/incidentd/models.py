@@ -1,6 +1,23 @@
 """Imports every storage table so that the metadata is complete (alembic, schema drift test)."""
 
+from incidentd.accounts import tables as accounts_tables
+from incidentd.articles import tables as articles_tables
+from incidentd.artifacts import tables as artifacts_tables
+from incidentd.customization import tables as customization_tables
 from incidentd.identity import tables as identity_tables
+from incidentd.incidents import tables as incidents_tables
 from incidentd.kit import counters
+from incidentd.parts import tables as parts_tables
+from incidentd.tags import tables as tags_tables
 
-__all__ = ["counters", "identity_tables"]
+__all__ = [
+    "accounts_tables",
+    "articles_tables",
+    "artifacts_tables",
+    "counters",
+    "customization_tables",
+    "identity_tables",
+    "incidents_tables",
+    "parts_tables",
+    "tags_tables",
+]

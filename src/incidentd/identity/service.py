@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from incidentd.db import Database
 from incidentd.errors import BadRequestError, Conflict, InvalidField, NotFound, Unauthenticated
 from incidentd.identity import repository, schemas
-from incidentd.kit import counters, cursors, ids
+from incidentd.kit import counters, ids, pages
 from incidentd.kit.time import now_ms
 from incidentd.principal import OrgScope, Principal
 
@@ -196,14 +196,14 @@ class DevUsersPage:
 
 async def list_dev_users(db: Database, principal: Principal, request: schemas.DevUsersListRequest) -> DevUsersPage:
     """A page of dev users in id order, with keyset cursors over the user number."""
-    limit = page_limit(request.limit)
-    filters = cursors.fingerprint("dev_users", sorted(request.email or []), sorted(request.state or []))
-    direction: cursors.Direction = request.mode or "after"
-    boundary: int | None = None
-    if request.cursor:
-        position = cursors.decode(request.cursor, filters)
-        boundary = int(position.values[0])
-        direction = request.mode or position.direction
+    page = pages.window(
+        request.cursor,
+        request.mode,
+        request.limit,
+        "dev_users",
+        sorted(request.email or []),
+        sorted(request.state or []),
+    )
     async with db.read() as conn:
         rows = list(
             await repository.list_users(
@@ -212,33 +212,16 @@ async def list_dev_users(db: Database, principal: Principal, request: schemas.De
                 user_type="dev_user",
                 emails=request.email,
                 states=request.state,
-                after=boundary if direction == "after" else None,
-                before=boundary if direction == "before" else None,
-                limit=limit + 1,
+                after=page.after,
+                before=page.before,
+                limit=page.limit + 1,
             )
         )
-        more = len(rows) > limit
-        rows = sorted(rows[:limit], key=lambda row: row.number)
+        more = len(rows) > page.limit
+        rows = sorted(rows[: page.limit], key=lambda row: row.number)
         rendered = await _render_users(conn, principal.org, rows)
-    if not rows:
-        return DevUsersPage([], None, None)
-    # Beyond the page in its own direction: `more`; behind it: whatever the cursor skipped.
-    has_next = more if direction == "after" else boundary is not None
-    has_prev = (boundary is not None) if direction == "after" else more
-    return DevUsersPage(
-        rendered,
-        cursors.encode([rows[-1].number], "after", filters) if has_next else None,
-        cursors.encode([rows[0].number], "before", filters) if has_prev else None,
-    )
-
-
-def page_limit(limit: int | None, default: int = 50, maximum: int = 100) -> int:
-    """DevRev's `limit`: default 50, larger values clamped to 100, below 1 is invalid."""
-    if limit is None:
-        return default
-    if limit < 1:
-        raise InvalidField("limit must be at least 1", field_name="limit")
-    return min(limit, maximum)
+    links = pages.page_cursors([row.number for row in rows], more=more, page=page)
+    return DevUsersPage(rendered, links.next_cursor, links.prev_cursor)
 
 
 async def _render_users(conn: AsyncConnection, org: OrgScope, rows: list[Row[Any]]) -> list[schemas.DevUser]:

@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(40), nullable=False),
         sa.Column("last_value", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("dev_org_id", "kind", name="pk_id_counters"),
-        sa.ForeignKeyConstraint(["dev_org_id"], ["dev_orgs.id"], name="fk_id_counters_dev_org_id_dev_orgs"),
+        sa.ForeignKeyConstraint(["dev_org_id"], ["dev_orgs.id"], name="fk_id_counters_dev_orgs"),
     )
     op.create_table(
         "users",
@@ -46,7 +46,7 @@ def upgrade() -> None:
         sa.Column("modified_by", sa.BigInteger, nullable=True),
         sa.Column("modified_date", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("dev_org_id", "number", name="pk_users"),
-        sa.ForeignKeyConstraint(["dev_org_id"], ["dev_orgs.id"], name="fk_users_dev_org_id_dev_orgs"),
+        sa.ForeignKeyConstraint(["dev_org_id"], ["dev_orgs.id"], name="fk_users_dev_orgs"),
         sa.UniqueConstraint("dev_org_id", "email", name="uq_users_dev_org_id_email"),
     )
     op.create_table(
@@ -66,7 +66,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["dev_org_id", "user_number"],
             ["users.dev_org_id", "users.number"],
-            name="fk_auth_tokens_dev_org_id_user_number_users",
+            name="fk_auth_tokens_users",
         ),
         sa.UniqueConstraint("token_hash", name="uq_auth_tokens_token_hash"),
     )

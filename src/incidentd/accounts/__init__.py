@@ -1,0 +1,1 @@
+"""Accounts: the customers an incident impacts."""

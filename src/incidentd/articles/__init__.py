@@ -1,0 +1,1 @@
+"""Articles: post-incident analyses (PIA), playbooks and related documents."""

@@ -1,0 +1,1 @@
+"""Artifacts: uploaded files, attached to at most one parent object."""

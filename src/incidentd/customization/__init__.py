@@ -1,0 +1,1 @@
+"""Customization: stage diagrams (stages.custom.*, states.custom.*) and schema fragments (schemas.custom.*)."""

@@ -1,0 +1,1 @@
+"""Incidents: DevRev's incidents.create|get|list|update|delete|group."""

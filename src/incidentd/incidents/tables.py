@@ -1,0 +1,90 @@
+import sqlalchemy as sa
+
+from incidentd.db import metadata
+from incidentd.kit.tables import org_key
+
+SORTABLE = (
+    "created_date",
+    "modified_date",
+    "identified_date",
+    "acknowledged_date",
+    "mitigated_date",
+    "target_close_date",
+    "actual_close_date",
+    "severity",
+    "title",
+)
+
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    *org_key(),
+    sa.Column("title", sa.String(256), nullable=False),
+    sa.Column("body", sa.Text),
+    sa.Column("severity", sa.Integer),
+    sa.Column("reported_by", sa.Integer),
+    sa.Column("source", sa.Integer),
+    sa.Column("stage_number", sa.BigInteger, nullable=False),
+    sa.Column("subtype", sa.String(128)),
+    sa.Column("identified_date", sa.BigInteger),
+    sa.Column("acknowledged_date", sa.BigInteger),
+    sa.Column("mitigated_date", sa.BigInteger),
+    sa.Column("target_close_date", sa.BigInteger),
+    sa.Column("actual_close_date", sa.BigInteger),
+    sa.Column("impact_count", sa.Integer),
+    sa.Column("is_staged", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("staged_info", sa.JSON),
+    sa.Column("sync_external_reference", sa.Text),
+    sa.Column("sync_origin_system", sa.String(256)),
+    sa.Column("sync_in_status", sa.String(32)),
+    sa.Column("sync_in_date", sa.BigInteger),
+    sa.Column("sync_in_unit", sa.String(512)),
+    sa.Column("sync_in_history", sa.String(512)),
+    sa.Column("sync_out_status", sa.String(32)),
+    sa.Column("sync_out_date", sa.BigInteger),
+    sa.Column("sync_out_unit", sa.String(512)),
+    sa.Column("sync_out_history", sa.String(512)),
+    sa.Column("external_created_date", sa.BigInteger),
+    sa.Column("external_modified_date", sa.BigInteger),
+    sa.Column("external_closed_date", sa.BigInteger),
+    sa.Column("custom_fields", sa.JSON),
+    sa.Column("custom_schema_fragments", sa.JSON),
+    sa.Column("stage_notes", sa.Text),
+    sa.Column("created_by", sa.BigInteger, nullable=False),
+    sa.Column("created_date", sa.BigInteger, nullable=False),
+    sa.Column("modified_by", sa.BigInteger, nullable=False),
+    sa.Column("modified_date", sa.BigInteger, nullable=False),
+    sa.ForeignKeyConstraint(["dev_org_id", "stage_number"], ["custom_stages.dev_org_id", "custom_stages.number"]),
+    *(sa.Index(f"ix_incidents_dev_org_id_{column}_number", "dev_org_id", column, "number") for column in SORTABLE),
+    sa.Index(None, "dev_org_id", "stage_number", "created_date", "number"),
+    sa.Index(None, "dev_org_id", "severity", "created_date", "number"),
+)
+
+
+def _link(name: str, column: str, target: str, *extra: sa.Column, key: tuple[str, ...] = ("position",)) -> sa.Table:
+    """A table of (incident, position) -> referenced object, indexed the other way for filters."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("dev_org_id", sa.Integer, primary_key=True),
+        sa.Column("incident_number", sa.BigInteger, primary_key=True),
+        *(sa.Column(part, sa.String(16) if part == "role" else sa.Integer, primary_key=True) for part in key),
+        sa.Column(column, sa.BigInteger, nullable=False),
+        *extra,
+        sa.ForeignKeyConstraint(
+            ["dev_org_id", "incident_number"], ["incidents.dev_org_id", "incidents.number"], ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["dev_org_id", column], [f"{target}.dev_org_id", f"{target}.number"], ondelete="CASCADE"
+        ),
+        sa.Index(
+            f"ix_{name}_by_target", "dev_org_id", column, *(part for part in key if part == "role"), "incident_number"
+        ),
+    )
+
+
+incident_owners = _link("incident_owners", "user_number", "users")
+incident_parts = _link("incident_parts", "part_number", "parts")
+incident_articles = _link("incident_articles", "article_number", "articles", key=("role", "position"))
+incident_tags = _link("incident_tags", "tag_number", "tags", sa.Column("value", sa.Text))
+incident_customers = _link("incident_customers", "account_number", "accounts")

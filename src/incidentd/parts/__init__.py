@@ -1,0 +1,1 @@
+"""Parts: products, capabilities, features and enhancements an incident applies to."""

@@ -1,0 +1,12 @@
+"""Every controller the app serves. A domain adds its controller here."""
+
+from __future__ import annotations
+
+from litestar.types import ControllerRouterHandler
+
+from incidentd.identity.routes import AuthTokenController, DevUserController
+
+CONTROLLERS: list[ControllerRouterHandler] = [
+    DevUserController,
+    AuthTokenController,
+]

@@ -1,0 +1,1 @@
+"""Tags: names (with an optional value per tagged object) that group incidents."""
