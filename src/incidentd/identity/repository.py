@@ -10,6 +10,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.identity.tables import auth_tokens, dev_orgs, users
+from incidentd.kit.pages import Window, number_page
 
 
 async def count_orgs(conn: AsyncConnection) -> int:
@@ -60,23 +61,15 @@ async def list_users(
     user_type: str,
     emails: Sequence[str] | None,
     states: Sequence[str] | None,
-    after: int | None,
-    before: int | None,
-    limit: int,
+    page: Window,
 ) -> Sequence[Row[Any]]:
-    """A page of users ordered by number; `before` walks backwards (rows come back in descending order)."""
+    """A page of users ordered by number (descending when walking backwards)."""
     query = sa.select(users).where(users.c.dev_org_id == dev_org_id, users.c.user_type == user_type)
     if emails:
         query = query.where(sa.func.lower(users.c.email).in_([email.lower() for email in emails]))
     if states:
         query = query.where(users.c.state.in_(states))
-    if before is not None:
-        query = query.where(users.c.number < before).order_by(users.c.number.desc())
-    else:
-        if after is not None:
-            query = query.where(users.c.number > after)
-        query = query.order_by(users.c.number)
-    return (await conn.execute(query.limit(limit))).all()
+    return (await conn.execute(number_page(query, users.c.number, page))).all()
 
 
 async def insert_token(conn: AsyncConnection, **values: Any) -> None:

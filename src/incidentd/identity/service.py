@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from incidentd.customization import service as stage_diagrams
 from incidentd.db import Database
 from incidentd.errors import BadRequestError, Conflict, InvalidField, NotFound, Unauthenticated
 from incidentd.identity import repository, schemas
@@ -63,7 +64,9 @@ async def create_org(conn: AsyncConnection, *, partition: str, display_name: str
     if await repository.get_org(conn, slug=slug) is not None:
         raise Conflict(f"a dev org with slug '{slug}' exists already")
     org_id = await repository.insert_org(conn, slug=slug, display_name=display_name, now=now_ms())
-    return OrgScope(org_id, slug, partition)
+    org = OrgScope(org_id, slug, partition)
+    await stage_diagrams.create_default_incident_diagram(conn, org)
+    return org
 
 
 async def find_org(conn: AsyncConnection, partition: str, slug: str | None) -> OrgScope:
@@ -212,9 +215,7 @@ async def list_dev_users(db: Database, principal: Principal, request: schemas.De
                 user_type="dev_user",
                 emails=request.email,
                 states=request.state,
-                after=page.after,
-                before=page.before,
-                limit=page.limit + 1,
+                page=page,
             )
         )
         more = len(rows) > page.limit

@@ -45,6 +45,8 @@ KINDS: dict[str, IdKind] = {
         _kind("enhancement", "core", "enhancement", "ENH", "part"),
         _kind("custom_stage", "core", "custom_stage", "STAGE"),
         _kind("custom_state", "core", "custom_state", "STATE"),
+        _kind("stage_diagram", "core", "stage_diagram", None),
+        _kind("stock_schema_fragment", "core", "stock_sf", None),
         _kind("tenant_fragment", "core", "tenant_fragment", "TFRAG", "schema_fragment"),
         _kind("custom_type_fragment", "core", "custom_type_fragment", "CTFRAG", "schema_fragment"),
         _kind("app_fragment", "core", "app_fragment", "AFRAG", "schema_fragment"),

@@ -70,3 +70,13 @@ def page_cursors(numbers: list[int], *, more: bool, page: Window) -> Cursors:
         cursors.encode([numbers[-1]], "after", page.fingerprint) if has_next else None,
         cursors.encode([numbers[0]], "before", page.fingerprint) if has_prev else None,
     )
+
+
+def number_page(query: Any, number: Any, page: Window, *, extra: int = 1) -> Any:
+    """Constrain a SELECT to the page `page` describes, in number order (descending when walking backwards:
+    the repository's caller re-sorts ascending). Fetches `extra` more rows to tell whether more lie beyond."""
+    if page.before is not None:
+        return query.where(number < page.before).order_by(number.desc()).limit(page.limit + extra)
+    if page.after is not None:
+        query = query.where(number > page.after)
+    return query.order_by(number).limit(page.limit + extra)

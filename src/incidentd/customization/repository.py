@@ -1,0 +1,141 @@
+"""SQL of stage diagrams: states, stages, diagrams and their transitions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from incidentd.customization.tables import (
+    custom_stages,
+    custom_states,
+    stage_diagram_stages,
+    stage_diagrams,
+    stage_transitions,
+)
+from incidentd.kit.pages import Window, number_page
+
+
+async def insert_state(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(sa.insert(custom_states).values(**values))
+
+
+async def insert_stage(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(sa.insert(custom_stages).values(**values))
+
+
+async def insert_diagram(
+    conn: AsyncConnection,
+    *,
+    values: dict[str, Any],
+    stage_numbers: Iterable[int],
+    transitions: Iterable[tuple[int, int]],
+) -> None:
+    org, number = values["dev_org_id"], values["number"]
+    await conn.execute(sa.insert(stage_diagrams).values(**values))
+    await conn.execute(
+        sa.insert(stage_diagram_stages),
+        [{"dev_org_id": org, "diagram_number": number, "stage_number": stage} for stage in stage_numbers],
+    )
+    moves = [
+        {"dev_org_id": org, "diagram_number": number, "from_stage_number": a, "to_stage_number": b}
+        for a, b in transitions
+    ]
+    if moves:
+        await conn.execute(sa.insert(stage_transitions), moves)
+
+
+async def find_diagram(conn: AsyncConnection, dev_org_id: int, leaf_type: str, subtype: str | None) -> Row[Any] | None:
+    subtype_matches = stage_diagrams.c.subtype.is_(None) if subtype is None else stage_diagrams.c.subtype == subtype
+    query = sa.select(stage_diagrams).where(
+        stage_diagrams.c.dev_org_id == dev_org_id, stage_diagrams.c.leaf_type == leaf_type, subtype_matches
+    )
+    return (await conn.execute(query)).first()
+
+
+def _stages_with_states() -> Any:
+    return sa.select(
+        custom_stages,
+        custom_states.c.name.label("state_name"),
+        custom_states.c.is_final.label("state_is_final"),
+    ).join(
+        custom_states,
+        (custom_states.c.dev_org_id == custom_stages.c.dev_org_id)
+        & (custom_states.c.number == custom_stages.c.state_number),
+    )
+
+
+async def diagram_stages(conn: AsyncConnection, dev_org_id: int, diagram_number: int) -> Sequence[Row[Any]]:
+    """The diagram's stages, each with its state's name and finality."""
+    query = (
+        _stages_with_states()
+        .join(
+            stage_diagram_stages,
+            (stage_diagram_stages.c.dev_org_id == custom_stages.c.dev_org_id)
+            & (stage_diagram_stages.c.stage_number == custom_stages.c.number),
+        )
+        .where(stage_diagram_stages.c.dev_org_id == dev_org_id, stage_diagram_stages.c.diagram_number == diagram_number)
+        .order_by(custom_stages.c.ordinal, custom_stages.c.number)
+    )
+    return (await conn.execute(query)).all()
+
+
+async def diagram_transitions(conn: AsyncConnection, dev_org_id: int, diagram_number: int) -> Sequence[Row[Any]]:
+    query: Any = sa.select(stage_transitions.c.from_stage_number, stage_transitions.c.to_stage_number).where(
+        stage_transitions.c.dev_org_id == dev_org_id, stage_transitions.c.diagram_number == diagram_number
+    )
+    return (await conn.execute(query)).all()
+
+
+async def stages_by_number(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Row[Any]]:
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
+    query = _stages_with_states().where(custom_stages.c.dev_org_id == dev_org_id, custom_stages.c.number.in_(wanted))
+    return {row.number: row for row in (await conn.execute(query)).all()}
+
+
+async def list_stages(
+    conn: AsyncConnection,
+    dev_org_id: int,
+    *,
+    names: Sequence[str] | None,
+    ordinals: Sequence[int] | None,
+    page: Window,
+) -> Sequence[Row[Any]]:
+    query = _stages_with_states().where(custom_stages.c.dev_org_id == dev_org_id)
+    if names:
+        query = query.where(sa.func.lower(custom_stages.c.name).in_([name.lower() for name in names]))
+    if ordinals:
+        query = query.where(custom_stages.c.ordinal.in_(ordinals))
+    return (await conn.execute(number_page(query, custom_stages.c.number, page))).all()
+
+
+async def states_by_number(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Row[Any]]:
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
+    query = sa.select(custom_states).where(custom_states.c.dev_org_id == dev_org_id, custom_states.c.number.in_(wanted))
+    return {row.number: row for row in (await conn.execute(query)).all()}
+
+
+async def list_states(
+    conn: AsyncConnection,
+    dev_org_id: int,
+    *,
+    names: Sequence[str] | None,
+    ordinals: Sequence[int] | None,
+    is_final: bool | None,
+    page: Window,
+) -> Sequence[Row[Any]]:
+    query = sa.select(custom_states).where(custom_states.c.dev_org_id == dev_org_id)
+    if names:
+        query = query.where(sa.func.lower(custom_states.c.name).in_([name.lower() for name in names]))
+    if ordinals:
+        query = query.where(custom_states.c.ordinal.in_(ordinals))
+    if is_final is not None:
+        query = query.where(custom_states.c.is_final == is_final)
+    return (await conn.execute(number_page(query, custom_states.c.number, page))).all()
