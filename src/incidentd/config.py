@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -40,6 +41,12 @@ class Settings(BaseSettings):
     # Upgrade the schema on start. Default: on for SQLite (embedded), off for PostgreSQL (`incidentd db upgrade`).
     auto_migrate: bool | None = None
     bootstrap_admin_email: str = "admin@incidentd.local"
+    # Uploaded artifact contents, one file each (and the derived signing secret when none is set).
+    artifacts_dir: Path = Path("./incidentd-artifacts")
+    # Signs upload and download links. Unset: a random secret is created once in `artifacts_dir`, so restarts
+    # and every worker sharing the directory agree on it.
+    artifacts_secret: str | None = Field(default=None, min_length=16)
+    max_artifact_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
 
     @field_validator("database_url")
     @classmethod
