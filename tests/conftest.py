@@ -94,7 +94,13 @@ def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, auto_migrate=False, db_wait_seconds=2.0, log_format="console")
+    return Settings(
+        database_url=database_url,
+        auto_migrate=False,
+        db_wait_seconds=2.0,
+        log_format="console",
+        artifacts_dir=str(tmp_path / "artifacts"),
+    )
 
 
 @contextlib.asynccontextmanager

@@ -139,3 +139,17 @@ async def list_states(
     if is_final is not None:
         query = query.where(custom_states.c.is_final == is_final)
     return (await conn.execute(number_page(query, custom_states.c.number, page))).all()
+
+
+async def stage_numbers_named(conn: AsyncConnection, dev_org_id: int, names: Iterable[str]) -> dict[str, list[int]]:
+    """{lower-cased name: stage numbers} of the org's stages with these names (one query)."""
+    wanted = sorted({name.strip().lower() for name in names})
+    if not wanted:
+        return {}
+    query = sa.select(custom_stages.c.number, sa.func.lower(custom_stages.c.name).label("key")).where(
+        custom_stages.c.dev_org_id == dev_org_id, sa.func.lower(custom_stages.c.name).in_(wanted)
+    )
+    found: dict[str, list[int]] = {}
+    for row in (await conn.execute(query)).all():
+        found.setdefault(row.key, []).append(row.number)
+    return found

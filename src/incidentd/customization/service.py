@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.customization import repository, schemas
 from incidentd.db import Database
-from incidentd.errors import NotFound
+from incidentd.errors import InvalidField, NotFound
 from incidentd.kit import counters, ids, pages
 from incidentd.kit.time import now_ms
 from incidentd.principal import OrgScope, Principal
@@ -45,6 +45,7 @@ class StageInfo:
     state_number: int
     state_name: str
     is_final: bool
+    ordinal: int = 0
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ async def stages(conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]) -
 
 def _stage_info(row: Any) -> StageInfo:
     """A custom_stages row joined with its state (`state_name`, `state_is_final`)."""
-    return StageInfo(row.number, row.name, row.state_number, row.state_name, row.state_is_final)
+    return StageInfo(row.number, row.name, row.state_number, row.state_name, row.state_is_final, row.ordinal)
 
 
 # endpoints ------------------------------------------------------------------------------------------
@@ -199,3 +200,15 @@ def _result(rows: list[Any], page: pages.Window, render: Any) -> tuple[list[Any]
     rows = rows[: page.limit]
     links = pages.page_cursors([row.number for row in rows], more=more, page=page)
     return [render(row) for row in rows], links.next_cursor
+
+
+async def stage_numbers_named(conn: AsyncConnection, org: OrgScope, names: list[str], *, field_name: str) -> list[int]:
+    """The numbers of the org's stages with these names; an unknown name is 400 naming its element."""
+    found = await repository.stage_numbers_named(conn, org.dev_org_id, names)
+    numbers: list[int] = []
+    for index, name in enumerate(names):
+        matches = found.get(name.strip().lower())
+        if not matches:
+            raise InvalidField(f"'{name}' is not the name of a stage", field_name=f"{field_name}[{index}]")
+        numbers += matches
+    return numbers

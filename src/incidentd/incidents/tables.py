@@ -19,7 +19,7 @@ incidents = sa.Table(
     "incidents",
     metadata,
     *org_key(),
-    sa.Column("title", sa.String(256), nullable=False),
+    sa.Column("title", sa.String(256).with_variant(sa.String(256, collation="C"), "postgresql"), nullable=False),
     sa.Column("body", sa.Text),
     sa.Column("severity", sa.Integer),
     sa.Column("reported_by", sa.Integer),

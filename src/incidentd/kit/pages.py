@@ -12,12 +12,12 @@ from incidentd.errors import InvalidField
 from incidentd.kit import cursors
 
 
-def page_limit(limit: int | None, default: int = 50, maximum: int = 100) -> int:
+def page_limit(limit: int | None, default: int = 50, maximum: int = 100, *, field_name: str = "limit") -> int:
     """DevRev's `limit`: default 50, larger values clamped to 100, below 1 is invalid."""
     if limit is None:
         return default
     if limit < 1:
-        raise InvalidField("limit must be at least 1", field_name="limit")
+        raise InvalidField(f"{field_name} must be at least 1", field_name=field_name)
     return min(limit, maximum)
 
 
@@ -73,10 +73,13 @@ def page_cursors(numbers: list[int], *, more: bool, page: Window) -> Cursors:
 
 
 def number_page(query: Any, number: Any, page: Window, *, extra: int = 1) -> Any:
-    """Constrain a SELECT to the page `page` describes, in number order (descending when walking backwards:
-    the repository's caller re-sorts ascending). Fetches `extra` more rows to tell whether more lie beyond."""
-    if page.before is not None:
-        return query.where(number < page.before).order_by(number.desc()).limit(page.limit + extra)
-    if page.after is not None:
-        query = query.where(number > page.after)
+    """Constrain a SELECT to the page `page` describes, in number order (descending when walking backwards,
+    from the end when there is no boundary: the repository's caller re-sorts ascending). Fetches `extra` more
+    rows to tell whether more lie beyond."""
+    if page.direction == "before":
+        if page.boundary is not None:
+            query = query.where(number < page.boundary)
+        return query.order_by(number.desc()).limit(page.limit + extra)
+    if page.boundary is not None:
+        query = query.where(number > page.boundary)
     return query.order_by(number).limit(page.limit + extra)

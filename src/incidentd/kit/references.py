@@ -26,11 +26,14 @@ async def resolve_many(
     kinds: tuple[str, ...],
     field_name: str,
     lookup: Lookup,
+    suffix: str = "",
+    keep_duplicates: bool = False,
 ) -> list[int]:
-    """The numbers of the referenced objects, in request order, duplicates dropped."""
+    """The numbers of the referenced objects, in request order (duplicates dropped unless `keep_duplicates`).
+    Errors name the element: `owned_by[1]`, or with a suffix `tags[1].tag_id`."""
     parsed: list[tuple[int, ids.ObjectId]] = []
     for index, value in enumerate(values):
-        element = f"{field_name}[{index}]"
+        element = f"{field_name}[{index}]{suffix}"
         reference = ids.parse(value, kinds, field_name=element)
         if not org.owns(reference):
             raise InvalidId(f"'{value}' does not exist", field_name=element)
@@ -39,8 +42,8 @@ async def resolve_many(
     numbers: list[int] = []
     for index, reference in parsed:
         if found.get(reference.number) != reference.kind.name:
-            raise InvalidId(f"'{values[index]}' does not exist", field_name=f"{field_name}[{index}]")
-        if reference.number not in numbers:
+            raise InvalidId(f"'{values[index]}' does not exist", field_name=f"{field_name}[{index}]{suffix}")
+        if keep_duplicates or reference.number not in numbers:
             numbers.append(reference.number)
     return numbers
 

@@ -39,7 +39,9 @@ def upgrade() -> None:
         "incidents",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("number", sa.BigInteger, nullable=False),
-        sa.Column("title", sa.String(256), nullable=False),
+        # Byte order on both databases ("C" on PostgreSQL = SQLite's BINARY), so sorting by title and cursors
+        # over it behave the same everywhere.
+        sa.Column("title", sa.String(256).with_variant(sa.String(256, collation="C"), "postgresql"), nullable=False),
         sa.Column("body", sa.Text, nullable=True),
         sa.Column("severity", sa.Integer, nullable=True),
         sa.Column("reported_by", sa.Integer, nullable=True),

@@ -1,0 +1,318 @@
+"""SQL of incidents: rows, their links, and (for list and group) the filtered, keyset-paged queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from incidentd.incidents.filters import FilterSpec, SortKey
+from incidentd.incidents.tables import (
+    incident_articles,
+    incident_customers,
+    incident_owners,
+    incident_parts,
+    incident_tags,
+    incidents,
+)
+
+ARTICLE_ROLES = ("pia", "playbooks", "related_docs")
+
+
+@dataclass
+class Links:
+    """The references of one incident, each list in position order."""
+
+    owned_by: list[int] = field(default_factory=list)
+    applies_to_parts: list[int] = field(default_factory=list)
+    pia: list[int] = field(default_factory=list)
+    playbooks: list[int] = field(default_factory=list)
+    related_docs: list[int] = field(default_factory=list)
+    tags: list[tuple[int, str | None]] = field(default_factory=list)
+    customer_ids: list[int] = field(default_factory=list)
+
+
+async def insert(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(sa.insert(incidents).values(**values))
+
+
+async def update(conn: AsyncConnection, dev_org_id: int, number: int, values: dict[str, Any]) -> None:
+    await conn.execute(
+        sa.update(incidents).where(incidents.c.dev_org_id == dev_org_id, incidents.c.number == number).values(**values)
+    )
+
+
+async def delete(conn: AsyncConnection, dev_org_id: int, number: int) -> bool:
+    result = await conn.execute(
+        sa.delete(incidents).where(incidents.c.dev_org_id == dev_org_id, incidents.c.number == number)
+    )
+    return bool(result.rowcount)
+
+
+async def get_many(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Row[Any]]:
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
+    query = sa.select(incidents).where(incidents.c.dev_org_id == dev_org_id, incidents.c.number.in_(wanted))
+    return {row.number: row for row in (await conn.execute(query)).all()}
+
+
+async def lock(conn: AsyncConnection, dev_org_id: int, number: int) -> Row[Any] | None:
+    """The row, locked against concurrent writers until the transaction ends (PostgreSQL: FOR UPDATE;
+    SQLite: the write transaction already holds the database's write lock)."""
+    query = sa.select(incidents).where(incidents.c.dev_org_id == dev_org_id, incidents.c.number == number)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return (await conn.execute(query)).first()
+
+
+# links -----------------------------------------------------------------------------------------------
+
+
+def _rows(dev_org_id: int, incident_number: int, column: str, targets: Sequence[int]) -> list[dict[str, Any]]:
+    return [
+        {"dev_org_id": dev_org_id, "incident_number": incident_number, "position": index, column: target}
+        for index, target in enumerate(targets)
+    ]
+
+
+async def replace_links(conn: AsyncConnection, dev_org_id: int, number: int, links: dict[str, Any]) -> None:
+    """Set the given collections of one incident (keys as in `Links`), leaving the others as they are."""
+    simple = {
+        "owned_by": (incident_owners, "user_number"),
+        "applies_to_parts": (incident_parts, "part_number"),
+        "customer_ids": (incident_customers, "account_number"),
+    }
+    for name, (table, column) in simple.items():
+        if name in links:
+            await _clear(conn, table, dev_org_id, number)
+            rows = _rows(dev_org_id, number, column, links[name])
+            if rows:
+                await conn.execute(sa.insert(table), rows)
+    for role in ARTICLE_ROLES:
+        if role in links:
+            await _clear(conn, incident_articles, dev_org_id, number, incident_articles.c.role == role)
+            rows = [{**row, "role": role} for row in _rows(dev_org_id, number, "article_number", links[role])]
+            if rows:
+                await conn.execute(sa.insert(incident_articles), rows)
+    if "tags" in links:
+        await _clear(conn, incident_tags, dev_org_id, number)
+        rows = [
+            {"dev_org_id": dev_org_id, "incident_number": number, "position": index, "tag_number": tag, "value": value}
+            for index, (tag, value) in enumerate(links["tags"])
+        ]
+        if rows:
+            await conn.execute(sa.insert(incident_tags), rows)
+
+
+async def _clear(conn: AsyncConnection, table: sa.Table, dev_org_id: int, number: int, *extra: Any) -> None:
+    await conn.execute(
+        sa.delete(table).where(table.c.dev_org_id == dev_org_id, table.c.incident_number == number, *extra)
+    )
+
+
+async def links(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Links]:
+    """The links of many incidents in one round trip (one UNION ALL over the five link tables)."""
+    wanted = sorted(set(numbers))
+    found: dict[int, Links] = {number: Links() for number in wanted}
+    if not wanted:
+        return found
+
+    def part(table: sa.Table, kind: Any, target: sa.Column[Any], value: Any) -> sa.Select[Any]:
+        return sa.select(
+            kind.label("kind"),
+            table.c.incident_number,
+            table.c.position,
+            target.label("target"),
+            value.label("value"),
+        ).where(table.c.dev_org_id == dev_org_id, table.c.incident_number.in_(wanted))
+
+    null_text = sa.cast(sa.null(), sa.Text)
+    query = sa.union_all(
+        part(incident_owners, sa.literal("owned_by", sa.Text), incident_owners.c.user_number, null_text),
+        part(incident_parts, sa.literal("applies_to_parts", sa.Text), incident_parts.c.part_number, null_text),
+        part(
+            incident_articles, sa.cast(incident_articles.c.role, sa.Text), incident_articles.c.article_number, null_text
+        ),
+        part(
+            incident_tags,
+            sa.literal("tags", sa.Text),
+            incident_tags.c.tag_number,
+            sa.cast(incident_tags.c.value, sa.Text),
+        ),
+        part(incident_customers, sa.literal("customer_ids", sa.Text), incident_customers.c.account_number, null_text),
+    )
+    rows = (await conn.execute(query)).all()
+    for row in sorted(rows, key=lambda row: (row.incident_number, row.kind, row.position)):
+        entry = found[row.incident_number]
+        if row.kind == "tags":
+            entry.tags.append((row.target, row.value))
+        else:
+            getattr(entry, row.kind).append(row.target)
+    return found
+
+
+# list and group --------------------------------------------------------------------------------------
+
+_LINKS: dict[str, tuple[sa.Table, str, str | None]] = {
+    "owned_by": (incident_owners, "user_number", None),
+    "applies_to_parts": (incident_parts, "part_number", None),
+    "pia": (incident_articles, "article_number", "pia"),
+    "playbooks": (incident_articles, "article_number", "playbooks"),
+    "related_docs": (incident_articles, "article_number", "related_docs"),
+}
+_NOT_NULL = {"created_date", "modified_date", "title", "number"}
+
+
+def _linked(dev_org_id: int, name: str, numbers: list[int]) -> Any:
+    table, column, role = _LINKS[name]
+    query = sa.select(table.c.incident_number).where(table.c.dev_org_id == dev_org_id, table.c[column].in_(numbers))
+    if role is not None:
+        query = query.where(table.c.role == role)
+    return incidents.c.number.in_(query)
+
+
+def _custom_field_equals(name: str, value: Any) -> Any:
+    element = incidents.c.custom_fields[name]
+    if isinstance(value, bool):
+        return element.as_boolean() == value
+    if isinstance(value, int):
+        return element.as_integer() == value
+    if isinstance(value, float):
+        return element.as_float() == value
+    if value is None:
+        return element.as_string().is_(None)
+    return element.as_string() == str(value)
+
+
+def where(dev_org_id: int, spec: FilterSpec) -> list[Any]:
+    """The WHERE clauses of a filter specification (all must hold)."""
+    clauses: list[Any] = [incidents.c.dev_org_id == dev_org_id]
+    for name, numbers in spec.links.items():
+        clauses.append(_linked(dev_org_id, name, numbers))
+    if spec.created_by is not None:
+        clauses.append(incidents.c.created_by.in_(spec.created_by))
+    if spec.stage_numbers is not None:
+        clauses.append(incidents.c.stage_number.in_(spec.stage_numbers))
+    for column, ints in spec.ints.items():
+        clauses.append(incidents.c[column].in_(ints))
+    for column, strings in spec.strings.items():
+        clauses.append(incidents.c[column].in_(strings))
+    for column, window in spec.dates.items():
+        if window.after is not None:
+            clauses.append(incidents.c[column] >= window.after)
+        if window.before is not None:
+            clauses.append(incidents.c[column] <= window.before)
+        if window.after is None and window.before is None:
+            clauses.append(incidents.c[column].is_not(None))
+    if spec.is_staged is not None:
+        clauses.append(incidents.c.is_staged == spec.is_staged)
+    for name, values in spec.custom_fields.items():
+        clauses.append(sa.or_(*(_custom_field_equals(name, value) for value in values)))
+    return clauses
+
+
+def _keys(sort: Sequence[SortKey], backwards: bool) -> list[tuple[sa.Column[Any], bool]]:
+    """(column, descending) of the effective order, the incident number last as the tie breaker."""
+    keys = [(incidents.c[key.column], key.descending != backwards) for key in sort]
+    keys.append((incidents.c.number, sort[0].descending != backwards))
+    return keys
+
+
+def _order(keys: list[tuple[sa.Column[Any], bool]]) -> list[Any]:
+    # NULL sorts as the largest value on both databases (PostgreSQL's default; SQLite needs saying so).
+    order = []
+    for column, descending in keys:
+        clause = column.desc() if descending else column.asc()
+        if column.name not in _NOT_NULL:
+            clause = clause.nulls_first() if descending else clause.nulls_last()
+        order.append(clause)
+    return order
+
+
+def _beyond(keys: list[tuple[sa.Column[Any], bool]], values: list[Any]) -> Any:
+    """Rows strictly after the boundary row `values` in the order `keys` (NULL largest)."""
+    if all(column.name in _NOT_NULL for column, _ in keys) and len({d for _, d in keys}) == 1:
+        columns = sa.tuple_(*(column for column, _ in keys))
+        bound = sa.tuple_(*(sa.literal(value) for value in values))
+        return columns < bound if keys[0][1] else columns > bound
+
+    def after(column: sa.Column[Any], descending: bool, value: Any) -> Any:
+        nullable = column.name not in _NOT_NULL
+        if value is None:
+            return column.is_not(None) if descending else sa.false()
+        if descending:
+            return column < value
+        return sa.or_(column > value, column.is_(None)) if nullable else column > value
+
+    def equal(column: sa.Column[Any], value: Any) -> Any:
+        return column.is_(None) if value is None else column == value
+
+    alternatives = []
+    for index, (column, descending) in enumerate(keys):
+        prefix = [equal(c, v) for (c, _), v in zip(keys[:index], values[:index], strict=True)]
+        alternatives.append(sa.and_(*prefix, after(column, descending, values[index])))
+    return sa.or_(*alternatives)
+
+
+def sort_values(row: Row[Any], sort: Sequence[SortKey]) -> list[Any]:
+    """The boundary values a cursor records for `row`: its sort keys, then its number."""
+    return [getattr(row, key.column) for key in sort] + [row.number]
+
+
+async def page(
+    conn: AsyncConnection,
+    clauses: list[Any],
+    sort: Sequence[SortKey],
+    *,
+    boundary: list[Any] | None,
+    backwards: bool,
+    limit: int,
+) -> Sequence[Row[Any]]:
+    """Up to `limit` rows after (or, `backwards`, before) the boundary row, in the walking order."""
+    keys = _keys(sort, backwards)
+    query = sa.select(incidents).where(*clauses)
+    if boundary is not None:
+        query = query.where(_beyond(keys, boundary))
+    return (await conn.execute(query.order_by(*_order(keys)).limit(limit))).all()
+
+
+async def group_counts(
+    conn: AsyncConnection, clauses: list[Any], dev_org_id: int, group_by: str
+) -> list[tuple[Any, int]]:
+    """(key, number of incidents) of every group; the key None collects incidents without a value. A link
+    field puts an incident in the group of each object it links to."""
+    if group_by in _LINKS:
+        table, column, role = _LINKS[group_by]
+        joined = sa.and_(table.c.dev_org_id == incidents.c.dev_org_id, table.c.incident_number == incidents.c.number)
+        if role is not None:
+            joined = sa.and_(joined, table.c.role == role)
+        linked = (
+            sa.select(table.c[column], sa.func.count(sa.distinct(incidents.c.number)))
+            .select_from(incidents.join(table, joined))
+            .where(*clauses)
+            .group_by(table.c[column])
+        )
+        unlinked = sa.select(sa.func.count()).select_from(incidents).where(*clauses, ~sa.exists().where(joined))
+        groups = [(row[0], int(row[1])) for row in (await conn.execute(linked)).all()]
+        without = int((await conn.execute(unlinked)).scalar_one())
+        return groups + ([(None, without)] if without else [])
+    key = incidents.c[group_by]
+    query = sa.select(key, sa.func.count()).where(*clauses).group_by(key)
+    return [(row[0], int(row[1])) for row in (await conn.execute(query)).all()]
+
+
+def group_clause(dev_org_id: int, group_by: str, key: Any) -> Any:
+    """The WHERE clause of one group (see `group_counts`)."""
+    if group_by in _LINKS:
+        if key is not None:
+            return _linked(dev_org_id, group_by, [key])
+        table, _, role = _LINKS[group_by]
+        joined = sa.and_(table.c.dev_org_id == incidents.c.dev_org_id, table.c.incident_number == incidents.c.number)
+        return ~sa.exists().where(joined, *([table.c.role == role] if role else []))
+    column = incidents.c[group_by]
+    return column.is_(None) if key is None else column == key

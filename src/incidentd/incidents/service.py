@@ -1,0 +1,751 @@
+"""Rules of incidents: create, get, update, delete, list, group. Raises DevRev errors; never imports the web
+framework. Every operation is one unit of work; responses are assembled with a fixed number of queries."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import msgspec
+from msgspec import UNSET
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from incidentd.accounts import service as accounts
+from incidentd.articles import service as articles
+from incidentd.artifacts import service as artifacts
+from incidentd.customization import service as stage_diagrams
+from incidentd.customization.schemas import stage_summary, state_summary
+from incidentd.db import Database
+from incidentd.errors import BadRequestError, Forbidden, InvalidField, NotFound
+from incidentd.identity import repository as users_repository
+from incidentd.identity.schemas import user_summary
+from incidentd.incidents import filters, repository, schemas, stages
+from incidentd.incidents.repository import Links
+from incidentd.kit import counters, cursors, ids, pages
+from incidentd.kit.enums import IMPACT_COUNT, REPORTED_BY, SEVERITY, SOURCE
+from incidentd.kit.references import Lookup, resolve_many
+from incidentd.kit.time import now_ms, parse_rfc3339, to_rfc3339
+from incidentd.parts import service as parts
+from incidentd.principal import OrgScope, Principal
+from incidentd.tags import service as tags
+
+PARENT_KIND = "incident"
+LEAF_TYPE = "incident"
+MAX_TITLE = 256
+MAX_BODY = 65_536
+CUSTOM_FIELD_PREFIXES = ("tnt__", "ctype__")
+
+T = TypeVar("T")
+
+
+# create ----------------------------------------------------------------------------------------------
+
+
+async def create(db: Database, principal: Principal, request: schemas.IncidentsCreateRequest) -> schemas.Incident:
+    """Create an incident with every reference resolved, in one transaction: a rejected request leaves nothing."""
+    org = principal.org
+    values = _scalars(request)
+    if request.source is not None:
+        _require_system(principal)
+        values["source"] = SOURCE.parse(request.source, field_name="source")
+    stage_value = request.stage.stage if isinstance(request.stage, schemas.StageInput) else request.stage
+    async with db.write() as conn:
+        diagram = await stage_diagrams.load_diagram(conn, org, LEAF_TYPE, values.get("subtype"))
+        requested = stages.resolve(diagram, org, stage_value) if stage_value is not None else None
+        stage = stages.initial(
+            diagram, requested, allow_non_start="allow_non_start" in (request.stage_validation_options or [])
+        )
+        links = await _resolve_links(conn, org, _create_links(request), CREATE_PATHS)
+        artifact_numbers = await _resolve(conn, org, request.artifacts, "artifacts", ("artifact",), artifacts.lookup)
+        number = await counters.allocate(conn, org.dev_org_id, "incident")
+        now = now_ms()
+        dates = stages.stamp(
+            stages.LifecycleDates(values.get("acknowledged_date"), values.get("mitigated_date"), None), None, stage, now
+        )
+        await repository.insert(
+            conn,
+            {
+                **values,
+                "dev_org_id": org.dev_org_id,
+                "number": number,
+                "stage_number": stage.number,
+                "stage_notes": request.stage.notes if isinstance(request.stage, schemas.StageInput) else None,
+                "identified_date": values.get("identified_date", now),
+                "acknowledged_date": dates.acknowledged_date,
+                "mitigated_date": dates.mitigated_date,
+                "actual_close_date": dates.actual_close_date,
+                "created_by": principal.user_number,
+                "created_date": now,
+                "modified_by": principal.user_number,
+                "modified_date": now,
+            },
+        )
+        await repository.replace_links(conn, org.dev_org_id, number, links)
+        await artifacts.attach(
+            conn, org, artifact_numbers, parent_kind=PARENT_KIND, parent_number=number, field_name="artifacts"
+        )
+        return await _fetch(conn, org, number)
+
+
+def _create_links(request: schemas.IncidentsCreateRequest) -> dict[str, Any]:
+    """The collections a create request sets, as raw ids (absent ones are empty)."""
+    return {
+        "owned_by": request.owned_by or [],
+        "applies_to_parts": request.applies_to_parts or [],
+        "pia": request.pia or [],
+        "playbooks": request.playbooks or [],
+        "related_docs": request.related_docs or [],
+        "tags": request.tags or [],
+        "customer_ids": (request.impact.customer_ids if request.impact else None) or [],
+    }
+
+
+def _require_system(principal: Principal) -> None:
+    if not principal.is_system:
+        raise Forbidden("only sys users and service accounts may set 'source'")
+
+
+# update ----------------------------------------------------------------------------------------------
+
+
+async def update(db: Database, principal: Principal, request: schemas.IncidentsUpdateRequest) -> schemas.Incident:
+    """Change the fields the request gives; `modified_by` / `modified_date` change on every successful update."""
+    org = principal.org
+    number = _incident_number(org, request.id)
+    values = _scalars(request, clearing=True)
+    if request.source is not UNSET:
+        _require_system(principal)
+        values["source"] = SOURCE.parse(request.source, field_name="source") if request.source is not None else None
+    stage_value = request.stage.stage if isinstance(request.stage, schemas.UpdateStage) else request.stage
+    async with db.write() as conn:
+        row = await repository.lock(conn, org.dev_org_id, number)
+        if row is None:
+            raise NotFound(f"incident '{request.id}' does not exist")
+        now = now_ms()
+        if stage_value is not None:
+            values.update(await _move(conn, org, row, values, stage_value, request, now))
+        if isinstance(request.stage, schemas.UpdateStage) and request.stage.notes is not None:
+            values["stage_notes"] = request.stage.notes
+        links = await _resolve_links(conn, org, _update_links(request), UPDATE_PATHS)
+        if request.artifacts is not None and request.artifacts.set is not None:
+            numbers = await _resolve(conn, org, request.artifacts.set, "artifacts.set", ("artifact",), artifacts.lookup)
+            await artifacts.detach(conn, org, parent_kind=PARENT_KIND, parent_number=number, keep=numbers)
+            await artifacts.attach(
+                conn, org, numbers, parent_kind=PARENT_KIND, parent_number=number, field_name="artifacts.set"
+            )
+        await repository.update(
+            conn, org.dev_org_id, number, {**values, "modified_by": principal.user_number, "modified_date": now}
+        )
+        await repository.replace_links(conn, org.dev_org_id, number, links)
+        return await _fetch(conn, org, number)
+
+
+async def _move(
+    conn: AsyncConnection,
+    org: OrgScope,
+    row: Row[Any],
+    values: dict[str, Any],
+    stage_value: str,
+    request: schemas.IncidentsUpdateRequest,
+    now: int,
+) -> dict[str, Any]:
+    """Columns of a stage change: the new stage and the dates it stamps (dates given in the request win)."""
+    diagram = await stage_diagrams.load_diagram(conn, org, LEAF_TYPE, values.get("subtype", row.subtype))
+    current = (await stage_diagrams.stages(conn, org, [row.stage_number]))[row.stage_number]
+    allow_invalid = "allow_invalid_transition" in (request.stage_validation_options or [])
+    target = stages.move(diagram, current, stages.resolve(diagram, org, stage_value), allow_invalid=allow_invalid)
+    before = stages.LifecycleDates(
+        values.get("acknowledged_date", row.acknowledged_date),
+        values.get("mitigated_date", row.mitigated_date),
+        row.actual_close_date,
+    )
+    dates = stages.stamp(before, current, target, now)
+    return {
+        "stage_number": target.number,
+        "acknowledged_date": dates.acknowledged_date,
+        "mitigated_date": dates.mitigated_date,
+        "actual_close_date": dates.actual_close_date,
+    }
+
+
+def _update_links(request: schemas.IncidentsUpdateRequest) -> dict[str, Any]:
+    """The collections an update sets (`{"set": [...]}`), as raw ids; collections it leaves out are absent."""
+    raw: dict[str, Any] = {}
+    for name in ("owned_by", "applies_to_parts", "pia", "playbooks", "related_docs", "tags"):
+        change = getattr(request, name)
+        if change is not None and change.set is not None:
+            raw[name] = change.set
+    if request.impact is not None and request.impact.customer_ids is not None:
+        if request.impact.customer_ids.set is not None:
+            raw["customer_ids"] = request.impact.customer_ids.set
+    return raw
+
+
+# get / delete -----------------------------------------------------------------------------------------
+
+
+async def get(db: Database, principal: Principal, reference: str) -> schemas.Incident:
+    number = _incident_number(principal.org, reference)
+    async with db.read() as conn:
+        return await _fetch(conn, principal.org, number, reference)
+
+
+async def delete(db: Database, principal: Principal, reference: str) -> None:
+    """Delete an incident: its links go with it and its artifacts are free to attach elsewhere."""
+    number = _incident_number(principal.org, reference)
+    async with db.write() as conn:
+        await artifacts.detach(conn, principal.org, parent_kind=PARENT_KIND, parent_number=number)
+        if not await repository.delete(conn, principal.org.dev_org_id, number):
+            raise NotFound(f"incident '{reference}' does not exist")
+
+
+def _incident_number(org: OrgScope, reference: str) -> int:
+    """The number of the incident an id names; 404 for ids of other orgs (exactly like ids that do not exist)."""
+    parsed = ids.parse(reference, "incident", field_name="id")
+    return parsed.number if org.owns(parsed) else 0
+
+
+async def _fetch(conn: AsyncConnection, org: OrgScope, number: int, reference: str | None = None) -> schemas.Incident:
+    rows = await repository.get_many(conn, org.dev_org_id, [number])
+    if number not in rows:
+        raise NotFound(f"incident '{reference or number}' does not exist")
+    return (await render(conn, org, [rows[number]]))[0]
+
+
+# request -> columns ----------------------------------------------------------------------------------
+
+
+def _scalars(request: Any, *, clearing: bool = False) -> dict[str, Any]:
+    """Validated column values of the scalar fields a create or update request gives. On update (`clearing`),
+    `null` clears an optional field; absent (UNSET) fields are left out."""
+
+    def given(value: Any) -> bool:
+        return value is not UNSET and (value is not None or clearing)
+
+    values: dict[str, Any] = {}
+    if request.title is None and clearing:
+        raise InvalidField("title cannot be cleared", field_name="title")
+    if given(request.title):
+        values["title"] = _title(request.title)
+    if given(request.body):
+        if request.body is not None and len(request.body) > MAX_BODY:
+            raise InvalidField(f"body is longer than {MAX_BODY} characters", field_name="body")
+        values["body"] = request.body
+    for name in ("identified_date", "acknowledged_date", "mitigated_date", "target_close_date"):
+        raw = getattr(request, name)
+        if given(raw):
+            values[name] = parse_rfc3339(raw, field_name=name) if raw is not None else None
+    for name, enum in (("severity", SEVERITY), ("reported_by", REPORTED_BY)):
+        raw = getattr(request, name)
+        if given(raw):
+            values[name] = enum.parse(raw, field_name=name) if raw is not None else None
+    if request.impact is not None and given(request.impact.count):
+        count = request.impact.count
+        values["impact_count"] = IMPACT_COUNT.parse(count, field_name="impact.count") if count is not None else None
+    if given(request.custom_fields):
+        values["custom_fields"] = _custom_fields(request.custom_fields) if request.custom_fields is not None else None
+    if request.custom_schema_spec is not None and request.custom_schema_spec.subtype:
+        values["subtype"] = request.custom_schema_spec.subtype
+    if request.staged_info is not None:
+        values["is_staged"] = bool(request.staged_info.is_staged)
+        values["staged_info"] = msgspec.to_builtins(request.staged_info)
+    if request.sync_metadata is not None:
+        values.update(_sync_columns(request.sync_metadata))
+    if request.external_source_data is not None:
+        source = request.external_source_data
+        for name in ("created_date", "modified_date", "closed_date"):
+            raw = getattr(source, name)
+            if raw is not None:
+                values[f"external_{name}"] = parse_rfc3339(raw, field_name=f"external_source_data.{name}")
+    return values
+
+
+def _title(title: str) -> str:
+    if not title.strip():
+        raise InvalidField("title must not be empty", field_name="title")
+    if len(title) > MAX_TITLE:
+        raise InvalidField(f"title is longer than {MAX_TITLE} characters", field_name="title")
+    return title
+
+
+def _custom_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    for key in fields:
+        if not key.startswith(CUSTOM_FIELD_PREFIXES):
+            raise InvalidField(
+                f"custom field '{key}' must be named tnt__<name> or ctype__<name>", field_name=f"custom_fields.{key}"
+            )
+    return fields
+
+
+def _sync_columns(sync: schemas.SyncMetadataInput) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if sync.external_reference is not None:
+        values["sync_external_reference"] = sync.external_reference
+    if sync.origin_system is not None:
+        values["sync_origin_system"] = sync.origin_system
+    for direction, state in (("in", sync.last_sync_in), ("out", sync.last_sync_out)):
+        if state is None:
+            continue
+        field = f"sync_metadata.last_sync_{direction}"
+        if state.status is not None:
+            values[f"sync_{direction}_status"] = state.status
+        if state.sync_date is not None:
+            values[f"sync_{direction}_date"] = parse_rfc3339(state.sync_date, field_name=f"{field}.sync_date")
+        if state.sync_unit is not None:
+            values[f"sync_{direction}_unit"] = state.sync_unit
+        if state.sync_history is not None:
+            values[f"sync_{direction}_history"] = state.sync_history
+    return values
+
+
+# references -----------------------------------------------------------------------------------------
+
+
+async def _resolve(
+    conn: AsyncConnection,
+    org: OrgScope,
+    values: list[str] | None,
+    field_name: str,
+    kinds: tuple[str, ...],
+    lookup: Lookup,
+) -> list[int]:
+    if not values:
+        return []
+    return await resolve_many(conn, org, values, kinds=kinds, field_name=field_name, lookup=lookup)
+
+
+CREATE_PATHS = {"customer_ids": "impact.customer_ids"}
+UPDATE_PATHS = {
+    name: f"{name}.set" for name in ("owned_by", "applies_to_parts", "pia", "playbooks", "related_docs", "tags")
+} | {"customer_ids": "impact.customer_ids.set"}
+
+
+async def _resolve_links(
+    conn: AsyncConnection, org: OrgScope, raw: dict[str, Any], paths: dict[str, str]
+) -> dict[str, Any]:
+    """Resolve the raw ids of the collections present in `raw` (keys as in `repository.Links`); errors name the
+    request's path of each collection (`paths`, default: the key itself)."""
+
+    def path(name: str) -> str:
+        return paths.get(name, name)
+
+    resolved: dict[str, Any] = {}
+    if "owned_by" in raw:
+        resolved["owned_by"] = await _resolve(
+            conn, org, raw["owned_by"], path("owned_by"), ids.USER_KINDS, users_repository.user_kinds
+        )
+    if "applies_to_parts" in raw:
+        resolved["applies_to_parts"] = await _resolve(
+            conn, org, raw["applies_to_parts"], path("applies_to_parts"), ids.PART_KINDS, parts.lookup
+        )
+    for role in repository.ARTICLE_ROLES:
+        if role in raw:
+            resolved[role] = await _resolve(conn, org, raw[role], path(role), ("article",), articles.lookup)
+    if "tags" in raw:
+        tag_ids = [tag.tag_id for tag in raw["tags"]]
+        numbers = await _resolve_each(conn, org, tag_ids, path("tags"), ".tag_id", ("tag",), tags.lookup)
+        # The same tag twice keeps its last value, once.
+        by_tag = {number: tag.value for number, tag in zip(numbers, raw["tags"], strict=True)}
+        resolved["tags"] = list(by_tag.items())
+    if "customer_ids" in raw:
+        resolved["customer_ids"] = await _resolve(
+            conn, org, raw["customer_ids"], path("customer_ids"), ("account",), accounts.lookup
+        )
+    return resolved
+
+
+async def _resolve_each(
+    conn: AsyncConnection,
+    org: OrgScope,
+    values: list[str],
+    field_name: str,
+    suffix: str,
+    kinds: tuple[str, ...],
+    lookup: Lookup,
+) -> list[int]:
+    """Like `_resolve`, but one number per element (duplicates kept) and errors named `tags[1].tag_id`."""
+    if not values:
+        return []
+    return await resolve_many(
+        conn, org, values, kinds=kinds, field_name=field_name, lookup=lookup, suffix=suffix, keep_duplicates=True
+    )
+
+
+# rows -> wire ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """Everything the incidents of one response point at, each kind fetched once."""
+
+    links: dict[int, Links]
+    artifacts_of: dict[int, list[int]]
+    users: dict[int, Row[Any]]
+    parts: dict[int, Any]
+    articles: dict[int, Any]
+    tags: dict[int, Any]
+    accounts: dict[int, Any]
+    artifacts: dict[int, Any]
+    stages: dict[int, stage_diagrams.StageInfo]
+
+
+async def _summaries(
+    fetch: Callable[[AsyncConnection, OrgScope, Iterable[int]], Awaitable[dict[int, T]]],
+    conn: AsyncConnection,
+    org: OrgScope,
+    numbers: set[int],
+) -> dict[int, T]:
+    return await fetch(conn, org, numbers) if numbers else {}
+
+
+async def render(conn: AsyncConnection, org: OrgScope, rows: list[Row[Any]]) -> list[schemas.Incident]:
+    """Incidents in DevRev's shape, with a fixed number of queries however many rows and references."""
+    numbers = [row.number for row in rows]
+    links = await repository.links(conn, org.dev_org_id, numbers)
+    artifacts_of = await artifacts.attached(conn, org, PARENT_KIND, numbers) if numbers else {}
+    user_numbers = {n for row in rows for n in (row.created_by, row.modified_by)}
+    user_numbers |= {n for entry in links.values() for n in entry.owned_by}
+    resolved = _Resolved(
+        links=links,
+        artifacts_of=artifacts_of,
+        users=await users_repository.get_users(conn, org.dev_org_id, user_numbers),
+        parts=await _summaries(parts.summaries, conn, org, {n for e in links.values() for n in e.applies_to_parts}),
+        articles=await _summaries(
+            articles.summaries, conn, org, {n for e in links.values() for n in (*e.pia, *e.playbooks)}
+        ),
+        tags=await _summaries(tags.summaries, conn, org, {n for e in links.values() for n, _ in e.tags}),
+        accounts=await _summaries(accounts.summaries, conn, org, {n for e in links.values() for n in e.customer_ids}),
+        artifacts=await _summaries(artifacts.summaries, conn, org, {n for ns in artifacts_of.values() for n in ns}),
+        stages=await stage_diagrams.stages(conn, org, {row.stage_number for row in rows}),
+    )
+    return [_to_wire(row, org, resolved) for row in rows]
+
+
+def _listed(numbers: list[int], found: dict[int, T]) -> list[T] | None:
+    items = [found[number] for number in numbers if number in found]
+    return items or None
+
+
+def _date(value: int | None) -> str | None:
+    return to_rfc3339(value) if value is not None else None
+
+
+def _to_wire(row: Row[Any], org: OrgScope, resolved: _Resolved) -> schemas.Incident:
+    links = resolved.links.get(row.number) or Links()
+    users = resolved.users
+    owners = [user_summary(users[n], org) for n in links.owned_by if n in users]
+    stage = resolved.stages.get(row.stage_number)
+    impact = None
+    if row.impact_count is not None or links.customer_ids:
+        impact = schemas.ImpactedCustomerDetails(
+            count=IMPACT_COUNT.value(row.impact_count), customer_ids=_listed(links.customer_ids, resolved.accounts)
+        )
+    return schemas.Incident(
+        id=org.don("incident", row.number),
+        display_id=ids.to_display("incident", row.number),
+        title=row.title,
+        body=row.body,
+        created_by=user_summary(users[row.created_by], org) if row.created_by in users else None,
+        created_date=to_rfc3339(row.created_date),
+        modified_by=user_summary(users[row.modified_by], org) if row.modified_by in users else None,
+        modified_date=to_rfc3339(row.modified_date),
+        acknowledged_date=_date(row.acknowledged_date),
+        actual_close_date=_date(row.actual_close_date),
+        applies_to_parts=_listed(links.applies_to_parts, resolved.parts),
+        artifacts=_listed(resolved.artifacts_of.get(row.number, []), resolved.artifacts),
+        custom_fields=row.custom_fields or None,
+        custom_schema_fragments=row.custom_schema_fragments or None,
+        identified_date=_date(row.identified_date),
+        impact=impact,
+        mitigated_date=_date(row.mitigated_date),
+        owned_by=owners or None,
+        pia=_listed(links.pia, resolved.articles),
+        playbooks=_listed(links.playbooks, resolved.articles),
+        reported_by=REPORTED_BY.value(row.reported_by),
+        severity=SEVERITY.value(row.severity),
+        source=SOURCE.value(row.source),
+        stage=schemas.Stage(
+            stage=stage_summary(stage.number, stage.name, org),
+            state=state_summary(stage.state_number, stage.state_name, stage.is_final, org),
+        )
+        if stage is not None
+        else None,
+        stock_schema_fragment=org.don("stock_schema_fragment", 1),
+        subtype=row.subtype,
+        sync_metadata=_sync_metadata(row),
+        tags=[schemas.TagWithValue(tag=resolved.tags[n], value=value) for n, value in links.tags if n in resolved.tags]
+        or None,
+        target_close_date=_date(row.target_close_date),
+    )
+
+
+def _sync_metadata(row: Row[Any]) -> schemas.SyncMetadata | None:
+    def side(direction: str, kind: type[Any]) -> Any:
+        status, date, unit = (getattr(row, f"sync_{direction}_{name}") for name in ("status", "date", "unit"))
+        if status is None and date is None and unit is None:
+            return None
+        return kind(status=status, sync_date=_date(date), sync_unit=schemas.SyncUnitSummary(id=unit) if unit else None)
+
+    last_in, last_out = side("in", schemas.SyncIn), side("out", schemas.SyncOut)
+    if row.sync_external_reference is None and row.sync_origin_system is None and last_in is None and last_out is None:
+        return None
+    return schemas.SyncMetadata(
+        external_reference=row.sync_external_reference,
+        last_sync_in=last_in,
+        last_sync_out=last_out,
+        origin_system=row.sync_origin_system,
+    )
+
+
+# list ------------------------------------------------------------------------------------------------
+
+GROUP_FIELDS = {
+    "severity": "severity",
+    "stage": "stage_number",
+    "reported_by": "reported_by",
+    "source": "source",
+    "subtype": "subtype",
+    "owned_by": "owned_by",
+    "applies_to_parts": "applies_to_parts",
+    "created_by": "created_by",
+}
+
+
+@dataclass(frozen=True)
+class IncidentsPage:
+    incidents: list[schemas.Incident]
+    next_cursor: str | None
+    prev_cursor: str | None
+
+
+def _request_fingerprint(request: Any, *extra: Any) -> str:
+    """What a cursor is bound to: the filters and sort of the request (not its cursor, mode or limits)."""
+    document = msgspec.to_builtins(request)
+    for name in ("cursor", "mode", "limit", "limit_per_group"):
+        document.pop(name, None)
+    return cursors.fingerprint(document, *extra)
+
+
+async def _filter_clauses(conn: AsyncConnection, org: OrgScope, request: Any, now: int) -> list[Any]:
+    spec = filters.parse_filters(request, org, now)
+    if spec.stage_names:
+        assert spec.stage_numbers is not None
+        spec.stage_numbers += await stage_diagrams.stage_numbers_named(conn, org, spec.stage_names, field_name="stage")
+    return repository.where(org.dev_org_id, spec)
+
+
+async def list_incidents(db: Database, principal: Principal, request: schemas.IncidentsListRequest) -> IncidentsPage:
+    """A page of the incidents that match every filter, in the requested order, with keyset cursors."""
+    org = principal.org
+    sort = filters.parse_sort(request.sort_by)
+    limit = pages.page_limit(request.limit)
+    fingerprint = _request_fingerprint(request, "incidents.list")
+    boundary, backwards = _position(request.cursor, request.mode, fingerprint, "list")
+    async with db.read() as conn:
+        clauses = await _filter_clauses(conn, org, request, now_ms())
+        window = await _walk(conn, clauses, sort, boundary=boundary, backwards=backwards, limit=limit)
+        rendered = await render(conn, org, window.rows)
+    return IncidentsPage(
+        rendered,
+        cursors.encode(["list", *window.last], "after", fingerprint) if window.last else None,
+        cursors.encode(["list", *window.first], "before", fingerprint) if window.first else None,
+    )
+
+
+def _position(cursor: str | None, mode: str | None, fingerprint: str, kind: str) -> tuple[list[Any] | None, bool]:
+    """(boundary values, walking backwards?) of a request's cursor and mode; a cursor of another kind is 400."""
+    if not cursor:
+        return None, mode == "before"
+    position = cursors.decode(cursor, fingerprint)
+    if not position.values or position.values[0] != kind:
+        raise BadRequestError("the cursor was made for another operation")
+    backwards = (mode or position.direction) == "before"
+    return position.values[1:], backwards
+
+
+@dataclass(frozen=True)
+class _Window:
+    rows: list[Row[Any]]
+    first: list[Any] | None  # boundary values for prev_cursor, when rows lie before the page
+    last: list[Any] | None  # boundary values for next_cursor, when rows lie after the page
+
+
+async def _walk(
+    conn: AsyncConnection,
+    clauses: list[Any],
+    sort: tuple[filters.SortKey, ...],
+    *,
+    boundary: list[Any] | None,
+    backwards: bool,
+    limit: int,
+) -> _Window:
+    """One page in sort order, and whether anything lies before and after it (the far side checked exactly,
+    so cursors are omitted only when nothing lies beyond)."""
+    rows = list(await repository.page(conn, clauses, sort, boundary=boundary, backwards=backwards, limit=limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    if not rows:
+        return _Window([], None, None)
+    first, last = repository.sort_values(rows[0], sort), repository.sort_values(rows[-1], sort)
+    if backwards:
+        has_prev = more
+        has_next = boundary is not None and await _any_beyond(conn, clauses, sort, last, backwards=False)
+    else:
+        has_next = more
+        has_prev = boundary is not None and await _any_beyond(conn, clauses, sort, first, backwards=True)
+    return _Window(rows, first if has_prev else None, last if has_next else None)
+
+
+async def _any_beyond(
+    conn: AsyncConnection, clauses: list[Any], sort: tuple[filters.SortKey, ...], values: list[Any], *, backwards: bool
+) -> bool:
+    return bool(await repository.page(conn, clauses, sort, boundary=values, backwards=backwards, limit=1))
+
+
+# group -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupsPage:
+    groups: list[schemas.IncidentsGroup]
+    next_cursor: str | None
+    prev_cursor: str | None
+
+
+async def group_incidents(db: Database, principal: Principal, request: schemas.IncidentsGroupRequest) -> GroupsPage:
+    """Incidents grouped by a field: groups in key order (no-value group last), each with its first incidents in
+    the requested order and its total. A group's `next_cursor` continues that group; the response's
+    `next_cursor` / `prev_cursor` page through the groups."""
+    org = principal.org
+    field = GROUP_FIELDS.get(request.group_by)
+    if field is None:
+        raise InvalidField(
+            f"'{request.group_by}' cannot be grouped by; use one of {', '.join(GROUP_FIELDS)}", field_name="group_by"
+        )
+    sort = filters.parse_sort(request.sort_by)
+    group_limit = pages.page_limit(request.limit, default=10)
+    per_group = pages.page_limit(request.limit_per_group, field_name="limit_per_group")
+    fingerprint = _request_fingerprint(request, "incidents.group")
+    position = cursors.decode(request.cursor, fingerprint) if request.cursor else None
+    async with db.read() as conn:
+        clauses = await _filter_clauses(conn, org, request, now_ms())
+        counts = await repository.group_counts(conn, clauses, org.dev_org_id, field)
+        keyed = await _group_keys(conn, org, field, counts)
+        if position is not None and position.values and position.values[0] == "items":
+            # Continue one group: the cursor holds its key and the boundary inside it.
+            key = position.values[1]
+            selected = [entry for entry in keyed if entry.key == key]
+            boundary: list[Any] | None = position.values[2:]
+            backwards = (request.mode or position.direction) == "before"
+            groups_before = groups_after = False
+        else:
+            selected, groups_before, groups_after = _select_groups(keyed, position, request.mode, group_limit)
+            boundary, backwards = None, False
+        windows = []
+        for entry in selected:
+            group_clauses = [*clauses, repository.group_clause(org.dev_org_id, field, entry.key)]
+            window = await _walk(conn, group_clauses, sort, boundary=boundary, backwards=backwards, limit=per_group)
+            windows.append((entry, window))
+        rendered = iter(await render(conn, org, [row for _, window in windows for row in window.rows]))
+    groups = [
+        schemas.IncidentsGroup(
+            key=entry.field_value,
+            incidents=[next(rendered) for _ in window.rows],
+            total=entry.total,
+            next_cursor=cursors.encode(["items", entry.key, *window.last], "after", fingerprint)
+            if window.last
+            else None,
+        )
+        for entry, window in windows
+    ]
+    return GroupsPage(
+        groups,
+        cursors.encode(["groups", selected[-1].rank], "after", fingerprint) if groups_after and selected else None,
+        cursors.encode(["groups", selected[0].rank], "before", fingerprint) if groups_before and selected else None,
+    )
+
+
+@dataclass(frozen=True)
+class _GroupKey:
+    key: Any  # the stored value (None: incidents without a value)
+    rank: list[Any]  # sort position among groups: no-value last
+    total: int
+    field_value: schemas.FieldValue
+
+
+async def _group_keys(
+    conn: AsyncConnection, org: OrgScope, field: str, counts: list[tuple[Any, int]]
+) -> list[_GroupKey]:
+    """Every group's key in DevRev's field-value shape, ordered: enums and numbers ascending, stages by ordinal,
+    strings by bytes, and the no-value group last."""
+    present = [key for key, _ in counts if key is not None]
+    if field == "stage_number":
+        stage_rows = await stage_diagrams.stages(conn, org, present)
+
+        def describe(key: Any) -> tuple[Any, schemas.FieldValue]:
+            return stage_rows[key].ordinal, schemas.FieldValue(type="stage", name=stage_rows[key].name)
+
+    elif field in ("owned_by", "created_by"):
+        kinds = await users_repository.user_kinds(conn, org.dev_org_id, present)
+
+        def describe(key: Any) -> tuple[Any, schemas.FieldValue]:
+            return key, schemas.FieldValue(type="id", value=org.don(kinds[key], key))
+
+    elif field == "applies_to_parts":
+        part_kinds = await parts.lookup(conn, org.dev_org_id, present)
+
+        def describe(key: Any) -> tuple[Any, schemas.FieldValue]:
+            return key, schemas.FieldValue(type="id", value=org.don(part_kinds[key], key))
+
+    elif field == "subtype":
+
+        def describe(key: Any) -> tuple[Any, schemas.FieldValue]:
+            return key, schemas.FieldValue(type="string", value=key)
+
+    else:
+
+        def describe(key: Any) -> tuple[Any, schemas.FieldValue]:
+            return key, schemas.FieldValue(type="int", value=key)
+
+    empty_type = {
+        "stage_number": "stage",
+        "subtype": "string",
+        "owned_by": "id",
+        "created_by": "id",
+        "applies_to_parts": "id",
+    }.get(field, "int")
+    keyed = []
+    for key, total in counts:
+        if key is None:
+            keyed.append(_GroupKey(None, [1, None], total, schemas.FieldValue(type=empty_type)))
+        else:
+            order, value = describe(key)
+            keyed.append(_GroupKey(key, [0, order], total, value))
+    return sorted(keyed, key=lambda entry: (entry.rank[0], entry.rank[1] if entry.rank[1] is not None else 0))
+
+
+def _select_groups(
+    keyed: list[_GroupKey], position: cursors.Position | None, mode: str | None, limit: int
+) -> tuple[list[_GroupKey], bool, bool]:
+    """The groups of this page, and whether groups lie before / after it."""
+    ranks = [(entry.rank[0], entry.rank[1] if entry.rank[1] is not None else 0) for entry in keyed]
+    backwards = mode == "before"
+    if position is None:
+        start, end = (max(0, len(keyed) - limit), len(keyed)) if backwards else (0, min(limit, len(keyed)))
+    else:
+        if not position.values or position.values[0] != "groups":
+            raise BadRequestError("the cursor was made for another operation")
+        mark = position.values[1]
+        bound = (mark[0], mark[1] if mark[1] is not None else 0)
+        backwards = (mode or position.direction) == "before"
+        if backwards:
+            end = sum(1 for rank in ranks if rank < bound)
+            start = max(0, end - limit)
+        else:
+            start = sum(1 for rank in ranks if rank <= bound)
+            end = min(len(keyed), start + limit)
+    return keyed[start:end], start > 0, end < len(keyed)
