@@ -20,7 +20,7 @@ from incidentd.auth import PUBLIC_PATHS, TokenAuthentication, provide_principal
 from incidentd.config import Settings, get_settings
 from incidentd.errors import ServiceUnavailable
 from incidentd.logs import configure_logging
-from incidentd.routes import CONTROLLERS
+from incidentd.routes import ROUTES
 from incidentd.web import IncidentdApp, handle_exception
 
 
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     public = "|".join(re.escape(path) for path in sorted(PUBLIC_PATHS))
     return IncidentdApp(
-        route_handlers=[*CONTROLLERS, health, ready, openapi_document],
+        route_handlers=[*ROUTES, health, ready, openapi_document],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),

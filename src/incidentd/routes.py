@@ -1,27 +1,25 @@
-"""Every controller the app serves. A domain adds its controller here."""
+"""Every route the app serves, domain by domain. A domain adds its `ROUTES` here."""
 
 from __future__ import annotations
 
-from litestar.types import ControllerRouterHandler
+from litestar.handlers import HTTPRouteHandler
 
-from incidentd.accounts.routes import AccountController
-from incidentd.articles.routes import ArticleController
-from incidentd.artifacts.routes import ArtifactController
-from incidentd.customization.routes import CustomStageController, CustomStateController
-from incidentd.identity.routes import AuthTokenController, DevUserController
-from incidentd.incidents.routes import IncidentController
-from incidentd.parts.routes import PartController
-from incidentd.tags.routes import TagController
+from incidentd.accounts import routes as accounts
+from incidentd.articles import routes as articles
+from incidentd.artifacts import routes as artifacts
+from incidentd.customization import routes as customization
+from incidentd.identity import routes as identity
+from incidentd.incidents import routes as incidents
+from incidentd.parts import routes as parts
+from incidentd.tags import routes as tags
 
-CONTROLLERS: list[ControllerRouterHandler] = [
-    DevUserController,
-    AuthTokenController,
-    CustomStageController,
-    CustomStateController,
-    IncidentController,
-    TagController,
-    AccountController,
-    PartController,
-    ArtifactController,
-    ArticleController,
+ROUTES: list[HTTPRouteHandler] = [
+    *identity.ROUTES,
+    *customization.ROUTES,
+    *tags.ROUTES,
+    *accounts.ROUTES,
+    *parts.ROUTES,
+    *artifacts.ROUTES,
+    *articles.ROUTES,
+    *incidents.ROUTES,
 ]
