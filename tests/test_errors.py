@@ -134,3 +134,17 @@ async def test_devrev_client_headers_are_accepted(client, admin: Actor, header):
 def test_error_bodies_use_httpx_json():
     # Guard for the helper used above: DevRev error bodies are plain JSON objects.
     assert httpx.Response(400, json={"type": "x", "message": "y"}).json()["type"] == "x"
+
+
+async def test_the_openapi_document_describes_both_forms_of_read_operations(client):
+    document = (await client.get("/openapi.json")).json()
+    incidents_list = document["paths"]["/incidents.list"]
+    assert incidents_list["get"]["operationId"] == "incidents-list"
+    assert incidents_list["post"]["operationId"] == "incidents-list-post"
+    parameters = {p["name"]: p for p in incidents_list["get"]["parameters"]}
+    assert parameters["severity"]["schema"] == {"type": "array", "items": {"type": "integer"}}
+    assert parameters["severity"]["explode"] is False
+    assert "staged_info.is_staged" in parameters and "sync_metadata.last_sync_in.status" in parameters
+    assert document["paths"]["/incidents.get"]["get"]["parameters"][0]["required"] is True
+    assert "requestBody" in document["paths"]["/incidents.create"]["post"]
+    assert (await client.get("/docs")).status_code == 200

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, get_type_hints
 
+import msgspec
 from litestar import Request, get, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.spec import OpenAPIType, Operation, Parameter, Schema
 
 from incidentd.kit.query import parse_query
+from incidentd.kit.wire import unwrap_optional
 
 Adapter = Callable[..., Awaitable[Any]]
 
@@ -64,7 +68,68 @@ def read(path: str, operation_id: str, call: Adapter) -> list[HTTPRouteHandler]:
         *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in parameters if p.name not in ("data", "request")),
     ]
     get_hints = {**hints, "request": Request[Any, Any, Any]}
+    handler = _handler(call, get_parameters, get_hints, via_get)
+    documented = _with_query_parameters(request_type)
     return [
-        get(path, operation_id=operation_id, tags=[_tag(path)])(_handler(call, get_parameters, get_hints, via_get)),
+        get(path, operation_id=operation_id, tags=[_tag(path)], operation_class=documented)(handler),
         *write(path, f"{operation_id}-post", call),
     ]
+
+
+# OpenAPI: the GET form's query parameters, derived from the same request Struct the POST form takes ----------
+
+_SCALARS = {
+    msgspec.inspect.StrType: OpenAPIType.STRING,
+    msgspec.inspect.IntType: OpenAPIType.INTEGER,
+    msgspec.inspect.FloatType: OpenAPIType.NUMBER,
+    msgspec.inspect.BoolType: OpenAPIType.BOOLEAN,
+}
+
+
+def _schema(info: Any) -> Schema:
+    info = unwrap_optional(info)
+    if isinstance(info, msgspec.inspect.UnionType):  # e.g. severity: int | str -> documented as its first form
+        info = info.types[0]
+    if isinstance(info, msgspec.inspect.ListType):
+        return Schema(type=OpenAPIType.ARRAY, items=_schema(info.item_type))
+    if isinstance(info, msgspec.inspect.LiteralType):
+        return Schema(type=OpenAPIType.STRING, enum=list(info.values))
+    for kind, openapi_type in _SCALARS.items():
+        if isinstance(info, kind):
+            return Schema(type=openapi_type)
+    return Schema(type=OpenAPIType.OBJECT)
+
+
+def query_parameters(request_type: type, prefix: str = "") -> list[Parameter]:
+    """One query parameter per leaf field of the request Struct; nested Structs give dotted names
+    (`staged_info.is_staged`), arrays are comma-separated (`explode: false`), as DevRev documents its GET forms."""
+    parameters: list[Parameter] = []
+    info = msgspec.inspect.type_info(request_type)
+    assert isinstance(info, msgspec.inspect.StructType)
+    for field in info.fields:
+        name = f"{prefix}{field.encode_name}"
+        inner = unwrap_optional(field.type)
+        if isinstance(inner, msgspec.inspect.StructType):
+            parameters += query_parameters(inner.cls, f"{name}.")
+            continue
+        parameters.append(
+            Parameter(
+                name=name,
+                param_in="query",
+                schema=_schema(field.type),
+                required=field.required and not prefix,
+                explode=False,
+            )
+        )
+    return parameters
+
+
+def _with_query_parameters(request_type: type) -> type[Operation]:
+    parameters = query_parameters(request_type)
+
+    @dataclass
+    class QueryOperation(Operation):
+        def __post_init__(self) -> None:
+            self.parameters = [*(self.parameters or []), *parameters]
+
+    return QueryOperation
