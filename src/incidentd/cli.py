@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -253,3 +254,29 @@ def token_revoke(
 
     _run(settings, work)
     typer.echo(f"revoked {token_id}")
+
+
+@app.command()
+def seed(
+    count: int = typer.Option(10_000, "--count", help="How many incidents to add."),
+    org: str = OrgOption,
+    batch: int = typer.Option(5_000, help="Incidents per transaction."),
+    random_seed: int = typer.Option(None, "--random-seed", help="Make the data reproducible."),
+    database_url: str = DatabaseOption,
+) -> None:
+    """Fill an org with realistic incidents (two years, every severity and stage, owners, parts, tags...)."""
+    from incidentd.seed.service import seed as seed_org
+
+    settings = _settings(database_url=database_url)
+
+    async def work(db: database.Database) -> int:
+        if settings.migrate_on_start:
+            await database.upgrade(db.engine)
+        await identity.bootstrap(db, admin_email=settings.bootstrap_admin_email)
+        with typer.progressbar(length=count, label="seeding incidents") as bar:
+            return await seed_org(db, count=count, org_slug=org, batch=batch, rng_seed=random_seed, progress=bar.update)
+
+    started = time.perf_counter()
+    added = _run(settings, work)
+    elapsed = time.perf_counter() - started
+    typer.echo(f"added {added} incidents in {elapsed:.1f} s ({added / max(elapsed, 1e-9):,.0f}/s)")

@@ -1,0 +1,1 @@
+"""`incidentd seed`: fill an org with realistic incidents, fast (for benchmarks and demos)."""

@@ -1,0 +1,45 @@
+"""Bulk SQL of the seeder: many incidents and their links per statement (executemany)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from incidentd.identity.tables import users
+from incidentd.incidents.tables import (
+    incident_articles,
+    incident_customers,
+    incident_owners,
+    incident_parts,
+    incident_tags,
+    incidents,
+)
+
+LINK_TABLES = {
+    "owners": incident_owners,
+    "parts": incident_parts,
+    "articles": incident_articles,
+    "tags": incident_tags,
+    "customers": incident_customers,
+}
+
+
+async def insert_incidents(
+    conn: AsyncConnection, rows: list[dict[str, Any]], links: dict[str, list[dict[str, Any]]]
+) -> None:
+    await conn.execute(sa.insert(incidents), rows)
+    for name, table in LINK_TABLES.items():
+        if links.get(name):
+            await conn.execute(sa.insert(table), links[name])
+
+
+async def first_dev_user(conn: AsyncConnection, dev_org_id: int) -> int | None:
+    query = (
+        sa.select(users.c.number)
+        .where(users.c.dev_org_id == dev_org_id, users.c.user_type == "dev_user")
+        .order_by(users.c.number)
+        .limit(1)
+    )
+    return (await conn.execute(query)).scalar_one_or_none()
