@@ -1,0 +1,107 @@
+"""Ceiling D: the fastest the database and its driver take the same rows, with no HTTP.
+
+Creates: per transaction, the counter bump, one incident row and its six link rows (2 owners, 2 parts, 2 tags),
+committed with the same settings incidentd uses (SQLite WAL + synchronous=FULL + BEGIN IMMEDIATE, or PostgreSQL
+with synchronous_commit on), from 64 concurrent tasks. Reads: one incident row and its links by number.
+Runs for a fixed time and prints JSON: {"create_per_s": ..., "get_per_s": ...}.
+
+    python bench/driver_ceiling.py --database-url URL --seconds 10 --max-number 1000000 --org bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+
+import sqlalchemy as sa
+
+from incidentd.config import Settings
+from incidentd.customization import service as stage_diagrams
+from incidentd.db import Database
+from incidentd.identity import service as identity
+from incidentd.incidents import repository
+from incidentd.incidents.tables import incident_owners, incident_parts, incident_tags, incidents
+from incidentd.kit import counters
+from incidentd.kit.time import now_ms
+
+
+async def run(url: str, seconds: float, concurrency: int, max_number: int, org_slug: str) -> dict:
+    settings = Settings(database_url=url)
+    db = Database(settings)
+    rng = random.Random(5)
+    async with db.read() as conn:
+        org = await identity.find_org(conn, settings.don_partition, org_slug)
+        diagram = await stage_diagrams.load_diagram(conn, org, "incident", None)
+    dev_org_id, stage = org.dev_org_id, diagram.start
+    done = {"create": 0, "get": 0}
+
+    async def create_once() -> None:
+        async with db.write() as conn:
+            number = await counters.allocate(conn, dev_org_id, "incident")
+            now = now_ms()
+            await conn.execute(
+                sa.insert(incidents).values(
+                    dev_org_id=dev_org_id,
+                    number=number,
+                    title="ceiling",
+                    body="driver ceiling row",
+                    severity=2,
+                    reported_by=1,
+                    stage_number=stage,
+                    identified_date=now,
+                    created_by=1,
+                    created_date=now,
+                    modified_by=1,
+                    modified_date=now,
+                    custom_fields={"tnt__region": "eu-west-1"},
+                )
+            )
+            for table, column in (
+                (incident_owners, "user_number"),
+                (incident_parts, "part_number"),
+                (incident_tags, "tag_number"),
+            ):
+                await conn.execute(
+                    sa.insert(table),
+                    [{"dev_org_id": dev_org_id, "incident_number": number, "position": p, column: 1} for p in (0, 1)],
+                )
+
+    async def get_once() -> None:
+        number = rng.randint(1, max_number)
+        async with db.read() as conn:
+            await repository.get_many(conn, dev_org_id, [number])
+            await repository.links(conn, dev_org_id, [number])
+
+    async def loop(kind: str, operation, deadline: float) -> None:
+        while time.perf_counter() < deadline:
+            await operation()
+            done[kind] += 1
+
+    try:
+        for kind, operation in (("create", create_once), ("get", get_once)):
+            started = time.perf_counter()
+            deadline = started + seconds
+            await asyncio.gather(*(loop(kind, operation, deadline) for _ in range(concurrency)))
+            done[kind] = done[kind] / (time.perf_counter() - started)
+    finally:
+        await db.dispose()
+    return {"create_per_s": done["create"], "get_per_s": done["get"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--max-number", type=int, required=True)
+    parser.add_argument("--org", default="bench")
+    args = parser.parse_args()
+    result = asyncio.run(run(args.database_url, args.seconds, args.concurrency, args.max_number, args.org))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,433 @@
+"""The incidentd benchmark: incidentd's throughput and latency next to the ceilings it runs under.
+
+    .venv/bin/python bench/run.py                   # full: 1,000,000 incidents, SQLite and PostgreSQL, 1 and 2 workers
+    .venv/bin/python bench/run.py --quick           # a smoke run: 20,000 incidents, 3 s per scenario
+
+For each database and worker count it seeds an org, starts `incidentd serve`, and drives it with wrk
+(Debian's `wrk`, one thread, 64 connections, fixed duration, Lua scripts below) — scenario by scenario. In the
+same run it measures the ceilings: F, a minimal Litestar + msgspec app that decodes the same create body and
+encodes a same-size incident (no database), served the same way; and D, the same rows written and read through
+the same driver with no HTTP (bench/driver_ceiling.py). It prints each scenario's ratio to F and to the combined
+bound 1/(1/F + 1/D), samples the server's resident memory per worker, and writes everything to
+bench/results/<time>.json. Loopback only; every load is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+INCIDENTD = [PYTHON, "-m", "incidentd"]
+PG_SERVER = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+CONNECTIONS = 64
+
+WRK_REPORT = r"""
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.status + summary.errors.timeout
+  io.write(string.format(
+    "WRK_JSON {\"requests\": %d, \"seconds\": %.3f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"errors\": %d, \"non_2xx\": %d}\n",
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    errors, summary.errors.status))
+end
+"""
+
+
+def lua(token: str, body: str) -> str:
+    return (
+        f'wrk.headers["Authorization"] = "{token}"\nwrk.headers["Content-Type"] = "application/json"\n'
+        + body
+        + WRK_REPORT
+    )
+
+
+def create_body(world: dict[str, Any]) -> dict[str, Any]:
+    """The create scenario's body: 2 owners, 2 parts, 2 tags, an impact without artifacts, custom fields."""
+    return {
+        "title": "checkout: elevated 5xx rate",
+        "body": "Card payments fail for a share of customers in eu-west-1.",
+        "owned_by": world["users"][:2],
+        "applies_to_parts": world["parts"][:2],
+        "tags": [{"tag_id": world["tags"][0], "value": "eu"}, {"tag_id": world["tags"][1]}],
+        "impact": {"count": 2},
+        "severity": 2,
+        "reported_by": 1,
+        "custom_fields": {"tnt__region": "eu-west-1", "tnt__service": "checkout"},
+    }
+
+
+def scenarios(token: str, world: dict[str, Any], count: int, deep_cursor: str) -> dict[str, str]:
+    create_body_lua = json.dumps(create_body(world)).replace('"', '\\"')
+    random_id = f'"INC-" .. math.random(1, {count})'
+    return {
+        "create": lua(token, f'wrk.method = "POST"\nwrk.path = "/incidents.create"\nwrk.body = "{create_body_lua}"\n'),
+        "get": lua(
+            token, f'request = function()\n  return wrk.format("GET", "/incidents.get?id=" .. {random_id})\nend\n'
+        ),
+        "list": lua(
+            token,
+            'wrk.path = "/incidents.list?severity=2,3&stage=resolved&sort_by=created_date:desc&limit=50"\n',
+        ),
+        "list_first_page": lua(token, 'wrk.path = "/incidents.list?limit=50"\n'),
+        "list_depth_10000": lua(token, f'wrk.path = "/incidents.list?limit=50&cursor={deep_cursor}"\n'),
+        "group": lua(token, 'wrk.path = "/incidents.group?group_by=severity&limit=10&limit_per_group=50"\n'),
+        "update_stage": lua(
+            token,
+            'local stages = {"fixing", "mitigated", "resolved"}\n'
+            "request = function()\n"
+            f'  local body = \'{{"id": "\' .. {random_id} .. \'", "stage": {{"stage": "\' .. '
+            'stages[math.random(1, 3)] .. \'"}, "stage_validation_options": ["allow_invalid_transition"]}\'\n'
+            '  return wrk.format("POST", "/incidents.update", nil, body)\nend\n',
+        ),
+        "mixed_70_read": lua(
+            token,
+            "request = function()\n"
+            "  local dice = math.random(1, 100)\n"
+            f'  if dice <= 50 then return wrk.format("GET", "/incidents.get?id=" .. {random_id}) end\n'
+            '  if dice <= 70 then return wrk.format("GET", "/incidents.list?severity=2,3&limit=50") end\n'
+            f'  if dice <= 85 then return wrk.format("POST", "/incidents.create", nil, "{create_body_lua}") end\n'
+            f"  local body = '{{\"id\": \"' .. {random_id} .. '\", \"severity\": ' .. math.random(1, 4) .. '}}'\n"
+            '  return wrk.format("POST", "/incidents.update", nil, body)\nend\n',
+        ),
+    }
+
+
+# processes ---------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up in {timeout} s")
+
+
+def process_tree(pid: int) -> list[int]:
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                pending += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def rss_mb(pid: int) -> float:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class MemorySampler:
+    """Samples the resident set of every process of a server (the master and its workers) twice a second."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_per_process = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in process_tree(self.pid):
+                self.peak_per_process = max(self.peak_per_process, rss_mb(pid))
+            self._stop.wait(0.5)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@contextlib.contextmanager
+def server(command: list[str], env: dict[str, str], health_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(health_url)
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wrk(url: str, script: str, seconds: float) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        output = subprocess.run(
+            ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s", "-s", handle.name, url],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(handle.name)
+    line = next(line for line in output.splitlines() if line.startswith("WRK_JSON "))
+    result = json.loads(line.removeprefix("WRK_JSON "))
+    result["rps"] = result["requests"] / result["seconds"] if result["seconds"] else 0.0
+    return result
+
+
+# the run -----------------------------------------------------------------------------------------------
+
+
+def api(base: str, token: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        base + path, data=data, headers={"Authorization": token, "Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def prepare_database(kind: str, work: Path, count: int) -> tuple[str, str]:
+    """A fresh database with `count` seeded incidents; returns (url, admin token)."""
+    if kind == "sqlite":
+        path = work / "bench.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    else:
+        name = "incidentd_bench"
+        subprocess.run(["psql", PG_SERVER, "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], check=True)
+        subprocess.run(["psql", PG_SERVER, "-qc", f'CREATE DATABASE "{name}"'], check=True)
+        url = PG_SERVER.rsplit("/", 1)[0] + f"/{name}"
+    env = {**os.environ, "INCIDENTD_DATABASE_URL": url}
+    subprocess.run([*INCIDENTD, "db", "upgrade"], env=env, check=True, capture_output=True)
+    made = subprocess.run(
+        [*INCIDENTD, "org", "create", "Bench", "--slug", "bench", "--admin-email", "bench@incidentd.local"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    token = next(word for word in made.split() if word.startswith("idt_"))
+    started = time.perf_counter()
+    subprocess.run(
+        [*INCIDENTD, "seed", "--count", str(count), "--org", "bench", "--random-seed", "1"], env=env, check=True
+    )
+    print(f"  seeded {count:,} incidents in {time.perf_counter() - started:.0f} s", flush=True)
+    return url, token
+
+
+def deep_cursor(url: str, depth_pages: int) -> str:
+    """The next_cursor after `depth_pages` pages of 50 of the default list, made as the server would make it
+    (walking 10,000 pages through HTTP first would take minutes and measure nothing new)."""
+    import sqlalchemy as sa
+
+    from incidentd.config import Settings
+    from incidentd.db import Database
+    from incidentd.incidents import filters, repository, schemas, service
+    from incidentd.incidents.tables import incidents
+    from incidentd.kit import cursors
+
+    async def boundary() -> Any:
+        db = Database(Settings(database_url=url))
+        try:
+            async with db.read() as conn:
+                order = (incidents.c.created_date.desc(), incidents.c.number.desc())
+                query = sa.select(incidents).order_by(*order).offset(depth_pages * 50 - 1).limit(1)
+                return (await conn.execute(query)).first()
+        finally:
+            await db.dispose()
+
+    row = asyncio.run(boundary())
+    fingerprint = service._request_fingerprint(schemas.IncidentsListRequest(limit=50), "incidents.list")
+    return cursors.encode(["list", *repository.sort_values(row, filters.DEFAULT_SORT)], "after", fingerprint)
+
+
+def measure(kind: str, workers: int, count: int, seconds: float, work: Path, url: str, token: str) -> dict[str, Any]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "INCIDENTD_DATABASE_URL": url,
+        "INCIDENTD_LOG_LEVEL": "warning",
+        "INCIDENTD_LOG_FORMAT": "json",
+        "INCIDENTD_DB_POOL_SIZE": "20",
+    }
+    results: dict[str, Any] = {"database": kind, "workers": workers, "scenarios": {}}
+    command = [*INCIDENTD, "serve", "--port", str(port), "--workers", str(workers)]
+    with server(command, env, f"{base}/health") as process, MemorySampler(process.pid) as memory:
+        world = {
+            "users": [u["id"] for u in api(base, token, "/dev-users.list", {"limit": 5})["dev_users"]][1:],
+            "parts": [p["id"] for p in api(base, token, "/parts.list", {"limit": 5})["parts"]],
+            "tags": [t["id"] for t in api(base, token, "/tags.list", {"limit": 5})["tags"]],
+        }
+        cursor = deep_cursor(url, 10_000 if count >= 600_000 else max(1, count // 100))
+        scripts = scenarios(token, world, count, cursor)
+        for name, script in scripts.items():
+            results["scenarios"][name] = wrk(base, script, seconds)
+            print(f"  {kind} w={workers} {name}: {results['scenarios'][name]}", flush=True)
+        # A real incident of the create scenario, for the F ceiling to encode.
+        created = api(base, token, "/incidents.create", create_body(world))
+        (work / "incident.json").write_text(json.dumps(created["incident"]))
+    results["peak_rss_mb_per_process"] = round(memory.peak_per_process, 1)
+    return results
+
+
+def ceilings(kind: str, workers: int, seconds: float, work: Path, url: str, token: str, count: int) -> dict[str, Any]:
+    """F (HTTP + JSON, no database) and D (database + driver, no HTTP) for the same work."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "CEILING_INCIDENT_JSON": str(work / "incident.json"), "PYTHONPATH": str(ROOT / "bench")}
+    command = [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        "ceiling_app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    world = {"users": ["DEVU-2", "DEVU-3"], "parts": ["PROD-1", "CAPL-2"], "tags": ["TAG-1", "TAG-2"]}
+    scripts = scenarios(token, world, count, "")
+    with server(command, env, f"{base}/incidents.get?id=INC-1"):
+        f_create = wrk(base, scripts["create"], seconds)
+        f_get = wrk(base, scripts["get"], seconds)
+    driver = [
+        subprocess.Popen(
+            [
+                PYTHON,
+                str(ROOT / "bench" / "driver_ceiling.py"),
+                "--database-url",
+                url,
+                "--seconds",
+                str(seconds),
+                "--max-number",
+                str(count),
+                "--org",
+                "bench",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(workers)
+    ]
+    measured = [json.loads(process.communicate(timeout=seconds * 4 + 120)[0]) for process in driver]
+    d = {key: sum(item[key] for item in measured) for key in ("create_per_s", "get_per_s")}
+    return {"F": {"create": f_create, "get": f_get}, "D": d}
+
+
+def report(run: dict[str, Any]) -> str:
+    lines = [
+        "| database | workers | scenario | req/s | p50 ms | p99 ms | errors | / F | / bound |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for result in run["results"]:
+        ceiling = result["ceilings"]
+        for name, scenario in result["scenarios"].items():
+            kind = "create" if name == "create" else "get"
+            f = ceiling["F"][kind]["rps"]
+            d = ceiling["D"]["create_per_s" if kind == "create" else "get_per_s"]
+            bound = 1 / (1 / f + 1 / d) if f and d else 0
+            to_f = f"{scenario['rps'] / f:.2f}" if name in ("create", "get") else ""
+            to_bound = f"{scenario['rps'] / bound:.2f}" if name in ("create", "get") and bound else ""
+            lines.append(
+                f"| {result['database']} | {result['workers']} | {name} | {scenario['rps']:,.0f} | "
+                f"{scenario['p50_ms']:.1f} | {scenario['p99_ms']:.1f} | {scenario['errors']} | {to_f} | {to_bound} |"
+            )
+        lines.append(
+            f"| {result['database']} | {result['workers']} | ceilings | F create {ceiling['F']['create']['rps']:,.0f}, "
+            f"F get {ceiling['F']['get']['rps']:,.0f}, D create {ceiling['D']['create_per_s']:,.0f}, "
+            f"D get {ceiling['D']['get_per_s']:,.0f} | | | | | peak RSS {result['peak_rss_mb_per_process']} MB |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--pg-count", type=int, default=None, help="incidents on PostgreSQL (default: --count)")
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--quick", action="store_true", help="20,000 incidents, 3 s per scenario")
+    args = parser.parse_args()
+    if args.quick:
+        args.count, args.seconds = 20_000, 3
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk")
+    work = ROOT / "bench" / "results" / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    run: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(),
+        "commit": commit,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "versions": {
+            name: subprocess.run(
+                [PYTHON, "-c", f"import {name}; print({name}.__version__)"], capture_output=True, text=True
+            ).stdout.strip()
+            for name in ("litestar", "msgspec", "sqlalchemy", "aiosqlite", "asyncpg", "uvicorn")
+        },
+        "settings": {"connections": CONNECTIONS, "seconds": args.seconds, "count": args.count},
+        "results": [],
+    }
+    run["versions"]["wrk"] = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+    for kind in args.databases.split(","):
+        count = args.pg_count or args.count if kind == "postgresql" else args.count
+        print(f"{kind}: preparing {count:,} incidents", flush=True)
+        url, token = prepare_database(kind, work, count)
+        for workers in (int(w) for w in args.workers.split(",")):
+            result = measure(kind, workers, count, args.seconds, work, url, token)
+            result["ceilings"] = ceilings(kind, workers, args.seconds, work, url, token, count)
+            result["count"] = count
+            run["results"].append(result)
+    table = report(run)
+    print(table)
+    out = ROOT / "bench" / "results" / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    out.write_text(json.dumps({**run, "table": table}, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
