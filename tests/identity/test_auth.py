@@ -4,6 +4,7 @@ import sqlalchemy as sa
 
 from conftest import Actor
 from contract import assert_conforms
+from incidentd.identity import service as identity_service
 from incidentd.identity.tables import auth_tokens
 from incidentd.kit.time import now_ms
 
@@ -43,16 +44,26 @@ async def test_revoked_token_is_401(client, admin: Actor):
     assert (await client.get("/dev-users.self", headers=admin.headers)).status_code == 200
 
 
-async def test_expired_token_is_401(app, client, admin: Actor):
+async def test_expired_token_is_401(client, admin: Actor, monkeypatch):
     created = await client.post("/auth-tokens.create", json={"expires_in": 1}, headers=admin.headers)
     assert 86_000 <= created.json()["expires_in"] <= 86_400
     secret = created.json()["access_token"]
     assert (await client.get("/dev-users.self", headers={"Authorization": secret})).status_code == 200
-    async with app.state.db.write() as conn:
-        await conn.execute(
-            sa.update(auth_tokens).where(auth_tokens.c.expires_at.is_not(None)).values(expires_at=now_ms() - 1)
-        )
+    a_day_later = now_ms() + 86_400_001
+    monkeypatch.setattr(identity_service, "now_ms", lambda: a_day_later)
     assert_unauthenticated(await client.get("/dev-users.self", headers={"Authorization": secret}))
+    assert (await client.get("/dev-users.self", headers=admin.headers)).status_code == 200  # no expiry
+
+
+async def test_verified_tokens_are_cached_briefly(app, client, admin: Actor, monkeypatch):
+    """A token changed behind the server's back (another worker, the CLI) stops working within the cache's
+    lifetime; one revoked through this process stops at once (see test_revoked_token_is_401)."""
+    assert (await client.get("/dev-users.self", headers=admin.headers)).status_code == 200
+    async with app.state.db.write() as conn:
+        await conn.execute(sa.update(auth_tokens).values(revoked_at=now_ms()))
+    assert (await client.get("/dev-users.self", headers=admin.headers)).status_code == 200  # still cached
+    monkeypatch.setattr(identity_service.token_cache(app.state.db), "seconds", 0)
+    assert_unauthenticated(await client.get("/dev-users.self", headers=admin.headers))
 
 
 async def test_tokens_are_stored_only_as_hashes(app, client, admin: Actor):

@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import secrets
 import string
+import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -268,27 +270,99 @@ async def issue_token(
     return IssuedToken(number, secret, row)
 
 
-async def authenticate(db: Database, partition: str, token: str) -> Principal:
-    """The principal a token stands for; Unauthenticated if it is unknown, revoked, expired or its user inactive."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 256:
-        raise Unauthenticated("the token is not valid")
-    token_hash = hash_token(token)
+@dataclass
+class _VerifiedToken:
+    dev_org_id: int
+    org_slug: str
+    number: int
+    user_number: int
+    user_type: str
+    expires_at: int | None
+    last_used_at: int | None
+    verified_at: float  # monotonic seconds
+
+
+class TokenCache:
+    """Tokens of one database verified in the last `TOKEN_CACHE_SECONDS`, so that most requests skip the token
+    lookup. Only valid tokens are kept (unknown ones cannot fill it); revoking through this process forgets a token
+    at once, and other processes stop accepting it within `TOKEN_CACHE_SECONDS`."""
+
+    def __init__(self, seconds: float, capacity: int = 10_000) -> None:
+        self.seconds = seconds
+        self.capacity = capacity
+        self._tokens: dict[str, _VerifiedToken] = {}
+
+    def get(self, token_hash: str) -> _VerifiedToken | None:
+        found = self._tokens.get(token_hash)
+        if found is not None and time.monotonic() - found.verified_at > self.seconds:
+            del self._tokens[token_hash]
+            return None
+        return found
+
+    def put(self, token_hash: str, verified: _VerifiedToken) -> None:
+        if len(self._tokens) >= self.capacity:
+            self._tokens.pop(next(iter(self._tokens)))
+        self._tokens[token_hash] = verified
+
+    def forget(self, dev_org_id: int, number: int) -> None:
+        for token_hash, verified in list(self._tokens.items()):
+            if (verified.dev_org_id, verified.number) == (dev_org_id, number):
+                del self._tokens[token_hash]
+
+
+TOKEN_CACHE_SECONDS = 2.0
+_token_caches: weakref.WeakKeyDictionary[Database, TokenCache] = weakref.WeakKeyDictionary()
+
+
+def token_cache(db: Database) -> TokenCache:
+    cache = _token_caches.get(db)
+    if cache is None:
+        cache = _token_caches[db] = TokenCache(TOKEN_CACHE_SECONDS)
+    return cache
+
+
+async def _verify(db: Database, token_hash: str) -> _VerifiedToken:
     async with db.read() as conn:
         row = await repository.find_token(conn, token_hash)
     # The lookup is by hash; comparing the hash again in constant time keeps timing independent of the secret.
     if row is None or not hmac.compare_digest(row.token_hash, token_hash):
         raise Unauthenticated("the token is not valid")
-    now = now_ms()
     if row.revoked_at is not None:
         raise Unauthenticated("the token has been revoked")
-    if row.expires_at is not None and row.expires_at <= now:
-        raise Unauthenticated("the token has expired")
     if row.user_state not in ("active", "shadow"):
         raise Unauthenticated("the token's user is not active")
-    if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY_MS:
+    return _VerifiedToken(
+        row.dev_org_id,
+        row.org_slug,
+        row.number,
+        row.user_number,
+        row.user_type,
+        row.expires_at,
+        row.last_used_at,
+        time.monotonic(),
+    )
+
+
+async def authenticate(db: Database, partition: str, token: str) -> Principal:
+    """The principal a token stands for; Unauthenticated if it is unknown, revoked, expired or its user inactive."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 256:
+        raise Unauthenticated("the token is not valid")
+    token_hash = hash_token(token)
+    cache = token_cache(db)
+    verified = cache.get(token_hash)
+    if verified is None:
+        verified = await _verify(db, token_hash)
+        cache.put(token_hash, verified)
+    now = now_ms()
+    if verified.expires_at is not None and verified.expires_at <= now:
+        cache.forget(verified.dev_org_id, verified.number)
+        raise Unauthenticated("the token has expired")
+    if verified.last_used_at is None or now - verified.last_used_at >= _TOUCH_EVERY_MS:
+        verified.last_used_at = now
         async with db.write() as conn:
-            await repository.touch_token(conn, row.dev_org_id, row.number, now)
-    return Principal(OrgScope(row.dev_org_id, row.org_slug, partition), row.user_number, row.user_type, row.number)
+            await repository.touch_token(conn, verified.dev_org_id, verified.number, now)
+    org = OrgScope(verified.dev_org_id, verified.org_slug, partition)
+    return Principal(org, verified.user_number, verified.user_type, verified.number)
 
 
 def token_status(row: Row[Any], now: int | None = None) -> str:
@@ -362,3 +436,4 @@ async def revoke_token(db: Database, org: OrgScope, token_id: str | None, *, cur
         if row is None:
             raise NotFound(f"token '{token_id}' does not exist")
         await repository.revoke_token(conn, org.dev_org_id, number, now_ms())
+    token_cache(db).forget(org.dev_org_id, number)
