@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import hmac
 import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Litestar, Response, get
+from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
@@ -18,10 +20,14 @@ from incidentd import __version__
 from incidentd import db as database
 from incidentd.auth import PUBLIC_PATHS, TokenAuthentication, provide_principal
 from incidentd.config import Settings, get_settings
-from incidentd.errors import ServiceUnavailable
+from incidentd.errors import NotFound, ServiceUnavailable, Unauthenticated
+from incidentd.idempotency import service as idempotency
+from incidentd.idempotency.middleware import IdempotencyMiddleware
 from incidentd.logs import configure_logging
+from incidentd.metrics import MEDIA_TYPE
+from incidentd.ratelimit import RateLimiter, RateLimitMiddleware
 from incidentd.routes import ROUTES
-from incidentd.web import IncidentdApp, handle_exception
+from incidentd.web import IncidentdApp, handle_exception, metrics_of
 
 
 def provide_db(state: State) -> database.Database:
@@ -45,6 +51,18 @@ async def ready(state: State) -> Response[dict[str, str]]:
     return Response({"status": "ready"})
 
 
+@get("/metrics", operation_id="metrics", include_in_schema=False)
+async def metrics(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    """This process's metrics in Prometheus' text format; only with the configured bearer token."""
+    expected: str | None = state.settings.metrics_token
+    if expected is None:
+        raise NotFound("route not found")  # off: exactly like a route that does not exist
+    given = request.headers.get("authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+        raise Unauthenticated("GET /metrics needs 'Authorization: Bearer <INCIDENTD_METRICS_TOKEN>'")
+    return Response(metrics_of(request.scope).render(state.get("db")).encode(), media_type=MEDIA_TYPE)
+
+
 @get("/openapi.json", operation_id="openapi", include_in_schema=False)
 async def openapi_document(request: Any) -> Response[dict[str, Any]]:
     return Response(request.app.openapi_schema.to_schema())
@@ -60,19 +78,30 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if settings.migrate_on_start:
             await database.upgrade(db.engine)
         app.state.db = db
+        cleanup = asyncio.create_task(idempotency.purge_periodically(db, settings.idempotency_cleanup_seconds))
         try:
             yield
         finally:
+            cleanup.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await cleanup
+            if app.state.rate_limiter is not None:
+                await app.state.rate_limiter.close()
             await db.dispose()
 
     public = "|".join(re.escape(path) for path in sorted(PUBLIC_PATHS))
-    return IncidentdApp(
-        route_handlers=[*ROUTES, health, ready, openapi_document],
+    app = IncidentdApp(
+        route_handlers=[*ROUTES, health, ready, metrics, openapi_document],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
-        middleware=[DefineMiddleware(TokenAuthentication, exclude=[f"^({public})(/.*)?$", "^/docs"])],
+        # Outermost first: who is calling, then their rate limit, then their idempotency keys.
+        middleware=[
+            DefineMiddleware(TokenAuthentication, exclude=[f"^({public})(/.*)?$", "^/docs"]),
+            RateLimitMiddleware,
+            IdempotencyMiddleware,
+        ],
         exception_handlers={Exception: handle_exception},
         lifespan=[lifespan],
         state=State({"settings": settings}),
@@ -86,3 +115,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
+    limited = settings.rate_limit_requests > 0 or any(settings.rate_limit_token_limits.values())
+    app.state.rate_limiter = RateLimiter(settings, app.metrics) if limited else None
+    app.state.in_flight_keys = idempotency.InFlight()
+    return app

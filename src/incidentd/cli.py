@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -73,14 +74,24 @@ def _print_token(host: str, port: int, secret: str) -> None:
 def serve(
     host: str = typer.Option(None, help="Interface to listen on (default 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default 8080)."),
-    workers: int = typer.Option(None, help="Worker processes (default 1)."),
+    workers: int = typer.Option(None, help="Worker processes on the one port (default 1)."),
     database_url: str = DatabaseOption,
     log_format: str = typer.Option(None, help="console or json."),
+    shutdown_timeout: float = typer.Option(
+        None, help="Seconds requests in flight get to finish after SIGTERM / Ctrl-C (default 30)."
+    ),
 ) -> None:
     """Migrate the embedded database if needed, bootstrap an empty one, and serve the API."""
     import uvicorn
 
-    settings = _settings(host=host, port=port, workers=workers, database_url=database_url, log_format=log_format)
+    settings = _settings(
+        host=host,
+        port=port,
+        workers=workers,
+        database_url=database_url,
+        log_format=log_format,
+        shutdown_timeout_seconds=shutdown_timeout,
+    )
 
     async def prepare(db: database.Database) -> identity.Bootstrap | None:
         if settings.migrate_on_start:
@@ -102,7 +113,9 @@ def serve(
         workers=settings.workers,
         log_level="warning",
         access_log=False,
-        timeout_graceful_shutdown=30,
+        # On SIGTERM each worker stops accepting, lets requests in flight finish (their transactions commit and
+        # their answers are sent) for up to this long, then cancels the rest and closes the database.
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_seconds),
     )
 
 

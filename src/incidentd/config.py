@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from incidentd.kit import ids
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./incidentd.db"
 
 
@@ -47,11 +49,47 @@ class Settings(BaseSettings):
     # and every worker sharing the directory agree on it.
     artifacts_secret: str | None = Field(default=None, min_length=16)
     max_artifact_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    # Requests per principal in one fixed window (DevRev's window is 5 minutes); 0 turns rate limiting off.
+    rate_limit_requests: int = Field(default=10_000, ge=0)
+    rate_limit_window_seconds: int = Field(default=300, ge=1)
+    # Where the counts live: memory:// (each process counts alone) or redis://host:port/db (shared by every
+    # worker and machine that uses the same Redis database).
+    rate_limit_storage: str = "memory://"
+    # Per-token window sizes, a JSON object {"<auth token DON>": requests} (0 = unlimited); such a token has a count
+    # of its own, apart from its principal's.
+    rate_limit_token_limits: dict[str, int] = Field(default_factory=dict)
+    # Idempotency-Key records: how long a key is remembered, how long a retry waits for the first request with
+    # its key to finish before answering 409, and how often expired records are deleted.
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=1)
+    idempotency_wait_seconds: float = Field(default=5.0, gt=0)
+    idempotency_cleanup_seconds: float = Field(default=60.0, gt=0)
+    # GET /metrics answers only when this is set, and only to `Authorization: Bearer <metrics_token>`.
+    metrics_token: str | None = Field(default=None, min_length=16)
+    # On SIGTERM / SIGINT, requests in flight get this long to finish before they are cancelled.
+    shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:
         return normalize_database_url(value)
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _known_storage(cls, value: str) -> str:
+        if value.split("://", 1)[0] not in ("memory", "redis", "rediss"):
+            raise ValueError("use memory:// or a redis:// / rediss:// URL")
+        return value
+
+    @field_validator("rate_limit_token_limits")
+    @classmethod
+    def _token_dons(cls, value: dict[str, int]) -> dict[str, int]:
+        for token, limit in value.items():
+            parsed = ids.try_parse(token)
+            if parsed is None or parsed.kind.name != "auth_token" or parsed.org_slug is None:
+                raise ValueError(f"'{token}' is not an auth token DON (don:identity:<partition>:devo/<org>:token/<n>)")
+            if limit < 0:
+                raise ValueError(f"the limit of '{token}' is negative (0 means unlimited)")
+        return value
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,14 +1,16 @@
 """The database: engine, transactions, migrations. SQLite (aiosqlite) embedded by default, PostgreSQL (asyncpg).
 
 Services open units of work with `Database.read()` / `Database.write()`; failures that mean "the database is not
-there right now" become `ServiceUnavailable` (503), everything else propagates.
+there right now" become `ServiceUnavailable` (503), everything else propagates. A layer in front of the services
+may run a whole request as one `RequestTransaction` that it commits itself (idempotency keys do).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import contextvars
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -73,21 +75,32 @@ class Database:
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only unit of work (a consistent snapshot)."""
+        shared = _request_transaction.get()
+        if shared is not None and shared.db is self and shared.is_open:
+            # Inside a request transaction that has written: read its own writes.
+            async with self._translate_outage(), shared.joined() as conn:
+                yield conn
+            return
         async with self._translate_outage(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A unit of work that commits when the block ends and rolls back if it raises."""
+        """A unit of work that commits when the block ends and rolls back if it raises.
+
+        Inside `request_transaction()` the block joins the request's transaction instead, which its owner commits.
+        """
+        shared = _request_transaction.get()
+        if shared is not None and shared.db is self:
+            async with self._translate_outage(), shared.joined() as conn:
+                yield conn
+            return
         async with self._translate_outage():
             if self._sqlite_writer is None:
                 async with self.engine.connect() as conn, conn.begin():
                     yield conn
                 return
-            try:
-                await asyncio.wait_for(self._sqlite_writer.acquire(), self.settings.db_wait_seconds)
-            except TimeoutError:
-                raise ServiceUnavailable("the database is busy", retry_after=self.retry_after) from None
+            await self._lock_writer()
             try:
                 async with self.engine.connect() as conn:
                     await conn.execution_options(sqlite_immediate=True)
@@ -95,6 +108,33 @@ class Database:
                         yield conn
             finally:
                 self._sqlite_writer.release()
+
+    @contextlib.contextmanager
+    def request_transaction(
+        self, on_begin: Callable[[AsyncConnection], Awaitable[None]] | None = None
+    ) -> Iterator[RequestTransaction]:
+        """Run the rest of this task's request as one transaction that the caller commits or rolls back.
+
+        `on_begin` runs first inside the transaction when the request first writes. Requests that never write
+        never open it. The caller must end it with `commit()` or `rollback()`.
+        """
+        transaction = RequestTransaction(self, on_begin)
+        token = _request_transaction.set(transaction)
+        try:
+            yield transaction
+        finally:
+            _request_transaction.reset(token)
+
+    async def _lock_writer(self) -> None:
+        assert self._sqlite_writer is not None
+        try:
+            await asyncio.wait_for(self._sqlite_writer.acquire(), self.settings.db_wait_seconds)
+        except TimeoutError:
+            raise ServiceUnavailable("the database is busy", retry_after=self.retry_after) from None
+
+    def _unlock_writer(self) -> None:
+        if self._sqlite_writer is not None:
+            self._sqlite_writer.release()
 
     @property
     def retry_after(self) -> int:
@@ -119,6 +159,93 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+# The request transaction of the running task, if a layer set one up (contextvars follow the request's task).
+_request_transaction: contextvars.ContextVar[RequestTransaction | None] = contextvars.ContextVar(
+    "incidentd_request_transaction", default=None
+)
+
+
+class RequestTransaction:
+    """One transaction for a whole request, committed by the layer that set it up rather than by the service.
+
+    The request's first `Database.write()` opens it (taking SQLite's writer lock, as any write does) and runs
+    `on_begin` in it; the block's end leaves it open, and the request's later reads and writes join it. A block
+    that raises rolls it back (a later write opens a fresh one). The owner finally calls `commit(last)`, which runs
+    `last` on the same connection and commits, or `rollback()`.
+    """
+
+    def __init__(self, db: Database, on_begin: Callable[[AsyncConnection], Awaitable[None]] | None) -> None:
+        self.db = db
+        self._on_begin = on_begin
+        self._conn: AsyncConnection | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    @contextlib.asynccontextmanager
+    async def joined(self) -> AsyncIterator[AsyncConnection]:
+        conn = self._conn if self._conn is not None else await self._open()
+        try:
+            yield conn
+        except BaseException:
+            await self.rollback()
+            raise
+
+    async def _open(self) -> AsyncConnection:
+        db = self.db
+        if db.is_sqlite:
+            await db._lock_writer()
+        conn: AsyncConnection | None = None
+        try:
+            conn = await db.engine.connect()
+            if db.is_sqlite:
+                await conn.execution_options(sqlite_immediate=True)
+            await conn.begin()
+            if self._on_begin is not None:
+                await self._on_begin(conn)
+        except BaseException:
+            await asyncio.shield(_discard(db, conn))
+            raise
+        self._conn = conn
+        return conn
+
+    async def commit(self, last: Callable[[AsyncConnection], Awaitable[None]] | None = None) -> None:
+        """Run `last` in the transaction and commit; the transaction is over whatever happens."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if last is not None:
+                await last(conn)
+            await conn.commit()
+        finally:
+            # Shielded: a cancelled request still returns its connection and SQLite's writer lock.
+            await asyncio.shield(_discard(self.db, conn))
+
+    async def rollback(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await asyncio.shield(_discard(self.db, conn))
+
+
+async def _discard(db: Database, conn: AsyncConnection | None) -> None:
+    """Roll back what is uncommitted on `conn`, give it back to the pool, and release SQLite's writer lock."""
+    try:
+        if conn is not None:
+            try:
+                if conn.in_transaction():
+                    await conn.rollback()
+            except Exception:
+                # A connection that cannot even roll back is broken: the pool must not hand it out again.
+                with contextlib.suppress(Exception):
+                    await conn.invalidate()
+            with contextlib.suppress(Exception):
+                await conn.close()
+    finally:
+        db._unlock_writer()
 
 
 def _create_engine(settings: Settings) -> AsyncEngine:

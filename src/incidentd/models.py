@@ -4,6 +4,7 @@ from incidentd.accounts import tables as accounts_tables
 from incidentd.articles import tables as articles_tables
 from incidentd.artifacts import tables as artifacts_tables
 from incidentd.customization import tables as customization_tables
+from incidentd.idempotency import tables as idempotency_tables
 from incidentd.identity import tables as identity_tables
 from incidentd.incidents import tables as incidents_tables
 from incidentd.kit import counters
@@ -16,6 +17,7 @@ __all__ = [
     "artifacts_tables",
     "counters",
     "customization_tables",
+    "idempotency_tables",
     "identity_tables",
     "incidents_tables",
     "parts_tables",

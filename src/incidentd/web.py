@@ -32,6 +32,7 @@ from incidentd.errors import (
     Unauthenticated,
 )
 from incidentd.kit.wire import allowed_values, decoding_error, with_allowed_values
+from incidentd.metrics import UNMATCHED, Metrics
 
 log = structlog.get_logger("incidentd")
 
@@ -45,6 +46,25 @@ def error_response(error: ApiError) -> Response[Any]:
         media_type="application/json",
         headers=error.headers(),
     )
+
+
+async def send_body(
+    send: Send, status: int, body: bytes, media_type: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Send a whole response from a layer that answers without the framework (it runs outside a handler)."""
+    start_headers = [
+        (b"content-type", media_type.encode("latin-1")),
+        (b"content-length", str(len(body)).encode()),
+        *(headers or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": start_headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def send_error(send: Send, error: ApiError, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Send `error` as a DevRev error body, with its own headers (Retry-After, ...) and `headers`."""
+    own = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in error.headers().items()]
+    await send_body(send, error.status, msgspec.json.encode(error.body()), "application/json", [*own, *(headers or [])])
 
 
 def _from_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> ApiError:
@@ -112,7 +132,12 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
 
 
 class IncidentdApp(Litestar):
-    """Litestar with one outermost layer that sees every request, matched routes or not: request id + log line."""
+    """Litestar with one outermost layer that sees every request, matched routes or not: request id, log line and
+    request metrics."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.metrics = Metrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
         if scope["type"] != "http":
@@ -134,16 +159,25 @@ class IncidentdApp(Litestar):
         try:
             await super().__call__(scope, receive, send_with_request_id)
         finally:
+            elapsed = time.perf_counter() - started
+            method = str(scope.get("method"))
+            self.metrics.observe_request(method, scope.get("path_template", UNMATCHED), status, elapsed)
             principal = scope.get("user")
             log.info(
                 "request",
                 request_id=request_id,
-                method=scope.get("method"),
+                method=method,
                 path=scope.get("path"),
                 principal=getattr(principal, "user_don", None),
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(elapsed * 1000, 2),
             )
+
+
+def metrics_of(scope: Scope) -> Metrics:
+    """The metrics of the app serving `scope`."""
+    app: IncidentdApp = scope["app"]  # type: ignore[assignment]
+    return app.metrics
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
