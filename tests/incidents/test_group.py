@@ -33,6 +33,8 @@ def expected_groups(incidents: list[dict], field: str) -> dict[Any, list[dict]]:
             keys = [item["id"] for item in incident.get(field, [])] or [None]
         elif field == "created_by":
             keys = [incident["created_by"]["id"]]
+        elif field.startswith("custom_fields."):
+            keys = [incident.get("custom_fields", {}).get(field.removeprefix("custom_fields."))]
         else:
             keys = [incident.get(field)]
         for key in keys:
@@ -55,7 +57,19 @@ def conforms_except_empty_keys(body: dict, method: str = "post") -> None:
             assert set(group["key"]) == {"type"}
 
 
-@pytest.mark.parametrize("field", ["severity", "stage", "reported_by", "owned_by", "applies_to_parts", "created_by"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "severity",
+        "stage",
+        "reported_by",
+        "owned_by",
+        "applies_to_parts",
+        "created_by",
+        "custom_fields.tnt__region",
+        "custom_fields.tnt__tier",
+    ],
+)
 async def test_groups_match_an_independent_grouping(client, admin, grouped_dataset, field):
     _, incidents, _ = grouped_dataset
     truth = expected_groups(incidents, field)

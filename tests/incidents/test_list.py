@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from truth import matches, ordered
-from world import World, build_world, create_incident
+from world import World, build_world, create_incident, set_tenant_fragment
 
 from conftest import Actor, make_org
 from contract import assert_conforms
@@ -29,6 +29,14 @@ SORTS = [
 
 async def seed(client, admin: Actor, world: World, count: int, rng: random.Random) -> tuple[list[dict], dict]:
     """`count` incidents with varied fields; returns them and what the wire objects do not show."""
+    await set_tenant_fragment(
+        client,
+        admin,
+        [
+            {"name": "region", "field_type": "enum", "allowed_values": ["eu", "us"]},
+            {"name": "tier", "field_type": "int"},
+        ],
+    )
     created, hidden = [], {}
     for _ in range(count):
         fields: dict[str, Any] = {"title": rng.choice(["db down", "api slow", "Api slow", "cert expired"])}
@@ -63,6 +71,7 @@ async def seed(client, admin: Actor, world: World, count: int, rng: random.Rando
             }
         if rng.random() < 0.4:
             fields["custom_fields"] = {"tnt__region": rng.choice(["eu", "us"]), "tnt__tier": rng.randint(1, 3)}
+            fields["custom_schema_spec"] = {"tenant_fragment": True}
         if rng.random() < 0.4:
             fields["stage"] = rng.choice(["acknowledged", "fixing", "mitigated", "resolved"])
             fields["stage_validation_options"] = ["allow_non_start"]
@@ -279,7 +288,10 @@ async def test_a_page_of_fifty_costs_a_fixed_number_of_queries(app, client, admi
     statements: list[str] = []
 
     def count(conn, cursor, statement, *args):
-        statements.append(statement)
+        # Authentication (a token lookup when the short-lived token cache misses, a last-used touch once a
+        # minute) is the same for every request and depends on timing; count the operation's own statements.
+        if "auth_tokens" not in statement and "idempotency" not in statement:
+            statements.append(statement)
 
     engine = app.state.db.engine.sync_engine
     sa.event.listen(engine, "before_cursor_execute", count)

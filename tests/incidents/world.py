@@ -72,3 +72,11 @@ async def create_incident(client: httpx.AsyncClient, actor: Actor, **fields: Any
     response = await client.post("/incidents.create", json=body, headers=actor.headers)
     assert response.status_code == 201, response.text
     return response.json()["incident"]
+
+
+async def set_tenant_fragment(client: httpx.AsyncClient, actor: Actor, fields: list[dict[str, Any]]) -> str:
+    """The org's tenant fragment of incidents with these fields (custom fields need a fragment that declares them)."""
+    body = {"type": "tenant_fragment", "description": "incident fields", "leaf_type": "incident", "fields": fields}
+    response = await client.post("/schemas.custom.set", json=body, headers=actor.headers)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]

@@ -1,4 +1,4 @@
-"""SQL of stage diagrams: states, stages, diagrams and their transitions."""
+"""SQL of customization: states, stages, stage diagrams and their transitions; custom schema fragments."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from incidentd.customization.tables import (
     custom_stages,
     custom_states,
+    schema_fragments,
     stage_diagram_stages,
     stage_diagrams,
     stage_transitions,
@@ -153,3 +154,105 @@ async def stage_numbers_named(conn: AsyncConnection, dev_org_id: int, names: Ite
     for row in (await conn.execute(query)).all():
         found.setdefault(row.key, []).append(row.number)
     return found
+
+
+async def get_diagram(conn: AsyncConnection, dev_org_id: int, number: int) -> Row[Any] | None:
+    query = sa.select(stage_diagrams).where(
+        stage_diagrams.c.dev_org_id == dev_org_id, stage_diagrams.c.number == number
+    )
+    return (await conn.execute(query)).first()
+
+
+# schema fragments ------------------------------------------------------------------------------------
+
+
+async def insert_fragment(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(sa.insert(schema_fragments).values(**values))
+
+
+async def fragments_by_number(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Row[Any]]:
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
+    query = sa.select(schema_fragments).where(
+        schema_fragments.c.dev_org_id == dev_org_id, schema_fragments.c.number.in_(wanted)
+    )
+    return {row.number: row for row in (await conn.execute(query)).all()}
+
+
+async def lineage_versions(conn: AsyncConnection, dev_org_id: int, lineage: str) -> Sequence[Row[Any]]:
+    """Every version of one fragment, oldest first."""
+    query = (
+        sa.select(schema_fragments)
+        .where(schema_fragments.c.dev_org_id == dev_org_id, schema_fragments.c.lineage == lineage)
+        .order_by(schema_fragments.c.version)
+    )
+    return (await conn.execute(query)).all()
+
+
+def _is_current() -> Any:
+    """No later version names this row as its previous one."""
+    later = schema_fragments.alias("later")
+    return ~sa.exists().where(
+        later.c.dev_org_id == schema_fragments.c.dev_org_id, later.c.previous_number == schema_fragments.c.number
+    )
+
+
+async def current_fragments(
+    conn: AsyncConnection, dev_org_id: int, *, leaf_type: str, lineages: Iterable[str] | None = None
+) -> Sequence[Row[Any]]:
+    """The current version of each fragment of a leaf type (of the given lineages only, when given)."""
+    query = sa.select(schema_fragments).where(
+        schema_fragments.c.dev_org_id == dev_org_id, schema_fragments.c.leaf_type == leaf_type, _is_current()
+    )
+    if lineages is not None:
+        wanted = sorted(set(lineages))
+        if not wanted:
+            return []
+        query = query.where(schema_fragments.c.lineage.in_(wanted))
+    return (await conn.execute(query.order_by(schema_fragments.c.number))).all()
+
+
+async def declared_fields(conn: AsyncConnection, dev_org_id: int, leaf_type: str) -> Sequence[Row[Any]]:
+    """(fragment_type, app, fields) of every version of every fragment of a leaf type."""
+    query: Any = sa.select(schema_fragments.c.fragment_type, schema_fragments.c.app, schema_fragments.c.fields).where(
+        schema_fragments.c.dev_org_id == dev_org_id, schema_fragments.c.leaf_type == leaf_type
+    )
+    return (await conn.execute(query)).all()
+
+
+async def later_versions(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, int]:
+    """{number: the number of the version that replaced it} for the given fragments that were replaced."""
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
+    query = sa.select(schema_fragments.c.previous_number, schema_fragments.c.number).where(
+        schema_fragments.c.dev_org_id == dev_org_id, schema_fragments.c.previous_number.in_(wanted)
+    )
+    return {row.previous_number: row.number for row in (await conn.execute(query)).all()}
+
+
+async def list_fragments(
+    conn: AsyncConnection,
+    dev_org_id: int,
+    *,
+    types: Sequence[str] | None,
+    leaf_types: Sequence[str] | None,
+    subtypes: Sequence[str] | None,
+    apps: Sequence[str] | None,
+    is_deprecated: bool | None,
+    page: Window,
+) -> Sequence[Row[Any]]:
+    """A page of current fragment versions, in number order."""
+    query = sa.select(schema_fragments).where(schema_fragments.c.dev_org_id == dev_org_id, _is_current())
+    for column, values in (
+        (schema_fragments.c.fragment_type, types),
+        (schema_fragments.c.leaf_type, leaf_types),
+        (schema_fragments.c.subtype, subtypes),
+        (schema_fragments.c.app, apps),
+    ):
+        if values:
+            query = query.where(column.in_(values))
+    if is_deprecated is not None:
+        query = query.where(schema_fragments.c.is_deprecated == is_deprecated)
+    return (await conn.execute(number_page(query, schema_fragments.c.number, page))).all()

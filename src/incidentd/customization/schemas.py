@@ -1,12 +1,16 @@
-"""Wire types of /stages.custom.* and /states.custom.*, and the stage summaries incidents carry."""
+"""Wire types of /stages.custom.*, /states.custom.*, /schemas.custom.* and /schemas.subtypes.list, the stage
+summaries incidents carry, and DevRev's custom-schema-spec that objects with custom fields take."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
+
+from incidentd.identity.schemas import user_summary
 from incidentd.kit import ids
 from incidentd.kit.time import to_rfc3339
-from incidentd.kit.wire import Request, Response
+from incidentd.kit.wire import Request, Response, UserSummary
 from incidentd.principal import OrgScope
 
 
@@ -84,6 +88,219 @@ class CustomStatesListResponse(Response):
     cursor: str | None = None
 
 
+# schema fragments ------------------------------------------------------------------------------------
+
+FragmentType = Literal["app_fragment", "custom_type_fragment", "tenant_fragment"]
+FieldType = Literal[
+    "array",
+    "bool",
+    "composite",
+    "date",
+    "double",
+    "enum",
+    "id",
+    "int",
+    "json_value",
+    "rich_text",
+    "struct",
+    "text",
+    "timestamp",
+    "tokens",
+    "uenum",
+    "unknown",
+]
+BaseType = Literal[
+    "bool",
+    "composite",
+    "date",
+    "double",
+    "enum",
+    "id",
+    "int",
+    "json_value",
+    "rich_text",
+    "struct",
+    "text",
+    "timestamp",
+    "tokens",
+    "uenum",
+]
+
+
+class UenumValue(Request):
+    """DevRev's schema-field-uenum-value: one value of a uenum field (the id is what objects store)."""
+
+    id: int
+    label: str
+    ordinal: int
+    is_deprecated: bool | None = None
+    tooltip: str | None = None
+
+
+class FieldDescriptor(Request):
+    """DevRev's schema-field-descriptor, every field type in one shape (`field_type` / `base_type` say which
+    checks apply; `customization.fields.check_descriptor` enforces it). Echoed back as given, normalised."""
+
+    name: str
+    field_type: FieldType
+    base_type: BaseType | None = None
+    description: str | None = None
+    is_required: bool | None = None
+    is_filterable: bool | None = None
+    is_immutable: bool | None = None
+    is_pii: bool | None = None
+    origin: str | None = None
+    ui: dict[str, Any] | None = None
+    mfz: dict[str, Any] | None = None
+    oasis: dict[str, Any] | None = None
+    default_value: Any = None
+    # text, rich_text, tokens
+    contains: str | None = None
+    eq_len: int | None = None
+    max_len: int | None = None
+    min_len: int | None = None
+    pattern: str | None = None
+    prefix: str | None = None
+    suffix: str | None = None
+    # int (and double, beyond DevRev's spec)
+    gt: int | float | None = None
+    gte: int | float | None = None
+    lt: int | float | None = None
+    lte: int | float | None = None
+    # enum, uenum
+    allowed_values: list[Any] | None = None
+    is_overridable: bool | None = None
+    translated_values: dict[str, str] | None = None
+    # id
+    id_type: list[str] | None = None
+    # array
+    eq_items: int | None = None
+    max_items: int | None = None
+    min_items: int | None = None
+
+
+class CustomSchemaFragmentsSetRequest(Request):
+    """DevRev's custom-schema-fragments-set-request: the members of all three types in one shape; a member of
+    another type than `type` is 400 invalid_field. `conditions`, `composite_schemas`, `stock_field_overrides`
+    and `id_prefix` are not implemented and rejected as unknown fields."""
+
+    type: FragmentType
+    description: str
+    leaf_type: str
+    fields: list[FieldDescriptor] | None = None
+    deleted_fields: list[str] | None = None
+    is_deprecated: bool | None = None
+    deprecated: bool | None = None
+    is_custom_leaf_type: bool | None = None
+    subtype: str | None = None
+    subtype_display_name: str | None = None
+    stage_diagram: str | None = None
+    path: list[dict[str, Any]] | None = None
+    app: str | None = None
+    app_display_name: str | None = None
+
+
+class CustomSchemaFragmentsSetResponse(Response):
+    id: str
+
+
+class CustomSchemaFragmentsGetRequest(Request):
+    id: str
+
+
+class CustomSchemaFragmentSummary(Response):
+    type: str
+    id: str
+    display_id: str | None = None
+
+
+class StageDiagramSummary(Response):
+    id: str
+    display_id: str | None = None
+
+
+class CustomSchemaFragment(Response):
+    """DevRev's custom-schema-fragment (tenant-fragment, custom-type-fragment or app-fragment by `type`)."""
+
+    type: str
+    id: str
+    display_id: str | None = None
+    fragment_type: str | None = None
+    leaf_type: str | None = None
+    description: str | None = None
+    fields: list[FieldDescriptor] | None = None
+    is_custom_leaf_type: bool | None = None
+    deprecated: bool | None = None
+    is_deprecated: bool | None = None
+    old_fragment_ref: CustomSchemaFragmentSummary | None = None
+    new_fragment_ref: CustomSchemaFragmentSummary | None = None
+    subtype: str | None = None
+    subtype_display_name: str | None = None
+    stage_diagram: StageDiagramSummary | None = None
+    path: list[dict[str, Any]] | None = None
+    app: str | None = None
+    app_display_name: str | None = None
+    created_by: UserSummary | None = None
+    created_date: str | None = None
+    modified_by: UserSummary | None = None
+    modified_date: str | None = None
+
+
+class CustomSchemaFragmentsGetResponse(Response):
+    fragment: CustomSchemaFragment
+
+
+class CustomSchemaFragmentsListRequest(Request):
+    app: list[str] | None = None
+    cursor: str | None = None
+    deprecated: bool | None = None
+    is_custom_leaf_type: bool | None = None
+    is_deprecated: bool | None = None
+    leaf_type: list[str] | None = None
+    limit: int | None = None
+    mode: Literal["after", "before"] | None = None
+    prune: list[Literal["fields"]] | None = None
+    subtype: list[str] | None = None
+    types: list[FragmentType] | None = None
+
+
+class CustomSchemaFragmentsListResponse(Response):
+    result: list[CustomSchemaFragment]
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
+
+
+class SubtypesListRequest(Request):
+    leaf_type: str | None = None
+    leaf_types: list[str] | None = None
+
+
+class Subtype(Response):
+    fragment_id: str
+    leaf_type: str
+    value: str
+    display_name: str | None = None
+
+
+class SubtypesListResponse(Response):
+    subtypes: list[Subtype]
+
+
+class CustomSchemaSpecDrop(Request):
+    apps: list[str] | None = None
+    subtype: bool | None = None
+
+
+class CustomSchemaSpec(Request):
+    """DevRev's custom-schema-spec: which fragments a create or update applies (and `drop` removes)."""
+
+    apps: list[str] | None = None
+    drop: CustomSchemaSpecDrop | None = None
+    subtype: str | None = None
+    tenant_fragment: bool | None = None
+    validate_required_fields: bool | None = None
+
+
 # rows -> wire ----------------------------------------------------------------------------------------
 
 
@@ -124,4 +341,52 @@ def custom_stage(row: Any, org: OrgScope) -> CustomStage:
         state=state_summary(row.state_number, row.state_name, row.state_is_final, org),
         created_date=to_rfc3339(row.created_date),
         modified_date=to_rfc3339(row.modified_date),
+    )
+
+
+def _fragment_summary(kind: str, number: int, org: OrgScope) -> CustomSchemaFragmentSummary:
+    return CustomSchemaFragmentSummary(type=kind, id=org.don(kind, number), display_id=ids.to_display(kind, number))
+
+
+def custom_schema_fragment(
+    row: Any, org: OrgScope, users: dict[int, Any], *, newer: int | None, prune_fields: bool
+) -> CustomSchemaFragment:
+    """A schema_fragments row; `users` holds its creator, `newer` is the number of the version that replaced it."""
+    kind = row.fragment_type
+    details = row.details or {}
+    return CustomSchemaFragment(
+        type=kind,
+        id=org.don(kind, row.number),
+        display_id=ids.to_display(kind, row.number),
+        fragment_type=kind.removesuffix("_fragment"),
+        leaf_type=row.leaf_type,
+        description=row.description,
+        fields=None if prune_fields else [msgspec.convert(entry, FieldDescriptor) for entry in row.fields],
+        is_custom_leaf_type=False,
+        deprecated=row.is_deprecated,
+        is_deprecated=row.is_deprecated,
+        old_fragment_ref=_fragment_summary(kind, row.previous_number, org) if row.previous_number else None,
+        new_fragment_ref=_fragment_summary(kind, newer, org) if newer else None,
+        subtype=row.subtype,
+        subtype_display_name=details.get("subtype_display_name"),
+        stage_diagram=StageDiagramSummary(id=org.don("stage_diagram", row.stage_diagram_number))
+        if row.stage_diagram_number is not None
+        else None,
+        path=details.get("path"),
+        app=row.app,
+        app_display_name=details.get("app_display_name"),
+        created_by=user_summary(users[row.created_by], org) if row.created_by in users else None,
+        created_date=to_rfc3339(row.created_date),
+        modified_by=user_summary(users[row.modified_by], org) if row.modified_by in users else None,
+        modified_date=to_rfc3339(row.modified_date),
+    )
+
+
+def subtype(row: Any, org: OrgScope) -> Subtype:
+    """A subtype: the current custom type fragment of a leaf type's subtype."""
+    return Subtype(
+        fragment_id=org.don(row.fragment_type, row.number),
+        leaf_type=row.leaf_type,
+        value=row.subtype,
+        display_name=(row.details or {}).get("subtype_display_name"),
     )

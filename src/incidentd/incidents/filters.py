@@ -19,7 +19,6 @@ from incidentd.principal import OrgScope
 
 DAY_MS = 86_400_000
 MAX_PRESET_DAYS = 36_600  # a century; larger values would overflow nothing useful
-CUSTOM_FIELD_PREFIXES = ("tnt__", "ctype__")
 DATE_FILTERS = (
     "acknowledged_date",
     "actual_close_date",
@@ -57,7 +56,9 @@ class FilterSpec:
     strings: dict[str, list[str]] = field(default_factory=dict)  # column -> values
     dates: dict[str, DateRange] = field(default_factory=dict)  # column -> range
     is_staged: bool | None = None
-    custom_fields: dict[str, list[Any]] = field(default_factory=dict)
+    custom_fields: dict[str, list[Any]] = field(default_factory=dict)  # field key -> values (None: no value)
+    custom_field_keys: dict[str, list[str | None]] = field(default_factory=dict)  # resolved by the service
+    sparse_custom_fields: set[str] = field(default_factory=set)  # custom filters with few matches
 
 
 @dataclass(frozen=True)
@@ -167,16 +168,20 @@ def _sync_filters(sync: schemas.SyncMetadataFilter, spec: FilterSpec, now: int) 
 
 
 def _custom_field_filters(filters: dict[str, Any]) -> dict[str, list[Any]]:
+    """{field key: values}: `{"tnt__region": "eu"}` or `{"custom_fields.tnt__tier": [1, 3]}` (any of a list).
+    Whether the field exists, and what its values mean, the service asks the org's schema fragments."""
     parsed: dict[str, list[Any]] = {}
     for key, value in filters.items():
         name = key.removeprefix("custom_fields.")
-        if not name.startswith(CUSTOM_FIELD_PREFIXES):
+        namespace, separator, rest = name.partition("__")
+        if not (namespace and separator and rest):
             raise InvalidField(
-                f"'{key}' is not a custom field (tnt__<name> or ctype__<name>)", field_name=f"custom_fields.{key}"
+                f"'{key}' is not a custom field (tnt__<name>, ctype__<name> or <app>__<name>)",
+                field_name=f"custom_fields.{name}",
             )
         values = value if isinstance(value, list) else [value]
         for item in values:
             if isinstance(item, dict | list):
-                raise InvalidField("custom field filters compare scalar values", field_name=f"custom_fields.{key}")
+                raise InvalidField("custom field filters compare scalar values", field_name=f"custom_fields.{name}")
         parsed[name] = values
     return parsed

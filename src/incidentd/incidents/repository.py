@@ -10,9 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from incidentd.customization.fields import index_entries
 from incidentd.incidents.filters import FilterSpec, SortKey
 from incidentd.incidents.tables import (
     incident_articles,
+    incident_custom_values,
     incident_customers,
     incident_owners,
     incident_parts,
@@ -109,6 +111,27 @@ async def replace_links(conn: AsyncConnection, dev_org_id: int, number: int, lin
             await conn.execute(sa.insert(incident_tags), rows)
 
 
+async def replace_custom_values(
+    conn: AsyncConnection, dev_org_id: int, number: int, custom_fields: dict[str, Any]
+) -> None:
+    """Rewrite the index rows of one incident's custom fields (call whenever its custom_fields change)."""
+    await _clear(conn, incident_custom_values, dev_org_id, number)
+    rows = [
+        {
+            "dev_org_id": dev_org_id,
+            "incident_number": number,
+            "name": name,
+            "position": position,
+            "value_key": key,
+            "long_value": long_value,
+        }
+        for name, value in custom_fields.items()
+        for position, key, long_value in index_entries(value)
+    ]
+    if rows:
+        await conn.execute(sa.insert(incident_custom_values), rows)
+
+
 async def _clear(conn: AsyncConnection, table: sa.Table, dev_org_id: int, number: int, *extra: Any) -> None:
     await conn.execute(
         sa.delete(table).where(table.c.dev_org_id == dev_org_id, table.c.incident_number == number, *extra)
@@ -176,21 +199,68 @@ def _linked(dev_org_id: int, name: str, numbers: list[int]) -> Any:
     return incidents.c.number.in_(query)
 
 
-def _custom_field_equals(name: str, value: Any) -> Any:
-    element = incidents.c.custom_fields[name]
-    if isinstance(value, bool):
-        return element.as_boolean() == value
-    if isinstance(value, int):
-        return element.as_integer() == value
-    if isinstance(value, float):
-        return element.as_float() == value
-    if value is None:
-        return element.as_string().is_(None)
-    return element.as_string() == str(value)
+CUSTOM_GROUP = "custom_fields."  # a group_by of custom_fields.<name>
 
 
-def where(dev_org_id: int, spec: FilterSpec) -> list[Any]:
-    """The WHERE clauses of a filter specification (all must hold)."""
+def _custom_value_join(name: str, values: Any = incident_custom_values) -> Any:
+    """An incident's index rows of one custom field."""
+    return sa.and_(
+        values.c.dev_org_id == incidents.c.dev_org_id,
+        values.c.incident_number == incidents.c.number,
+        values.c.name == name,
+    )
+
+
+def _custom_field_matches(dev_org_id: int, name: str, keys: list[str | None], *, few: bool) -> Any:
+    """Incidents whose field `name` has a value with one of these index keys (None: has no value). With `few`
+    matches the query starts from them (a semi-join, then a sort of those few); otherwise it walks the sort
+    order and looks each incident up in the index, stopping after a page (SQLite plans the two forms so;
+    PostgreSQL plans both as a semi-join by its statistics)."""
+    # An alias of its own: group_by on a custom field joins the same table in the enclosing query.
+    values = incident_custom_values.alias()
+    present = [key for key in keys if key is not None]
+    alternatives: list[Any] = []
+    if present and few and None not in keys:
+        having = sa.select(values.c.incident_number).where(
+            values.c.dev_org_id == dev_org_id, values.c.name == name, values.c.value_key.in_(present)
+        )
+        alternatives.append(incidents.c.number.in_(having))
+    elif present:
+        having_one = sa.select(sa.literal(1)).where(_custom_value_join(name, values), values.c.value_key.in_(present))
+        alternatives.append(having_one.exists())
+    if None in keys:
+        alternatives.append(~sa.select(sa.literal(1)).where(_custom_value_join(name, values)).exists())
+    return sa.or_(*alternatives) if alternatives else sa.false()
+
+
+async def count_custom_matches(
+    conn: AsyncConnection, dev_org_id: int, name: str, keys: list[str], *, up_to: int
+) -> int:
+    """How many values of field `name` have one of these keys, counting no further than `up_to` + 1."""
+    if not keys:
+        return 0
+    matching = (
+        sa.select(sa.literal(1))
+        .where(
+            incident_custom_values.c.dev_org_id == dev_org_id,
+            incident_custom_values.c.name == name,
+            incident_custom_values.c.value_key.in_(keys),
+        )
+        .limit(up_to + 1)
+        .subquery()
+    )
+    return int((await conn.execute(sa.select(sa.func.count()).select_from(matching))).scalar_one())
+
+
+async def incident_number_ceiling(conn: AsyncConnection, dev_org_id: int) -> int:
+    """The org's highest incident number: about how many incidents it has (numbers are dense), in one seek."""
+    query = sa.select(sa.func.max(incidents.c.number)).where(incidents.c.dev_org_id == dev_org_id)
+    return int((await conn.execute(query)).scalar_one() or 0)
+
+
+def where(dev_org_id: int, spec: FilterSpec, *, counting: bool = False) -> list[Any]:
+    """The WHERE clauses of a filter specification (all must hold). `counting`: for a query that visits every
+    match (group counts), so custom field filters start from their matches whatever their number."""
     clauses: list[Any] = [incidents.c.dev_org_id == dev_org_id]
     for name, numbers in spec.links.items():
         clauses.append(_linked(dev_org_id, name, numbers))
@@ -211,8 +281,9 @@ def where(dev_org_id: int, spec: FilterSpec) -> list[Any]:
             clauses.append(incidents.c[column].is_not(None))
     if spec.is_staged is not None:
         clauses.append(incidents.c.is_staged == spec.is_staged)
-    for name, values in spec.custom_fields.items():
-        clauses.append(sa.or_(*(_custom_field_equals(name, value) for value in values)))
+    for name, keys in spec.custom_field_keys.items():
+        few = counting or name in spec.sparse_custom_fields
+        clauses.append(_custom_field_matches(dev_org_id, name, keys, few=few))
     return clauses
 
 
@@ -282,10 +353,13 @@ async def page(
 
 
 async def group_counts(
-    conn: AsyncConnection, clauses: list[Any], dev_org_id: int, group_by: str
+    conn: AsyncConnection, clauses: list[Any], dev_org_id: int, group_by: str, *, filtered: bool = True
 ) -> list[tuple[Any, int]]:
     """(key, number of incidents) of every group; the key None collects incidents without a value. A link
-    field puts an incident in the group of each object it links to."""
+    field puts an incident in the group of each object it links to, an array custom field in the group of each
+    of its values (the keys of custom fields are index keys). `filtered`: `clauses` hold more than the org."""
+    if group_by.startswith(CUSTOM_GROUP):
+        return await _custom_value_counts(conn, clauses, dev_org_id, group_by.removeprefix(CUSTOM_GROUP), filtered)
     if group_by in _LINKS:
         table, column, role = _LINKS[group_by]
         joined = sa.and_(table.c.dev_org_id == incidents.c.dev_org_id, table.c.incident_number == incidents.c.number)
@@ -306,8 +380,34 @@ async def group_counts(
     return [(row[0], int(row[1])) for row in (await conn.execute(query)).all()]
 
 
-def group_clause(dev_org_id: int, group_by: str, key: Any) -> Any:
-    """The WHERE clause of one group (see `group_counts`)."""
+async def _custom_value_counts(
+    conn: AsyncConnection, clauses: list[Any], dev_org_id: int, name: str, filtered: bool
+) -> list[tuple[Any, int]]:
+    """Group counts of a custom field: each (incident, value) has one index row, and each incident with a value
+    one row at position 0, so the groups and the no-value group are counts of index rows. Without filters the
+    index alone answers; with filters its rows are joined to the matching incidents."""
+    values = incident_custom_values
+    total = sa.select(sa.func.count()).select_from(incidents).where(*clauses)
+    if filtered:
+        joined = _custom_value_join(name)
+        grouped: Any = sa.select(values.c.value_key, sa.func.count()).select_from(incidents.join(values, joined))
+        grouped = grouped.where(*clauses)
+        valued: Any = sa.select(sa.func.count()).select_from(incidents.join(values, joined))
+        valued = valued.where(*clauses, values.c.position == 0)
+    else:
+        field = (values.c.dev_org_id == dev_org_id, values.c.name == name)
+        grouped = sa.select(values.c.value_key, sa.func.count()).where(*field)
+        valued = sa.select(sa.func.count()).select_from(values).where(*field, values.c.position == 0)
+    groups = [(row[0], int(row[1])) for row in (await conn.execute(grouped.group_by(values.c.value_key))).all()]
+    without = int((await conn.execute(total)).scalar_one()) - int((await conn.execute(valued)).scalar_one())
+    return groups + ([(None, without)] if without else [])
+
+
+def group_clause(dev_org_id: int, group_by: str, key: Any, *, few: bool = False) -> Any:
+    """The WHERE clause of one group (see `group_counts`); `few`: the group is small (see
+    `_custom_field_matches`)."""
+    if group_by.startswith(CUSTOM_GROUP):
+        return _custom_field_matches(dev_org_id, group_by.removeprefix(CUSTOM_GROUP), [key], few=few)
     if group_by in _LINKS:
         if key is not None:
             return _linked(dev_org_id, group_by, [key])
@@ -316,3 +416,19 @@ def group_clause(dev_org_id: int, group_by: str, key: Any) -> Any:
         return ~sa.exists().where(joined, *([table.c.role == role] if role else []))
     column = incidents.c[group_by]
     return column.is_(None) if key is None else column == key
+
+
+async def custom_long_values(conn: AsyncConnection, dev_org_id: int, name: str, keys: list[str]) -> dict[str, str]:
+    """{index key: the value's JSON} of digest keys (values too long to be their own key)."""
+    if not keys:
+        return {}
+    query = (
+        sa.select(incident_custom_values.c.value_key, sa.func.min(incident_custom_values.c.long_value))
+        .where(
+            incident_custom_values.c.dev_org_id == dev_org_id,
+            incident_custom_values.c.name == name,
+            incident_custom_values.c.value_key.in_(keys),
+        )
+        .group_by(incident_custom_values.c.value_key)
+    )
+    return {row[0]: row[1] for row in (await conn.execute(query)).all()}

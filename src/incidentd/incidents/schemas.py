@@ -10,7 +10,7 @@ from msgspec import UNSET, UnsetType
 from incidentd.accounts.schemas import AccountSummary
 from incidentd.articles.schemas import ArticleSummary
 from incidentd.artifacts.schemas import ArtifactSummary
-from incidentd.customization.schemas import CustomStageSummary, CustomStateSummary
+from incidentd.customization.schemas import CustomSchemaSpec, CustomStageSummary, CustomStateSummary
 from incidentd.kit.enums import EnumValue
 from incidentd.kit.wire import Request, Response, UserSummary
 from incidentd.parts.schemas import PartSummary
@@ -22,19 +22,6 @@ ListMode = Literal["after", "before"]
 
 
 # shared request pieces ------------------------------------------------------------------------------
-
-
-class CustomSchemaSpecDrop(Request):
-    apps: list[str] | None = None
-    subtype: bool | None = None
-
-
-class CustomSchemaSpec(Request):
-    apps: list[str] | None = None
-    drop: CustomSchemaSpecDrop | None = None
-    subtype: str | None = None
-    tenant_fragment: bool | None = None
-    validate_required_fields: bool | None = None
 
 
 class StagedUnresolvedField(Request):

@@ -88,3 +88,24 @@ incident_parts = _link("incident_parts", "part_number", "parts")
 incident_articles = _link("incident_articles", "article_number", "articles", key=("role", "position"))
 incident_tags = _link("incident_tags", "tag_number", "tags", sa.Column("value", sa.Text))
 incident_customers = _link("incident_customers", "account_number", "accounts")
+
+# The index of custom field values: one row per field of an incident (per distinct element of an array field,
+# positions counted from 0), keyed by the value's canonical JSON (`customization.fields.index_key`).
+# `incidents.custom_fields` stays the source of truth; the repository rewrites these rows with it, in the same
+# transaction.
+incident_custom_values = sa.Table(
+    "incident_custom_values",
+    metadata,
+    sa.Column("dev_org_id", sa.Integer, primary_key=True),
+    sa.Column("incident_number", sa.BigInteger, primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("value_key", sa.String(255), nullable=False),
+    sa.Column("long_value", sa.Text),  # the value's JSON when value_key is its digest (values over 255 characters)
+    sa.ForeignKeyConstraint(
+        ["dev_org_id", "incident_number"], ["incidents.dev_org_id", "incidents.number"], ondelete="CASCADE"
+    ),
+    # position last: counting incidents that have a value (position 0) reads this index alone. (On PostgreSQL the
+    # migration also creates multi-column statistics on (name, value_key), which SQLAlchemy cannot express.)
+    sa.Index("ix_incident_custom_values_by_value", "dev_org_id", "name", "value_key", "incident_number", "position"),
+)
