@@ -13,6 +13,7 @@ import msgspec
 from incidentd.errors import BadRequestError
 
 Direction = Literal["after", "before"]
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class Position(msgspec.Struct, array_like=True):
@@ -41,4 +42,14 @@ def decode(cursor: str, expected_fingerprint: str) -> Position:
         raise BadRequestError("the cursor is not valid") from None
     if position.fingerprint != expected_fingerprint:
         raise BadRequestError("the cursor was made for other filters or another sort order")
+    # The fingerprint is no signature, so a client can forge a cursor; the server only ever writes 64-bit
+    # integers (numbers, epoch ms, enum ids), and a larger one would fail in the database driver.
+    if not _within_int64(position.values):
+        raise BadRequestError("the cursor is not valid")
     return position
+
+
+def _within_int64(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(_within_int64(item) for item in value)
+    return not isinstance(value, int) or INT64_MIN <= value <= INT64_MAX

@@ -46,7 +46,7 @@ def window(cursor: str | None, mode: str | None, limit: int | None, *filters: An
     boundary: int | None = None
     if cursor:
         position = cursors.decode(cursor, fingerprint)
-        if not position.values or not isinstance(position.values[0], int):
+        if not position.values or type(position.values[0]) is not int:
             raise InvalidField("the cursor is not valid", field_name="cursor")
         boundary = position.values[0]
         direction = "before" if mode == "before" else ("after" if mode == "after" else position.direction)

@@ -15,8 +15,9 @@ def now_ms() -> int:
 
 
 def to_rfc3339(epoch_ms: int) -> str:
-    seconds, millis = divmod(epoch_ms, 1000)
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}Z"
+    # isoformat always writes four year digits (strftime's %Y writes "407" for the year 407, which is not RFC 3339).
+    moment = _EPOCH + timedelta(milliseconds=epoch_ms)
+    return moment.isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
 
 
 def from_datetime(value: datetime) -> int:
@@ -24,6 +25,10 @@ def from_datetime(value: datetime) -> int:
         value = value.replace(tzinfo=UTC)
     # Integer arithmetic: float seconds would round some milliseconds the wrong way.
     return (value - _EPOCH) // timedelta(milliseconds=1)
+
+
+_EARLIEST_MS = from_datetime(datetime(1, 1, 1, tzinfo=UTC))
+_LATEST_MS = from_datetime(datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC))
 
 
 def parse_rfc3339(value: str, *, field_name: str) -> int:
@@ -38,4 +43,8 @@ def parse_rfc3339(value: str, *, field_name: str) -> int:
         raise InvalidField(f"'{value}' is not an RFC 3339 timestamp", field_name=field_name) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return from_datetime(parsed)
+    epoch_ms = from_datetime(parsed)
+    # An offset can carry 0001-01-01 or 9999-12-31 past the years UTC can write (and RFC 3339 allows).
+    if not _EARLIEST_MS <= epoch_ms <= _LATEST_MS:
+        raise InvalidField(f"'{value}' is outside the years 0001 to 9999 in UTC", field_name=field_name)
+    return epoch_ms

@@ -18,7 +18,35 @@ from incidentd.errors import (
 
 
 class Request(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
-    """Base of request bodies: unknown fields are rejected (invalid_field)."""
+    """Base of request bodies: unknown fields are rejected (invalid_field), and so is text with a NUL character
+    (PostgreSQL cannot store one; rejected on SQLite too, so both databases take the same input)."""
+
+    def __post_init__(self) -> None:
+        # Runs while msgspec decodes or converts, which reports the error at this Struct's path; nested Structs
+        # have checked themselves already.
+        for name, wire_name in zip(self.__struct_fields__, self.__struct_encode_fields__, strict=True):
+            where = _nul_in(getattr(self, name))
+            if where is not None:
+                raise ValueError(f"Text in `{join_path(wire_name, where)}` contains a NUL character")
+
+
+def _nul_in(value: Any) -> str | None:
+    """Where in `value` (a path relative to it: "", "[2]", "key") a string holds a NUL character, if anywhere."""
+    if isinstance(value, str):
+        return "" if "\x00" in value else None
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            where = _nul_in(item)
+            if where is not None:
+                return join_path(f"[{index}]", where)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in str(key):
+                return ""
+            where = _nul_in(item)
+            if where is not None:
+                return join_path(str(key), where)
+    return None
 
 
 class Response(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -59,6 +87,7 @@ _MISSING = re.compile(r"^Object missing required field `([^`]*)`")
 _UNKNOWN = re.compile(r"^Object contains unknown field `([^`]*)`")
 _ENUM = re.compile(r"^Invalid enum value (.*?)(?: - at|$)")
 _AT = re.compile(r" - at `\$(.*)`$")
+_NUL = re.compile(r"^Text in `([^`]*)` contains a NUL character")
 
 
 def _json_type(text: str) -> str:
@@ -96,6 +125,9 @@ def decoding_error(message: str, path: str = "") -> ApiError:
     if match := _UNKNOWN.match(message):
         field = join_path(path, match.group(1))
         return InvalidField(f"unknown field '{field}'", field_name=field)
+    if match := _NUL.match(message):
+        field = join_path(path, match.group(1))
+        return InvalidField(f"{field}: text must not contain NUL characters", field_name=field)
     if match := _ENUM.match(message):
         return InvalidEnumValue(
             f"{path}: invalid enum value {match.group(1)}",
