@@ -218,7 +218,12 @@ def _link(
     target: list[dict[str, Any]], org: OrgScope, number: int, column: str, values: list[int], role: str | None = None
 ) -> None:
     for position, value in enumerate(values):
-        row = {"dev_org_id": org.dev_org_id, "incident_number": number, "position": position, column: value}
+        row: dict[str, Any] = {
+            "dev_org_id": org.dev_org_id,
+            "incident_number": number,
+            "position": position,
+            column: value,
+        }
         if role is not None:
             row["role"] = role
         target.append(row)
