@@ -73,6 +73,7 @@ def create_body(world: dict[str, Any]) -> dict[str, Any]:
         "severity": 2,
         "reported_by": 1,
         "custom_fields": {"tnt__region": "eu-west-1", "tnt__service": "checkout"},
+        "custom_schema_spec": {"tenant_fragment": True},
     }
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from incidentd.identity.tables import users
 from incidentd.incidents.tables import (
     incident_articles,
+    incident_custom_values,
     incident_customers,
     incident_owners,
     incident_parts,
@@ -18,6 +19,7 @@ from incidentd.incidents.tables import (
 )
 
 LINK_TABLES = {
+    "custom_values": incident_custom_values,
     "owners": incident_owners,
     "parts": incident_parts,
     "articles": incident_articles,

@@ -16,7 +16,9 @@ from incidentd.accounts import schemas as account_schemas
 from incidentd.accounts import service as accounts
 from incidentd.articles import schemas as article_schemas
 from incidentd.articles import service as articles
-from incidentd.customization import service as stage_diagrams
+from incidentd.customization import schemas as custom_schemas
+from incidentd.customization import service as customization
+from incidentd.customization.fields import index_entries
 from incidentd.db import Database
 from incidentd.errors import BadRequestError
 from incidentd.identity import service as identity
@@ -62,6 +64,7 @@ class World:
     """The numbers of the org's supporting objects that seeded incidents point at."""
 
     users: list[int] = field(default_factory=list)
+    fragment: int = 0  # the tenant fragment declaring the seeded custom fields
     parts: list[int] = field(default_factory=list)
     tags: list[int] = field(default_factory=list)
     accounts: list[int] = field(default_factory=list)
@@ -91,6 +94,20 @@ async def build_world(db: Database, principal: Principal, rng: random.Random) ->
                 created_by=principal.user_number,
             )
             world.users.append(row.number)
+    fragment = await customization.set_fragment(
+        db,
+        principal,
+        custom_schemas.CustomSchemaFragmentsSetRequest(
+            type="tenant_fragment",
+            description="Fields of seeded incidents",
+            leaf_type="incident",
+            fields=[
+                custom_schemas.FieldDescriptor(name="region", field_type="text", is_filterable=True),
+                custom_schemas.FieldDescriptor(name="service", field_type="text", is_filterable=True),
+            ],
+        ),
+    )
+    world.fragment = _number(fragment)
     owner = [org.don("dev_user", principal.user_number)]
     for service_name in SERVICES:
         product = await parts.create(
@@ -197,13 +214,26 @@ def incident_rows(
                 "actual_close_date": closed,
                 "impact_count": rng.choice((1, 2, 3, 4)) if rng.random() < 0.4 else None,
                 "is_staged": False,
-                "custom_fields": {"tnt__region": rng.choice(REGIONS), "tnt__service": service_name},
+                "custom_fields": (custom := {"tnt__region": rng.choice(REGIONS), "tnt__service": service_name}),
+                "custom_schema_fragments": [world.fragment],
                 "created_by": author,
                 "created_date": created,
                 "modified_by": rng.choice(world.users),
                 "modified_date": modified,
             }
         )
+        links["custom_values"] += [
+            {
+                "dev_org_id": org.dev_org_id,
+                "incident_number": number,
+                "name": name,
+                "position": position,
+                "value_key": key,
+                "long_value": long_value,
+            }
+            for name, value in custom.items()
+            for position, key, long_value in index_entries(value)
+        ]
         _link(links["owners"], org, number, "user_number", rng.sample(world.users, rng.choice((1, 1, 2))))
         _link(links["parts"], org, number, "part_number", rng.sample(world.parts, rng.choice((1, 1, 2))))
         _link(links["tags"], org, number, "tag_number", rng.sample(world.tags, rng.choice((0, 1, 2, 3))))
@@ -244,7 +274,7 @@ async def seed(
     org = principal.org
     world = await build_world(db, principal, rng)
     async with db.read() as conn:
-        diagram = await stage_diagrams.load_diagram(conn, org, "incident", None)
+        diagram = await customization.load_diagram(conn, org, "incident", None)
     stages = {stage.name: (stage.number, stage.is_final) for stage in diagram.stages.values()}
     now = now_ms()
     async with db.write() as conn:
