@@ -7,13 +7,10 @@ from typing import Any
 
 import msgspec
 import pytest
-import sqlalchemy as sa
 from sqlalchemy import event
 
 from conftest import Actor, add_principal, make_org
 from contract import assert_conforms
-from incidentd.customization.tables import custom_stages, custom_states
-from incidentd.incidents.tables import incident_parts, incidents
 from incidentd.parts import service as parts
 
 Body = dict[str, Any]
@@ -305,43 +302,15 @@ async def test_delete_refuses_a_part_with_children_then_goes_leaf_first(client, 
     assert listed.json() == {"parts": []}
 
 
-async def test_delete_removes_the_part_from_incidents(app, client, admin: Actor):
-    part = await create(client, admin, type="product", name="Affected")
-    number = int(part["display_id"].split("-")[1])
-    db = app.state.db
-    org_id = admin.org.dev_org_id
-    audit = {"created_date": 0, "modified_date": 0}
-    async with db.write() as conn:
-        await conn.execute(
-            sa.insert(custom_states).values(
-                dev_org_id=org_id, number=900, name="t-open", is_final=False, ordinal=900, **audit
-            )
-        )
-        await conn.execute(
-            sa.insert(custom_stages).values(
-                dev_org_id=org_id, number=900, name="t-triage", ordinal=900, state_number=900, **audit
-            )
-        )
-        await conn.execute(
-            sa.insert(incidents).values(
-                dev_org_id=org_id,
-                number=1,
-                title="down",
-                stage_number=900,
-                created_by=admin.user_number,
-                modified_by=admin.user_number,
-                **audit,
-            )
-        )
-        await conn.execute(
-            sa.insert(incident_parts).values(dev_org_id=org_id, incident_number=1, position=0, part_number=number)
-        )
-    response = await client.post("/parts.delete", json={"id": part["id"]}, headers=admin.headers)
+async def test_delete_removes_the_part_from_incidents(client, admin: Actor):
+    gone = await create(client, admin, type="product", name="Affected")
+    kept = await create(client, admin, type="product", name="Also affected")
+    body = {"title": "down", "applies_to_parts": [gone["id"], kept["id"]]}
+    incident = (await client.post("/incidents.create", json=body, headers=admin.headers)).json()["incident"]
+    response = await client.post("/parts.delete", json={"id": gone["id"]}, headers=admin.headers)
     assert response.status_code == 200, response.text
-    async with db.read() as conn:
-        links = (await conn.execute(sa.select(sa.func.count()).select_from(incident_parts))).scalar_one()
-        remaining = (await conn.execute(sa.select(sa.func.count()).select_from(incidents))).scalar_one()
-    assert (links, remaining) == (0, 1)
+    after = await client.get("/incidents.get", params={"id": incident["id"]}, headers=admin.headers)
+    assert [p["id"] for p in after.json()["incident"]["applies_to_parts"]] == [kept["id"]]
 
 
 # list --------------------------------------------------------------------------------------------------
