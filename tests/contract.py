@@ -93,3 +93,13 @@ def assert_conforms(path: str, method: str, status: int, body: Any) -> None:
     if errors:
         details = "\n".join(f"  at {list(e.absolute_path)}: {e.message[:300]}" for e in errors[:10])
         raise AssertionError(f"{method} {path} {status} does not match DevRev's schema:\n{details}")
+
+
+async def bad(client: Any, actor: Any, path: str, body: dict[str, Any], kind: str, field_name: str | None) -> Any:
+    """POST `body` to `path`, expecting a 400 of type `kind` naming `field_name` (and conforming to the spec)."""
+    response = await client.post(path, json=body, headers=actor.headers)
+    assert response.status_code == 400, response.text
+    assert_conforms(path, "post", 400, response.json())
+    assert response.json()["type"] == kind
+    assert response.json().get("field_name") == field_name
+    return response.json()

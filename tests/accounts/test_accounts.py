@@ -7,7 +7,7 @@ import msgspec
 import pytest
 
 from conftest import Actor, make_org
-from contract import assert_conforms
+from contract import assert_conforms, bad
 from incidentd.accounts import service as accounts
 
 Body = dict[str, Any]
@@ -18,16 +18,6 @@ async def create(client, actor: Actor, **body: Any) -> Body:
     assert response.status_code == 201, response.text
     assert_conforms("/accounts.create", "post", 201, response.json())
     return response.json()["account"]
-
-
-async def bad(client, actor: Actor, path: str, body: Body, kind: str, field_name: str | None) -> Body:
-    """POST `body` to `path`, expecting a 400 of type `kind` naming `field_name`."""
-    response = await client.post(path, json=body, headers=actor.headers)
-    assert response.status_code == 400, response.text
-    assert_conforms(path, "post", 400, response.json())
-    assert response.json()["type"] == kind
-    assert response.json().get("field_name") == field_name
-    return response.json()
 
 
 # create / get ------------------------------------------------------------------------------------------
