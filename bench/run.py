@@ -39,6 +39,9 @@ PYTHON = sys.executable
 INCIDENTD = [PYTHON, "-m", "incidentd"]
 PG_SERVER = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 CONNECTIONS = 64
+# Scenarios driven by fewer connections than CONNECTIONS.
+SCENARIO_CONNECTIONS = {"group_1_connection": 1}
+GROUP_PATH = 'wrk.path = "/incidents.group?group_by=severity&limit=10&limit_per_group=50"\n'
 
 WRK_REPORT = r"""
 done = function(summary, latency, requests)
@@ -91,7 +94,9 @@ def scenarios(token: str, world: dict[str, Any], count: int, deep_cursor: str) -
         ),
         "list_first_page": lua(token, 'wrk.path = "/incidents.list?limit=50"\n'),
         "list_depth_10000": lua(token, f'wrk.path = "/incidents.list?limit=50&cursor={deep_cursor}"\n'),
-        "group": lua(token, 'wrk.path = "/incidents.group?group_by=severity&limit=10&limit_per_group=50"\n'),
+        "group": lua(token, GROUP_PATH),
+        # The same request from one client: the time one group request takes, not the queue of 64 in front of it.
+        "group_1_connection": lua(token, GROUP_PATH),
         "update_stage": lua(
             token,
             'local stages = {"fixing", "mitigated", "resolved"}\n'
@@ -192,12 +197,12 @@ def server(command: list[str], env: dict[str, str], health_url: str) -> Iterator
             process.wait()
 
 
-def wrk(url: str, script: str, seconds: float) -> dict[str, Any]:
+def wrk(url: str, script: str, seconds: float, connections: int = CONNECTIONS) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
         output = subprocess.run(
-            ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s", "-s", handle.name, url],
+            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", handle.name, url],
             capture_output=True,
             text=True,
             timeout=seconds + 60,
@@ -223,17 +228,31 @@ def api(base: str, token: str, path: str, body: dict[str, Any] | None = None) ->
         return json.loads(response.read())
 
 
-def prepare_database(kind: str, work: Path, count: int) -> tuple[str, str]:
-    """A fresh database with `count` seeded incidents; returns (url, admin token)."""
+def prepare_database(kind: str, work: Path, count: int, seed_cache: Path | None) -> tuple[str, str]:
+    """A fresh database with `count` seeded incidents; returns (url, admin token).
+
+    With `seed_cache`, a database seeded before with the same count (and the same migrations) is copied instead of
+    seeded again: a file copy on SQLite, `CREATE DATABASE ... TEMPLATE` on PostgreSQL. The seeder is
+    deterministic (`--random-seed 1`), so the copy holds the same incidents.
+    """
+    head = _migration_head()
     if kind == "sqlite":
         path = work / "bench.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        _remove_sqlite(path)
         url = f"sqlite:///{path}"
+        cached = seed_cache / f"sqlite-{count}-{head}.db" if seed_cache else None
+        if cached is not None and cached.exists():
+            shutil.copyfile(cached, path)
+            return url, _fresh_token(url)
     else:
         name = "incidentd_bench"
-        subprocess.run(["psql", PG_SERVER, "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], check=True)
-        subprocess.run(["psql", PG_SERVER, "-qc", f'CREATE DATABASE "{name}"'], check=True)
+        template = f"incidentd_bench_seed_{count}_{head}" if seed_cache else None
+        _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if template is not None and _pg_database_exists(template):
+            _psql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+            url = PG_SERVER.rsplit("/", 1)[0] + f"/{name}"
+            return url, _fresh_token(url)
+        _psql(f'CREATE DATABASE "{name}"')
         url = PG_SERVER.rsplit("/", 1)[0] + f"/{name}"
     env = {**os.environ, "INCIDENTD_DATABASE_URL": url}
     subprocess.run([*INCIDENTD, "db", "upgrade"], env=env, check=True, capture_output=True)
@@ -250,7 +269,52 @@ def prepare_database(kind: str, work: Path, count: int) -> tuple[str, str]:
         [*INCIDENTD, "seed", "--count", str(count), "--org", "bench", "--random-seed", "1"], env=env, check=True
     )
     print(f"  seeded {count:,} incidents in {time.perf_counter() - started:.0f} s", flush=True)
+    if seed_cache is not None and kind == "sqlite":
+        seed_cache.mkdir(parents=True, exist_ok=True)
+        _checkpoint(url)
+        shutil.copyfile(work / "bench.db", seed_cache / f"sqlite-{count}-{head}.db")
+    elif template is not None:
+        _psql(f'CREATE DATABASE "{template}" TEMPLATE "{name}"')
     return url, token
+
+
+def _migration_head() -> str:
+    from incidentd.db import head_revisions
+
+    return "_".join(sorted(head_revisions()))
+
+
+def _remove_sqlite(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _checkpoint(url: str) -> None:
+    """Fold the WAL into the database file, so that copying the file copies everything."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _psql(command: str) -> str:
+    return subprocess.run(["psql", PG_SERVER, "-qAtc", command], check=True, capture_output=True, text=True).stdout
+
+
+def _pg_database_exists(name: str) -> bool:
+    return _psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip() == "1"
+
+
+def _fresh_token(url: str) -> str:
+    """A new API token for the bench org's admin (the copied database's own token was shown once, at seeding)."""
+    made = subprocess.run(
+        [*INCIDENTD, "token", "create", "--user", "bench@incidentd.local", "--org", "bench"],
+        env={**os.environ, "INCIDENTD_DATABASE_URL": url},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return next(word for word in made.split() if word.startswith("idt_"))
 
 
 def deep_cursor(url: str, depth_pages: int) -> str:
@@ -279,7 +343,9 @@ def deep_cursor(url: str, depth_pages: int) -> str:
     return cursors.encode(["list", *repository.sort_values(row, filters.DEFAULT_SORT)], "after", fingerprint)
 
 
-def measure(kind: str, workers: int, count: int, seconds: float, work: Path, url: str, token: str) -> dict[str, Any]:
+def measure(
+    kind: str, workers: int, count: int, seconds: float, work: Path, url: str, token: str, only: set[str]
+) -> dict[str, Any]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -302,7 +368,10 @@ def measure(kind: str, workers: int, count: int, seconds: float, work: Path, url
         cursor = deep_cursor(url, 10_000 if count >= 600_000 else max(1, count // 100))
         scripts = scenarios(token, world, count, cursor)
         for name, script in scripts.items():
-            results["scenarios"][name] = wrk(base, script, seconds)
+            if only and name not in only:
+                continue
+            connections = SCENARIO_CONNECTIONS.get(name, CONNECTIONS)
+            results["scenarios"][name] = {**wrk(base, script, seconds, connections), "connections": connections}
             print(f"  {kind} w={workers} {name}: {results['scenarios'][name]}", flush=True)
         # A real incident of the create scenario, for the F ceiling to encode.
         created = api(base, token, "/incidents.create", create_body(world))
@@ -363,8 +432,8 @@ def ceilings(kind: str, workers: int, seconds: float, work: Path, url: str, toke
 
 def report(run: dict[str, Any]) -> str:
     lines = [
-        "| database | workers | scenario | req/s | p50 ms | p99 ms | errors | / F | / bound |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| database | workers | scenario | connections | req/s | p50 ms | p99 ms | errors | / F | / bound |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for result in run["results"]:
         ceiling = result["ceilings"]
@@ -376,13 +445,14 @@ def report(run: dict[str, Any]) -> str:
             to_f = f"{scenario['rps'] / f:.2f}" if name in ("create", "get") else ""
             to_bound = f"{scenario['rps'] / bound:.2f}" if name in ("create", "get") and bound else ""
             lines.append(
-                f"| {result['database']} | {result['workers']} | {name} | {scenario['rps']:,.0f} | "
+                f"| {result['database']} | {result['workers']} | {name} | {scenario.get('connections', CONNECTIONS)} | "
+                f"{scenario['rps']:,.0f} | "
                 f"{scenario['p50_ms']:.1f} | {scenario['p99_ms']:.1f} | {scenario['errors']} | {to_f} | {to_bound} |"
             )
         lines.append(
             f"| {result['database']} | {result['workers']} | ceilings | F create {ceiling['F']['create']['rps']:,.0f}, "
             f"F get {ceiling['F']['get']['rps']:,.0f}, D create {ceiling['D']['create_per_s']:,.0f}, "
-            f"D get {ceiling['D']['get_per_s']:,.0f} | | | | | peak RSS {result['peak_rss_mb_per_process']} MB |"
+            f"D get {ceiling['D']['get_per_s']:,.0f} | | | | | | peak RSS {result['peak_rss_mb_per_process']} MB |"
         )
     return "\n".join(lines)
 
@@ -395,6 +465,13 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--quick", action="store_true", help="20,000 incidents, 3 s per scenario")
+    parser.add_argument(
+        "--seed-cache",
+        type=Path,
+        default=None,
+        help="keep seeded databases (a folder for SQLite files; template databases on PostgreSQL) and reuse them",
+    )
+    parser.add_argument("--scenarios", default=None, help="only these scenarios (comma-separated)")
     args = parser.parse_args()
     if args.quick:
         args.count, args.seconds = 20_000, 3
@@ -417,12 +494,13 @@ def main() -> None:
         "results": [],
     }
     run["versions"]["wrk"] = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+    only = set(args.scenarios.split(",")) if args.scenarios else set()
     for kind in args.databases.split(","):
         count = args.pg_count or args.count if kind == "postgresql" else args.count
         print(f"{kind}: preparing {count:,} incidents", flush=True)
-        url, token = prepare_database(kind, work, count)
+        url, token = prepare_database(kind, work, count, args.seed_cache)
         for workers in (int(w) for w in args.workers.split(",")):
-            result = measure(kind, workers, count, args.seconds, work, url, token)
+            result = measure(kind, workers, count, args.seconds, work, url, token, only)
             result["ceilings"] = ceilings(kind, workers, args.seconds, work, url, token, count)
             result["count"] = count
             run["results"].append(result)

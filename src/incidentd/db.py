@@ -22,6 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from incidentd import sqlite_inline
 from incidentd.config import Settings
 from incidentd.errors import ServiceUnavailable
 
@@ -250,12 +251,15 @@ async def _discard(db: Database, conn: AsyncConnection | None) -> None:
 
 def _create_engine(settings: Settings) -> AsyncEngine:
     wait = settings.db_wait_seconds
-    kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_timeout": wait}
+    kwargs: dict[str, Any] = {"pool_timeout": wait}
     if settings.is_sqlite:
-        kwargs["connect_args"] = {"timeout": wait, "isolation_level": None}
+        # Statements run on the loop's thread, waits in a worker (see sqlite_inline). A file database does not
+        # drop connections, so the pool does not ping them before handing them out.
+        kwargs["async_creator"] = sqlite_inline.connector(settings.database_url, timeout=wait, isolation_level=None)
         kwargs["pool_size"] = settings.db_pool_size
         kwargs["max_overflow"] = 0
     else:
+        kwargs["pool_pre_ping"] = True
         kwargs["connect_args"] = {"timeout": wait, "command_timeout": max(30.0, wait)}
         kwargs["pool_size"] = settings.db_pool_size
         kwargs["max_overflow"] = settings.db_pool_size
