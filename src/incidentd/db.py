@@ -91,6 +91,15 @@ class Database:
 
         Inside `request_transaction()` the block joins the request's transaction instead, which its owner commits.
         """
+        writing = _writing.set(True)
+        try:
+            async with self._write() as conn:
+                yield conn
+        finally:
+            _writing.reset(writing)
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
         shared = _request_transaction.get()
         if shared is not None and shared.db is self:
             async with self._translate_outage(), shared.joined() as conn:
@@ -160,6 +169,15 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+# True inside a write unit of work of the running task: what it reads may not be committed yet.
+_writing: contextvars.ContextVar[bool] = contextvars.ContextVar("incidentd_writing", default=False)
+
+
+def in_write() -> bool:
+    """True inside `Database.write()`: rows read now may yet be rolled back, so they must not be remembered."""
+    return _writing.get()
 
 
 # The request transaction of the running task, if a layer set one up (contextvars follow the request's task).

@@ -47,10 +47,11 @@ def connector(url: str, **options: Any) -> Callable[[], Any]:
     """An `async_creator` for `create_async_engine`: opens `url`'s database with sqlite3's own arguments (as the
     pysqlite dialect derives them from the URL) plus `options`."""
     args, kwargs = SQLiteDialect_pysqlite().create_connect_args(make_url(url))
+    arguments: list[Any] = list(args)
     kwargs = {**kwargs, **options, "check_same_thread": False}
 
     async def connect() -> InlineConnection:
-        return InlineConnection(sqlite3.connect(*args, **kwargs))
+        return InlineConnection(sqlite3.connect(*arguments, **kwargs))
 
     return connect
 
@@ -138,7 +139,10 @@ class InlineCursor:
         return self
 
     async def executemany(self, sql: str, parameters: Any) -> InlineCursor:
-        self._cursor.executemany(sql, parameters)
+        if _off_loop.get():
+            await _in_thread(self._cursor.executemany, sql, parameters)
+        else:
+            self._cursor.executemany(sql, parameters)
         return self
 
     async def fetchall(self) -> list[Any]:

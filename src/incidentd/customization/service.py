@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.customization import fields, repository, schemas
@@ -18,6 +19,7 @@ from incidentd.db import Database
 from incidentd.errors import CustomizationValidationError, InvalidField, InvalidId, MissingRequiredField, NotFound
 from incidentd.identity import repository as users_repository
 from incidentd.kit import counters, ids, pages
+from incidentd.kit.memo import ImmutableRows
 from incidentd.kit.time import now_ms
 from incidentd.principal import OrgScope, Principal
 
@@ -172,8 +174,13 @@ async def load_diagram(
 
 async def stages(conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]) -> dict[int, StageInfo]:
     """Stages by number with their states, in one query (for rendering incidents)."""
-    rows = await repository.stages_by_number(conn, org.dev_org_id, numbers)
+    rows = await _stage_rows.get(conn, org.dev_org_id, numbers, repository.stages_by_number)
     return {number: _stage_info(row) for number, row in rows.items()}
+
+
+# Stages (with their states) and schema fragments are never updated or deleted (see kit.memo).
+_stage_rows = ImmutableRows[Row[Any]]()
+_fragment_rows = ImmutableRows[Row[Any]]()
 
 
 def _stage_info(row: Any) -> StageInfo:
@@ -525,7 +532,7 @@ async def list_subtypes(
 
 async def fragment_kinds(conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]) -> dict[int, str]:
     """{number: fragment type} of fragments (to render the DONs objects point at), in one query."""
-    rows = await repository.fragments_by_number(conn, org.dev_org_id, numbers)
+    rows = await _fragment_rows.get(conn, org.dev_org_id, numbers, repository.fragments_by_number)
     return {number: row.fragment_type for number, row in rows.items()}
 
 
@@ -635,7 +642,7 @@ def _immutable(key: str) -> CustomizationValidationError:
 
 
 async def _fragments(conn: AsyncConnection, org: OrgScope, numbers: list[int]) -> list[Fragment]:
-    rows = await repository.fragments_by_number(conn, org.dev_org_id, numbers)
+    rows = await _fragment_rows.get(conn, org.dev_org_id, numbers, repository.fragments_by_number)
     return [_fragment(rows[number]) for number in numbers if number in rows]
 
 

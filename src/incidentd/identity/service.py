@@ -8,6 +8,7 @@ import secrets
 import string
 import time
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from incidentd.db import Database
 from incidentd.errors import BadRequestError, Conflict, InvalidField, NotFound, Unauthenticated
 from incidentd.identity import repository, schemas
 from incidentd.kit import counters, ids, pages
+from incidentd.kit.memo import ImmutableRows
 from incidentd.kit.time import now_ms
 from incidentd.principal import OrgScope, Principal
 
@@ -233,8 +235,12 @@ async def _render_users(conn: AsyncConnection, org: OrgScope, rows: list[Row[Any
     return [schemas.dev_user(row, org, users) for row in rows]
 
 
-async def users_by_number(conn: AsyncConnection, org: OrgScope, numbers: list[int]) -> dict[int, Row[Any]]:
-    return await repository.get_users(conn, org.dev_org_id, numbers)
+# Users are never updated or deleted (see kit.memo).
+_users = ImmutableRows[Row[Any]]()
+
+
+async def users_by_number(conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]) -> dict[int, Row[Any]]:
+    return await _users.get(conn, org.dev_org_id, numbers, repository.get_users)
 
 
 # tokens --------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from incidentd.customization.schemas import FieldDescriptor, stage_summary, stat
 from incidentd.db import Database
 from incidentd.errors import BadRequestError, Forbidden, InvalidField, NotFound
 from incidentd.identity import repository as users_repository
+from incidentd.identity import service as identity
 from incidentd.identity.schemas import user_summary
 from incidentd.incidents import filters, repository, schemas, stages
 from incidentd.incidents.repository import Links
@@ -435,7 +436,7 @@ async def render(conn: AsyncConnection, org: OrgScope, rows: list[Row[Any]]) -> 
     resolved = _Resolved(
         links=links,
         artifacts_of=artifacts_of,
-        users=await users_repository.get_users(conn, org.dev_org_id, user_numbers),
+        users=await identity.users_by_number(conn, org, user_numbers),
         parts=await _summaries(parts.summaries, conn, org, {n for e in links.values() for n in e.applies_to_parts}),
         articles=await _summaries(
             articles.summaries, conn, org, {n for e in links.values() for n in (*e.pia, *e.playbooks)}

@@ -17,6 +17,7 @@ from incidentd.incidents.tables import (
     incident_tags,
     incidents,
 )
+from incidentd.sqlite_inline import off_loop
 
 LINK_TABLES = {
     "custom_values": incident_custom_values,
@@ -31,10 +32,18 @@ LINK_TABLES = {
 async def insert_incidents(
     conn: AsyncConnection, rows: list[dict[str, Any]], links: dict[str, list[dict[str, Any]]]
 ) -> None:
-    await conn.execute(sa.insert(incidents), rows)
-    for name, table in LINK_TABLES.items():
-        if links.get(name):
-            await conn.execute(sa.insert(table), links[name])
+    # Off the event loop, so that the seeder generates the next batch meanwhile.
+    with off_loop():
+        await conn.execute(sa.insert(incidents), rows)
+        for name, table in LINK_TABLES.items():
+            if links.get(name):
+                await conn.execute(sa.insert(table), links[name])
+
+
+async def refresh_statistics(conn: AsyncConnection) -> None:
+    """After a bulk load, PostgreSQL's planner needs statistics that autovacuum would gather only later."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.text("ANALYZE"))
 
 
 async def first_dev_user(conn: AsyncConnection, dev_org_id: int) -> int | None:

@@ -286,7 +286,7 @@ async def seed(
         if progress is not None:
             progress(len(rows))
 
-    # Generate the next batch while the database writes the previous one (the driver works in its own thread).
+    # Generate the next batch while the database writes the previous one (in a worker thread).
     writing: asyncio.Task[None] | None = None
     for start in range(0, count, batch):
         rows, links = incident_rows(org, first + start, min(batch, count - start), world, stages, rng, now)
@@ -295,4 +295,6 @@ async def seed(
         writing = asyncio.create_task(write(rows, links))
     if writing is not None:
         await writing
+    async with db.write() as conn:
+        await repository.refresh_statistics(conn)
     return count

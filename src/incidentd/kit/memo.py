@@ -1,0 +1,59 @@
+"""Per-process memory of rows that never change once committed.
+
+Rendering an incident names its users, its stage (with its state) and its schema fragments. Those rows are never
+updated or deleted (no repository has an UPDATE or DELETE for them), so a process may keep what it has read once
+and skip the query next time: a get renders with three statements fewer. Memory is kept per database engine (tests
+run many databases in one process) and only for rows read outside a write unit of work, because a write may still
+roll back and its numbers be given to other rows. A repository that starts updating or deleting one of these
+tables must stop remembering it here.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Generic, TypeVar
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from incidentd.db import in_write
+
+T = TypeVar("T")
+
+MAX_ENTRIES = 100_000
+
+
+class ImmutableRows(Generic[T]):
+    """Rows of one table by (dev_org_id, number), remembered per engine; misses are fetched in one query."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self._by_engine: weakref.WeakKeyDictionary[Engine, dict[tuple[int, int], T]] = weakref.WeakKeyDictionary()
+
+    async def get(
+        self,
+        conn: AsyncConnection,
+        dev_org_id: int,
+        numbers: Iterable[int],
+        fetch: Callable[[AsyncConnection, int, list[int]], Awaitable[dict[int, T]]],
+    ) -> dict[int, T]:
+        memory = self._by_engine.get(conn.sync_engine)
+        if memory is None:
+            memory = self._by_engine[conn.sync_engine] = {}
+        found: dict[int, T] = {}
+        missing: list[int] = []
+        for number in set(numbers):
+            remembered = memory.get((dev_org_id, number))
+            if remembered is None:
+                missing.append(number)
+            else:
+                found[number] = remembered
+        if missing:
+            fetched = await fetch(conn, dev_org_id, missing)
+            found.update(fetched)
+            if not in_write():
+                if len(memory) + len(fetched) > self.max_entries:
+                    memory.clear()
+                memory.update(((dev_org_id, number), row) for number, row in fetched.items())
+        return found

@@ -1,0 +1,89 @@
+"""SQLite statements on the event loop's thread: the loop still never waits for a lock or the disk."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import ON_POSTGRES
+from incidentd.config import Settings
+from incidentd.db import Database
+from incidentd.sqlite_inline import off_loop
+
+pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="the SQLite driver")
+
+
+@pytest.fixture
+async def db(database_url: str) -> Database:
+    database = Database(Settings(database_url=database_url, auto_migrate=False, db_wait_seconds=5))
+    yield database
+    await database.dispose()
+
+
+def _path(database_url: str) -> str:
+    return database_url.split("///", 1)[1]
+
+
+async def test_a_write_waiting_for_another_process_lock_leaves_the_loop_serving_reads(db: Database, database_url):
+    blocker = sqlite3.connect(_path(database_url), isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    released = threading.Timer(0.6, lambda: blocker.execute("COMMIT"))
+
+    async def write() -> float:
+        async with db.write() as conn:
+            await conn.execute(sa.text("CREATE TABLE inline_probe (x INTEGER)"))
+        return time.monotonic()
+
+    started = time.monotonic()
+    released.start()
+    writing = asyncio.create_task(write())
+    reads = 0
+    while not writing.done():
+        async with db.read() as conn:
+            assert (await conn.execute(sa.text("SELECT 1"))).scalar_one() == 1
+        reads += 1
+        await asyncio.sleep(0.01)
+    finished = await writing
+    released.join()
+    blocker.close()
+    # The write waited for the lock (0.6 s) and meanwhile the loop answered reads.
+    assert finished - started >= 0.5
+    assert reads >= 10
+
+
+async def test_committed_writes_are_durable_and_visible_to_other_connections(db: Database, database_url):
+    async with db.write() as conn:
+        await conn.execute(sa.text("CREATE TABLE inline_rows (x INTEGER)"))
+        await conn.execute(sa.text("INSERT INTO inline_rows VALUES (1), (2)"))
+    with sqlite3.connect(_path(database_url)) as other:
+        assert other.execute("SELECT count(*) FROM inline_rows").fetchone() == (2,)
+
+
+async def test_a_failed_write_rolls_back_everything(db: Database, database_url):
+    async with db.write() as conn:
+        await conn.execute(sa.text("CREATE TABLE inline_rollback (x INTEGER UNIQUE)"))
+    with pytest.raises(sa.exc.IntegrityError):
+        async with db.write() as conn:
+            await conn.execute(sa.text("INSERT INTO inline_rollback VALUES (1)"))
+            await conn.execute(sa.text("INSERT INTO inline_rollback VALUES (1)"))
+    async with db.read() as conn:
+        assert (await conn.execute(sa.text("SELECT count(*) FROM inline_rollback"))).scalar_one() == 0
+
+
+async def test_marked_scans_run_in_a_worker_thread_and_others_on_the_loop_thread(db: Database):
+    threads: set[str] = set()
+    async with db.read() as conn:
+        # A function SQLite calls back tells which thread ran the statement.
+        raw = (await conn.get_raw_connection()).driver_connection
+        raw._conn.create_function("probe", 0, lambda: threads.add(threading.current_thread().name) or 1)
+        with off_loop():
+            assert (await conn.execute(sa.text("SELECT probe()"))).scalar_one() == 1
+        assert threads and threading.current_thread().name not in threads
+        threads.clear()
+        assert (await conn.execute(sa.text("SELECT probe()"))).scalar_one() == 1
+        assert threads == {threading.current_thread().name}
