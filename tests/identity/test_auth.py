@@ -105,3 +105,19 @@ async def test_a_token_of_another_org_cannot_be_revoked(app, client, admin: Acto
 async def test_public_endpoints_need_no_token(client):
     assert (await client.get("/health")).json() == {"status": "ok"}
     assert (await client.get("/ready")).status_code == 200
+
+
+def test_requests_that_verify_a_token_at_once_write_its_last_use_once():
+    from incidentd.identity.service import TokenCache, _VerifiedToken
+
+    cache = TokenCache(seconds=2.0)
+    hour_ago = 1_700_000_000_000
+
+    def verified() -> _VerifiedToken:
+        # What each request reads from the database when the cached entry has just expired.
+        return _VerifiedToken(1, "acme", 7, 1, "dev_user", None, hour_ago, 0.0)
+
+    now = hour_ago + 3_600_000
+    assert [cache.due_for_touch(verified(), now) for _ in range(64)].count(True) == 1
+    assert not cache.due_for_touch(verified(), now + 59_000)
+    assert cache.due_for_touch(verified(), now + 60_000)

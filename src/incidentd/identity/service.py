@@ -297,6 +297,10 @@ class TokenCache:
         self.seconds = seconds
         self.capacity = capacity
         self._tokens: dict[str, _VerifiedToken] = {}
+        # (org, token number) -> when this process last refreshed the token's last_used_at. Kept apart from the
+        # verified tokens: when those expire, the requests that verify a token again at the same moment would all
+        # read the old last_used_at and all queue to write it.
+        self._touched: dict[tuple[int, int], int] = {}
 
     def get(self, token_hash: str) -> _VerifiedToken | None:
         found = self._tokens.get(token_hash)
@@ -309,6 +313,17 @@ class TokenCache:
         if len(self._tokens) >= self.capacity:
             self._tokens.pop(next(iter(self._tokens)))
         self._tokens[token_hash] = verified
+
+    def due_for_touch(self, verified: _VerifiedToken, now: int) -> bool:
+        """True (once per interval and process) when the token's last_used_at should be written again."""
+        key = (verified.dev_org_id, verified.number)
+        last = max(verified.last_used_at or 0, self._touched.get(key, 0))
+        if now - last < _TOUCH_EVERY_MS:
+            return False
+        if len(self._touched) >= self.capacity:
+            self._touched.clear()
+        self._touched[key] = now
+        return True
 
     def forget(self, dev_org_id: int, number: int) -> None:
         for token_hash, verified in list(self._tokens.items()):
@@ -363,8 +378,7 @@ async def authenticate(db: Database, partition: str, token: str) -> Principal:
     if verified.expires_at is not None and verified.expires_at <= now:
         cache.forget(verified.dev_org_id, verified.number)
         raise Unauthenticated("the token has expired")
-    if verified.last_used_at is None or now - verified.last_used_at >= _TOUCH_EVERY_MS:
-        verified.last_used_at = now
+    if cache.due_for_touch(verified, now):
         async with db.write() as conn:
             await repository.touch_token(conn, verified.dev_org_id, verified.number, now)
     org = OrgScope(verified.dev_org_id, verified.org_slug, partition)
