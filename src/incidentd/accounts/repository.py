@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.accounts.tables import accounts
 from incidentd.kit.pages import Window, number_page
+from incidentd.kit.rows import RowsByNumber
 
 # The first key of PostgreSQL's advisory lock that guards an org's account external refs (the second is the org).
 _EXTERNAL_REFS_LOCK = 0x41434301
@@ -45,13 +46,8 @@ async def delete_account(conn: AsyncConnection, dev_org_id: int, number: int) ->
     await conn.execute(sa.delete(accounts).where(accounts.c.dev_org_id == dev_org_id, accounts.c.number == number))
 
 
-async def get_accounts(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Row[Any]]:
-    """The accounts with these numbers, in one query."""
-    wanted = sorted(set(numbers))
-    if not wanted:
-        return {}
-    query = sa.select(accounts).where(accounts.c.dev_org_id == dev_org_id, accounts.c.number.in_(wanted))
-    return {row.number: row for row in (await conn.execute(query)).all()}
+# The accounts with these numbers, in one query.
+get_accounts = RowsByNumber(accounts)
 
 
 async def existing_numbers(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> list[int]:

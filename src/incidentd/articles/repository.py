@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.articles.tables import article_owners, articles
 from incidentd.kit.pages import Window, number_page
+from incidentd.kit.rows import RowsByNumber
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,8 @@ async def insert_article(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(sa.insert(articles).values(**values))
 
 
-async def get_articles(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Row[Any]]:
-    """The articles with these numbers, in one query."""
-    wanted = sorted(set(numbers))
-    if not wanted:
-        return {}
-    query = sa.select(articles).where(articles.c.dev_org_id == dev_org_id, articles.c.number.in_(wanted))
-    return {row.number: row for row in (await conn.execute(query)).all()}
+# The articles with these numbers, in one query.
+get_articles = RowsByNumber(articles)
 
 
 async def existing_numbers(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> set[int]:

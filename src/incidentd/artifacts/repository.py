@@ -10,6 +10,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.artifacts.tables import artifacts
+from incidentd.kit.rows import NUMBERS, ORG
 
 
 async def insert(conn: AsyncConnection, **values: Any) -> None:
@@ -93,13 +94,16 @@ async def attached(
     wanted = sorted(set(parent_numbers))
     if not wanted:
         return []
-    query = (
-        sa.select(artifacts)
-        .where(
-            artifacts.c.dev_org_id == dev_org_id,
-            artifacts.c.parent_kind == parent_kind,
-            artifacts.c.parent_number.in_(wanted),
-        )
-        .order_by(artifacts.c.parent_number, artifacts.c.parent_position, artifacts.c.number)
+    values = {"dev_org_id": dev_org_id, "parent_kind": parent_kind, "numbers": wanted}
+    return (await conn.execute(_ATTACHED, values)).all()
+
+
+_ATTACHED = (
+    sa.select(artifacts)
+    .where(
+        artifacts.c.dev_org_id == ORG,
+        artifacts.c.parent_kind == sa.bindparam("parent_kind"),
+        artifacts.c.parent_number.in_(NUMBERS),
     )
-    return (await conn.execute(query)).all()
+    .order_by(artifacts.c.parent_number, artifacts.c.parent_position, artifacts.c.number)
+)

@@ -18,6 +18,7 @@ from incidentd.customization.tables import (
     stage_transitions,
 )
 from incidentd.kit.pages import Window, number_page
+from incidentd.kit.rows import RowsByNumber
 
 
 async def insert_state(conn: AsyncConnection, **values: Any) -> None:
@@ -91,12 +92,8 @@ async def diagram_transitions(conn: AsyncConnection, dev_org_id: int, diagram_nu
     return (await conn.execute(query)).all()
 
 
-async def stages_by_number(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Row[Any]]:
-    wanted = sorted(set(numbers))
-    if not wanted:
-        return {}
-    query = _stages_with_states().where(custom_stages.c.dev_org_id == dev_org_id, custom_stages.c.number.in_(wanted))
-    return {row.number: row for row in (await conn.execute(query)).all()}
+# Stages by number, each with its state's name and finality.
+stages_by_number = RowsByNumber(custom_stages, _stages_with_states())
 
 
 async def list_stages(
@@ -170,14 +167,8 @@ async def insert_fragment(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(sa.insert(schema_fragments).values(**values))
 
 
-async def fragments_by_number(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Row[Any]]:
-    wanted = sorted(set(numbers))
-    if not wanted:
-        return {}
-    query = sa.select(schema_fragments).where(
-        schema_fragments.c.dev_org_id == dev_org_id, schema_fragments.c.number.in_(wanted)
-    )
-    return {row.number: row for row in (await conn.execute(query)).all()}
+# Schema fragments by number.
+fragments_by_number = RowsByNumber(schema_fragments)
 
 
 async def lineage_versions(conn: AsyncConnection, dev_org_id: int, lineage: str) -> Sequence[Row[Any]]:

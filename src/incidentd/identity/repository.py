@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.identity.tables import auth_tokens, dev_orgs, users
 from incidentd.kit.pages import Window, number_page
+from incidentd.kit.rows import RowsByNumber
 
 
 async def count_orgs(conn: AsyncConnection) -> int:
@@ -38,15 +39,8 @@ async def insert_user(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(sa.insert(users).values(**values))
 
 
-async def get_users(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Row[Any]]:
-    """The users with these numbers, in one query (for resolving summaries without N+1)."""
-    wanted = sorted(set(numbers))
-    if not wanted:
-        return {}
-    rows = (
-        await conn.execute(sa.select(users).where(users.c.dev_org_id == dev_org_id, users.c.number.in_(wanted)))
-    ).all()
-    return {row.number: row for row in rows}
+# The users with these numbers, in one query (for resolving summaries without N+1).
+get_users = RowsByNumber(users)
 
 
 async def get_user_by_email(conn: AsyncConnection, dev_org_id: int, email: str) -> Row[Any] | None:

@@ -21,6 +21,7 @@ from incidentd.incidents.tables import (
     incident_tags,
     incidents,
 )
+from incidentd.kit.rows import NUMBERS, ORG, RowsByNumber
 from incidentd.sqlite_inline import off_loop
 
 ARTICLE_ROLES = ("pia", "playbooks", "related_docs")
@@ -56,12 +57,8 @@ async def delete(conn: AsyncConnection, dev_org_id: int, number: int) -> bool:
     return bool(result.rowcount)
 
 
-async def get_many(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Row[Any]]:
-    wanted = sorted(set(numbers))
-    if not wanted:
-        return {}
-    query = sa.select(incidents).where(incidents.c.dev_org_id == dev_org_id, incidents.c.number.in_(wanted))
-    return {row.number: row for row in (await conn.execute(query)).all()}
+# Incidents by number.
+get_many = RowsByNumber(incidents)
 
 
 async def lock(conn: AsyncConnection, dev_org_id: int, number: int) -> Row[Any] | None:
@@ -139,12 +136,8 @@ async def _clear(conn: AsyncConnection, table: sa.Table, dev_org_id: int, number
     )
 
 
-async def links(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Links]:
-    """The links of many incidents in one round trip (one UNION ALL over the five link tables)."""
-    wanted = sorted(set(numbers))
-    found: dict[int, Links] = {number: Links() for number in wanted}
-    if not wanted:
-        return found
+def _links_statement() -> sa.CompoundSelect[Any]:
+    """One UNION ALL over the five link tables: (kind, incident_number, position, target, value) rows."""
 
     def part(table: sa.Table, kind: Any, target: sa.Column[Any], value: Any) -> sa.Select[Any]:
         return sa.select(
@@ -153,10 +146,10 @@ async def links(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) 
             table.c.position,
             target.label("target"),
             value.label("value"),
-        ).where(table.c.dev_org_id == dev_org_id, table.c.incident_number.in_(wanted))
+        ).where(table.c.dev_org_id == ORG, table.c.incident_number.in_(NUMBERS))
 
     null_text = sa.cast(sa.null(), sa.Text)
-    query = sa.union_all(
+    return sa.union_all(
         part(incident_owners, sa.literal("owned_by", sa.Text), incident_owners.c.user_number, null_text),
         part(incident_parts, sa.literal("applies_to_parts", sa.Text), incident_parts.c.part_number, null_text),
         part(
@@ -170,7 +163,18 @@ async def links(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) 
         ),
         part(incident_customers, sa.literal("customer_ids", sa.Text), incident_customers.c.account_number, null_text),
     )
-    rows = (await conn.execute(query)).all()
+
+
+_LINKS_STATEMENT = _links_statement()
+
+
+async def links(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Links]:
+    """The links of many incidents in one round trip (one UNION ALL over the five link tables)."""
+    wanted = sorted(set(numbers))
+    found: dict[int, Links] = {number: Links() for number in wanted}
+    if not wanted:
+        return found
+    rows = (await conn.execute(_LINKS_STATEMENT, {"dev_org_id": dev_org_id, "numbers": wanted})).all()
     for row in sorted(rows, key=lambda row: (row.incident_number, row.kind, row.position)):
         entry = found[row.incident_number]
         if row.kind == "tags":

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.kit.pages import Window, number_page
+from incidentd.kit.rows import NUMBERS, ORG, RowsByNumber
 from incidentd.parts.tables import part_owners, parts
 
 
@@ -38,13 +39,8 @@ async def set_owners(conn: AsyncConnection, dev_org_id: int, number: int, owners
         )
 
 
-async def get_parts(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Row[Any]]:
-    """The parts with these numbers, in one query."""
-    wanted = sorted(set(numbers))
-    if not wanted:
-        return {}
-    query = sa.select(parts).where(parts.c.dev_org_id == dev_org_id, parts.c.number.in_(wanted))
-    return {row.number: row for row in (await conn.execute(query)).all()}
+# The parts with these numbers, in one query.
+get_parts = RowsByNumber(parts)
 
 
 async def lock_part(conn: AsyncConnection, dev_org_id: int, number: int) -> Row[Any] | None:
@@ -82,15 +78,17 @@ async def get_owners(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[i
     wanted = sorted(set(numbers))
     if not wanted:
         return {}
-    query = (
-        sa.select(part_owners.c.part_number, part_owners.c.user_number)
-        .where(part_owners.c.dev_org_id == dev_org_id, part_owners.c.part_number.in_(wanted))
-        .order_by(part_owners.c.part_number, part_owners.c.position)
-    )
     owners: dict[int, list[int]] = {number: [] for number in wanted}
-    for row in (await conn.execute(query)).all():
+    for row in (await conn.execute(_OWNERS, {"dev_org_id": dev_org_id, "numbers": wanted})).all():
         owners[row.part_number].append(row.user_number)
     return owners
+
+
+_OWNERS = (
+    sa.select(part_owners.c.part_number, part_owners.c.user_number)
+    .where(part_owners.c.dev_org_id == ORG, part_owners.c.part_number.in_(NUMBERS))
+    .order_by(part_owners.c.part_number, part_owners.c.position)
+)
 
 
 async def has_children(conn: AsyncConnection, dev_org_id: int, number: int) -> bool:

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.kit.cursors import Direction
+from incidentd.kit.rows import RowsByNumber
 from incidentd.tags.tables import tags
 
 
@@ -43,13 +44,8 @@ async def update_tag(conn: AsyncConnection, dev_org_id: int, number: int, **valu
     return await _without_name_conflict(conn, statement)
 
 
-async def get_tags(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Row[Any]]:
-    """The tags with these numbers, in one query."""
-    wanted = sorted(set(numbers))
-    if not wanted:
-        return {}
-    query = sa.select(tags).where(tags.c.dev_org_id == dev_org_id, tags.c.number.in_(wanted))
-    return {row.number: row for row in (await conn.execute(query)).all()}
+# The tags with these numbers, in one query.
+get_tags = RowsByNumber(tags)
 
 
 async def existing_numbers(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> list[int]:
