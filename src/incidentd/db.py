@@ -13,6 +13,7 @@ import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -281,7 +282,8 @@ def _create_engine(settings: Settings) -> AsyncEngine:
         kwargs["connect_args"] = {"timeout": wait, "command_timeout": max(30.0, wait)}
         kwargs["pool_size"] = settings.db_pool_size
         kwargs["max_overflow"] = settings.db_pool_size
-    engine = create_async_engine(settings.database_url, **kwargs)
+    # msgspec decodes the JSON columns (custom fields and such) several times faster than the json module.
+    engine = create_async_engine(settings.database_url, json_deserializer=msgspec.json.decode, **kwargs)
     if settings.is_sqlite:
         _configure_sqlite(engine, settings)
     return engine

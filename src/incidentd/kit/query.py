@@ -7,6 +7,7 @@ DevRev's GET forms use `explode: false` (comma-separated arrays), literal dotted
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -40,7 +41,9 @@ def unquote(text: str) -> str:
     return text
 
 
-def _field_type(root: type, path: list[str]) -> Any:
+@functools.lru_cache(maxsize=4096)
+def _field_type(root: type, path: tuple[str, ...]) -> Any:
+    """The msgspec type of a (dotted) parameter of `root`; remembered, since inspecting a Struct is slow."""
     info: Any = msgspec.inspect.type_info(root)
     for part in path:
         info = wire.unwrap_optional(info)
@@ -57,7 +60,7 @@ def _is_array(info: Any) -> bool:
     return isinstance(info, msgspec.inspect.ListType | msgspec.inspect.SetType | msgspec.inspect.FrozenSetType)
 
 
-def parse_query(query_string: str | bytes, into: type[Any]) -> Any:
+def parse_query(query_string: str | bytes, into: type) -> Any:
     """Parse a query string into the request Struct `into`, raising DevRev errors that name the parameter."""
     if isinstance(query_string, bytes):
         query_string = query_string.decode("utf-8", errors="replace")
@@ -68,7 +71,7 @@ def parse_query(query_string: str | bytes, into: type[Any]) -> Any:
     document: dict[str, Any] = {}
     for name, raw in pairs:
         path = name.split(".")
-        info = _field_type(into, path)
+        info = _field_type(into, tuple(path))
         if info is None or isinstance(info, msgspec.inspect.StructType):
             raise InvalidField(f"unknown query parameter '{name}'", field_name=name)
         target = document
