@@ -202,7 +202,7 @@ def wrk(url: str, script: str, seconds: float, connections: int = CONNECTIONS) -
         handle.write(script)
     try:
         output = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", handle.name, url],
+            ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "-s", handle.name, url],
             capture_output=True,
             text=True,
             timeout=seconds + 60,

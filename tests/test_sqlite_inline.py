@@ -87,3 +87,52 @@ async def test_marked_scans_run_in_a_worker_thread_and_others_on_the_loop_thread
         threads.clear()
         assert (await conn.execute(sa.text("SELECT probe()"))).scalar_one() == 1
         assert threads == {threading.current_thread().name}
+
+
+async def test_connections_go_back_to_the_pool_as_each_unit_of_work_ends(database_url):
+    # Returned as the block ends, not from a task scheduled later: 64 concurrent readers and writers hold at most
+    # two connections at once (a write waiting for the disk, and the reads the loop serves meanwhile).
+    db = Database(Settings(database_url=database_url, auto_migrate=False, db_wait_seconds=1, db_pool_size=20))
+    pool = db.engine.sync_engine.pool
+    held: list[int] = []
+    sa.event.listen(pool, "checkout", lambda *_: held.append(pool.checkedout()))
+    try:
+        async with db.write() as conn:
+            await conn.execute(sa.text("CREATE TABLE inline_load (x INTEGER)"))
+
+        async def work(index: int) -> None:
+            for _ in range(30):
+                if index % 8 == 0:
+                    async with db.write() as conn:
+                        await conn.execute(sa.text("INSERT INTO inline_load VALUES (1)"))
+                else:
+                    async with db.read() as conn:
+                        await conn.execute(sa.text("SELECT count(*) FROM inline_load"))
+
+        await asyncio.gather(*(work(index) for index in range(64)))
+        async with db.read() as conn:
+            assert (await conn.execute(sa.text("SELECT count(*) FROM inline_load"))).scalar_one() == 8 * 30
+        assert pool.checkedout() == 0
+        assert max(held) <= 2
+    finally:
+        await db.dispose()
+
+
+async def test_a_cancelled_write_waiting_for_the_lock_gives_back_connection_and_lock(db: Database, database_url):
+    blocker = sqlite3.connect(_path(database_url), isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+
+    async def write() -> None:
+        async with db.write() as conn:
+            await conn.execute(sa.text("CREATE TABLE inline_cancelled (x INTEGER)"))
+
+    waiting = asyncio.create_task(write())
+    await asyncio.sleep(0.2)
+    waiting.cancel()
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert db.engine.sync_engine.pool.checkedout() == 0
+    async with db.write() as conn:
+        await conn.execute(sa.text("CREATE TABLE inline_after (x INTEGER)"))

@@ -83,7 +83,7 @@ class Database:
             async with self._translate_outage(), shared.joined() as conn:
                 yield conn
             return
-        async with self._translate_outage(), self.engine.connect() as conn, conn.begin():
+        async with self._translate_outage(), self._connect() as conn, conn.begin():
             yield conn
 
     @contextlib.asynccontextmanager
@@ -108,17 +108,33 @@ class Database:
             return
         async with self._translate_outage():
             if self._sqlite_writer is None:
-                async with self.engine.connect() as conn, conn.begin():
+                async with self._connect() as conn, conn.begin():
                     yield conn
                 return
             await self._lock_writer()
             try:
-                async with self.engine.connect() as conn:
+                async with self._connect() as conn:
                     await conn.execution_options(sqlite_immediate=True)
                     async with conn.begin():
                         yield conn
             finally:
                 self._sqlite_writer.release()
+
+    @contextlib.asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection, returned to the pool when the block ends."""
+        if not self.is_sqlite:
+            async with self.engine.connect() as conn:
+                yield conn
+            return
+        # SQLAlchemy's context manager closes in a task of its own, so that a cancelled request cannot abandon the
+        # close halfway. That costs a task per unit of work, and with statements inline it returned connections so
+        # late under load that pool waiters timed out. Closing a SQLite connection runs inline: nothing to abandon.
+        conn = await self.engine.connect()
+        try:
+            yield conn
+        finally:
+            await conn.close()
 
     @contextlib.contextmanager
     def request_transaction(

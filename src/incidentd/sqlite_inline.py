@@ -57,7 +57,23 @@ def connector(url: str, **options: Any) -> Callable[[], Any]:
 
 
 async def _in_thread(function: Callable[..., T], *args: Any) -> T:
-    return await asyncio.get_running_loop().run_in_executor(None, function, *args)
+    """Run a call in a worker thread and wait for it, even if the waiting task is cancelled meanwhile: the call
+    goes on in its thread regardless, and the connection must not be used again (or returned) until it is done.
+    A cancellation is raised once the call has finished."""
+    call = asyncio.get_running_loop().run_in_executor(None, function, *args)
+    cancelled: asyncio.CancelledError | None = None
+    while True:
+        try:
+            result = await asyncio.shield(call)
+        except asyncio.CancelledError as exc:
+            if call.done():
+                raise
+            cancelled = exc
+        else:
+            break
+    if cancelled is not None:
+        raise cancelled
+    return result
 
 
 class InlineConnection:
