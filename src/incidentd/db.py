@@ -92,12 +92,18 @@ class Database:
 
         Inside `request_transaction()` the block joins the request's transaction instead, which its owner commits.
         """
-        writing = _writing.set(True)
+        committed: list[Callable[[], None]] = []
+        writing = _writing.set(committed)
         try:
             async with self._write() as conn:
                 yield conn
         finally:
             _writing.reset(writing)
+        # Reached only when the block committed (in a request transaction, its owner commits later: not yet).
+        shared = _request_transaction.get()
+        if shared is None or shared.db is not self:
+            for callback in committed:
+                callback()
 
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
@@ -188,13 +194,21 @@ class Database:
         await self.engine.dispose()
 
 
-# True inside a write unit of work of the running task: what it reads may not be committed yet.
-_writing: contextvars.ContextVar[bool] = contextvars.ContextVar("incidentd_writing", default=False)
+# Inside a write unit of work of the running task: what to run once it has committed (what it reads until then may
+# yet be rolled back).
+_writing: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
+    "incidentd_writing", default=None
+)
 
 
-def in_write() -> bool:
-    """True inside `Database.write()`: rows read now may yet be rolled back, so they must not be remembered."""
-    return _writing.get()
+def when_committed(callback: Callable[[], None]) -> None:
+    """Run `callback` once the running write unit of work has committed (never if it rolls back); at once outside
+    one."""
+    pending = _writing.get()
+    if pending is None:
+        callback()
+    else:
+        pending.append(callback)
 
 
 # The request transaction of the running task, if a layer set one up (contextvars follow the request's task).

@@ -31,16 +31,21 @@ async def test_rows_read_once_are_not_fetched_again_and_misses_are_fetched_toget
     assert fetch.asked == [[admin.user_number], [999]]
 
 
-async def test_rows_read_inside_a_write_are_not_remembered(app, admin: Actor):
+async def test_rows_read_inside_a_write_are_remembered_only_once_it_commits(app, admin: Actor):
     db: Database = app.state.db
     memo, fetch = ImmutableRows(), Fetches()
+    org, user = admin.org.dev_org_id, admin.user_number
     with pytest.raises(RuntimeError):
         async with db.write() as conn:
-            await memo.get(conn, admin.org.dev_org_id, [admin.user_number], fetch)
+            await memo.get(conn, org, [user], fetch)
             raise RuntimeError("rolled back")
+    async with db.write() as conn:
+        await memo.get(conn, org, [user], fetch)
+        # Not before the commit: the write could still roll back.
+        await memo.get(conn, org, [user], fetch)
     async with db.read() as conn:
-        await memo.get(conn, admin.org.dev_org_id, [admin.user_number], fetch)
-    assert fetch.asked == [[admin.user_number], [admin.user_number]]
+        await memo.get(conn, org, [user], fetch)
+    assert fetch.asked == [[user], [user], [user]]
 
 
 async def test_each_database_has_its_own_memory(app, admin: Actor, settings):

@@ -480,7 +480,7 @@ async def test_lookup_gives_the_part_type_of_existing_parts_of_the_org(app, clie
     assert theirs == {1: "product"}
 
 
-async def test_summaries_render_devrev_part_summaries_in_three_queries(app, client, admin: Actor):
+async def test_summaries_render_devrev_part_summaries_in_at_most_three_queries(app, client, admin: Actor):
     robot = await add_principal(app, admin, user_type="service_account")
     made = await hierarchy(client, admin)
     await client.post(
@@ -492,7 +492,8 @@ async def test_summaries_render_devrev_part_summaries_in_three_queries(app, clie
         with counting_selects(app) as statements:
             found = await parts.summaries(conn, admin.org, [1, 2, 3, 4, 5, 99])
         assert await parts.summaries(conn, admin.org, []) == {}
-    assert len(statements) == 3
+    # parts, their owners, and the owners' users (unless remembered: kit.memo), whatever the number of parts
+    assert 2 <= len(statements) <= 3
     assert set(found) == {1, 2, 3, 4, 5}
     summary = msgspec.to_builtins(found[3])
     assert summary["type"] == "feature"

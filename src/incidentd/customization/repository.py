@@ -153,11 +153,12 @@ async def stage_numbers_named(conn: AsyncConnection, dev_org_id: int, names: Ite
     return found
 
 
+# Stage diagrams by number.
+get_diagrams = RowsByNumber(stage_diagrams)
+
+
 async def get_diagram(conn: AsyncConnection, dev_org_id: int, number: int) -> Row[Any] | None:
-    query = sa.select(stage_diagrams).where(
-        stage_diagrams.c.dev_org_id == dev_org_id, stage_diagrams.c.number == number
-    )
-    return (await conn.execute(query)).first()
+    return (await get_diagrams(conn, dev_org_id, [number])).get(number)
 
 
 # schema fragments ------------------------------------------------------------------------------------

@@ -155,21 +155,33 @@ async def load_diagram(
     row = row or await repository.find_diagram(conn, org.dev_org_id, leaf_type, None)
     if row is None:
         raise NotFound(f"the org has no stage diagram for {leaf_type}")
-    stage_rows = await repository.diagram_stages(conn, org.dev_org_id, row.number)
-    moves: dict[int, set[int]] = {}
-    for move in await repository.diagram_transitions(conn, org.dev_org_id, row.number):
-        moves.setdefault(move.from_stage_number, set()).add(move.to_stage_number)
-    return StageDiagram(
-        number=row.number,
-        start=row.start_stage_number,
-        stages={
-            stage.number: StageInfo(
-                stage.number, stage.name, stage.state_number, stage.state_name, stage.state_is_final
-            )
-            for stage in stage_rows
-        },
-        transitions={source: frozenset(targets) for source, targets in moves.items()},
-    )
+    diagrams = await _diagram_rows.get(conn, org.dev_org_id, [row.number], _diagrams_by_number)
+    return diagrams[row.number]
+
+
+async def _diagrams_by_number(conn: AsyncConnection, dev_org_id: int, numbers: list[int]) -> dict[int, StageDiagram]:
+    found: dict[int, StageDiagram] = {}
+    for row in (await repository.get_diagrams(conn, dev_org_id, numbers)).values():
+        stage_rows = await repository.diagram_stages(conn, dev_org_id, row.number)
+        moves: dict[int, set[int]] = {}
+        for move in await repository.diagram_transitions(conn, dev_org_id, row.number):
+            moves.setdefault(move.from_stage_number, set()).add(move.to_stage_number)
+        found[row.number] = StageDiagram(
+            number=row.number,
+            start=row.start_stage_number,
+            stages={
+                stage.number: StageInfo(
+                    stage.number, stage.name, stage.state_number, stage.state_name, stage.state_is_final
+                )
+                for stage in stage_rows
+            },
+            transitions={source: frozenset(targets) for source, targets in moves.items()},
+        )
+    return found
+
+
+# A diagram's stages and transitions are written with it and never changed (see kit.memo).
+_diagram_rows = ImmutableRows[StageDiagram]()
 
 
 async def stages(conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]) -> dict[int, StageInfo]:

@@ -80,8 +80,11 @@ def _rows(dev_org_id: int, incident_number: int, column: str, targets: Sequence[
     ]
 
 
-async def replace_links(conn: AsyncConnection, dev_org_id: int, number: int, links: dict[str, Any]) -> None:
-    """Set the given collections of one incident (keys as in `Links`), leaving the others as they are."""
+async def replace_links(
+    conn: AsyncConnection, dev_org_id: int, number: int, links: dict[str, Any], *, new: bool = False
+) -> None:
+    """Set the given collections of one incident (keys as in `Links`), leaving the others as they are. `new`: the
+    incident was created in this transaction and has no links yet (nothing to delete first)."""
     simple = {
         "owned_by": (incident_owners, "user_number"),
         "applies_to_parts": (incident_parts, "part_number"),
@@ -89,18 +92,21 @@ async def replace_links(conn: AsyncConnection, dev_org_id: int, number: int, lin
     }
     for name, (table, column) in simple.items():
         if name in links:
-            await _clear(conn, table, dev_org_id, number)
+            if not new:
+                await _clear(conn, table, dev_org_id, number)
             rows = _rows(dev_org_id, number, column, links[name])
             if rows:
                 await conn.execute(sa.insert(table), rows)
     for role in ARTICLE_ROLES:
         if role in links:
-            await _clear(conn, incident_articles, dev_org_id, number, incident_articles.c.role == role)
+            if not new:
+                await _clear(conn, incident_articles, dev_org_id, number, incident_articles.c.role == role)
             rows = [{**row, "role": role} for row in _rows(dev_org_id, number, "article_number", links[role])]
             if rows:
                 await conn.execute(sa.insert(incident_articles), rows)
     if "tags" in links:
-        await _clear(conn, incident_tags, dev_org_id, number)
+        if not new:
+            await _clear(conn, incident_tags, dev_org_id, number)
         rows = [
             {"dev_org_id": dev_org_id, "incident_number": number, "position": index, "tag_number": tag, "value": value}
             for index, (tag, value) in enumerate(links["tags"])
@@ -110,10 +116,12 @@ async def replace_links(conn: AsyncConnection, dev_org_id: int, number: int, lin
 
 
 async def replace_custom_values(
-    conn: AsyncConnection, dev_org_id: int, number: int, custom_fields: dict[str, Any]
+    conn: AsyncConnection, dev_org_id: int, number: int, custom_fields: dict[str, Any], *, new: bool = False
 ) -> None:
-    """Rewrite the index rows of one incident's custom fields (call whenever its custom_fields change)."""
-    await _clear(conn, incident_custom_values, dev_org_id, number)
+    """Rewrite the index rows of one incident's custom fields (call whenever its custom_fields change); `new` as in
+    `replace_links`."""
+    if not new:
+        await _clear(conn, incident_custom_values, dev_org_id, number)
     rows = [
         {
             "dev_org_id": dev_org_id,

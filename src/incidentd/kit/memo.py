@@ -3,9 +3,9 @@
 Rendering an incident names its users, its stage (with its state) and its schema fragments. Those rows are never
 updated or deleted (no repository has an UPDATE or DELETE for them), so a process may keep what it has read once
 and skip the query next time: a get renders with three statements fewer. Memory is kept per database engine (tests
-run many databases in one process) and only for rows read outside a write unit of work, because a write may still
-roll back and its numbers be given to other rows. A repository that starts updating or deleting one of these
-tables must stop remembering it here.
+run many databases in one process); rows read inside a write unit of work are remembered only once it commits,
+because a write may still roll back and its numbers be given to other rows. A repository that starts updating or
+deleting one of these tables must stop remembering it here.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from incidentd.db import in_write
+from incidentd.db import when_committed
 
 T = TypeVar("T")
 
@@ -52,8 +52,11 @@ class ImmutableRows(Generic[T]):
         if missing:
             fetched = await fetch(conn, dev_org_id, missing)
             found.update(fetched)
-            if not in_write():
+
+            def remember() -> None:
                 if len(memory) + len(fetched) > self.max_entries:
                     memory.clear()
                 memory.update(((dev_org_id, number), row) for number, row in fetched.items())
+
+            when_committed(remember)
         return found
