@@ -312,11 +312,17 @@ def _create_engine(settings: Settings) -> AsyncEngine:
         kwargs["connect_args"] = {"timeout": wait, "command_timeout": max(30.0, wait)}
         kwargs["pool_size"] = settings.db_pool_size
         kwargs["max_overflow"] = settings.db_pool_size
-    # msgspec decodes the JSON columns (custom fields and such) several times faster than the json module.
-    engine = create_async_engine(settings.database_url, json_deserializer=msgspec.json.decode, **kwargs)
+    # msgspec encodes and decodes the JSON columns (custom fields and such) several times faster than the json module.
+    engine = create_async_engine(
+        settings.database_url, json_serializer=_json_text, json_deserializer=msgspec.json.decode, **kwargs
+    )
     if settings.is_sqlite:
         _configure_sqlite(engine, settings)
     return engine
+
+
+def _json_text(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
 
 
 def _configure_sqlite(engine: AsyncEngine, settings: Settings) -> None:

@@ -7,7 +7,7 @@ through aiosqlite against about 0.1 ms on the calling thread: the hops, not SQLi
 
 So statements run inline, where SQLite answers from its page cache in microseconds. Calls that can *wait* still
 go to a worker thread, so the loop never sleeps on them:
-- `BEGIN IMMEDIATE` waits (up to the busy timeout) for another process's write lock;
+- `BEGIN IMMEDIATE`, when another connection holds the write lock, waits for it (up to the busy timeout);
 - `COMMIT` of a transaction that wrote flushes the WAL to disk (`synchronous=FULL`) and may checkpoint;
 - statements a caller marks as long scans (`off_loop()`), such as counts over every incident of an org.
 
@@ -50,8 +50,10 @@ def connector(url: str, **options: Any) -> Callable[[], Any]:
     arguments: list[Any] = list(args)
     kwargs = {**kwargs, **options, "check_same_thread": False}
 
+    busy_ms = int(float(kwargs.get("timeout", 5.0)) * 1000)
+
     async def connect() -> InlineConnection:
-        return InlineConnection(sqlite3.connect(*arguments, **kwargs))
+        return InlineConnection(sqlite3.connect(*arguments, **kwargs), busy_ms)
 
     return connect
 
@@ -79,9 +81,10 @@ async def _in_thread(function: Callable[..., T], *args: Any) -> T:
 class InlineConnection:
     """aiosqlite's `Connection` surface over a `sqlite3.Connection`, inline except for the waiting calls."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, busy_ms: int) -> None:
         # SQLAlchemy's adapter reads `_connection` to tell an open connection from a closed one.
         self._connection: sqlite3.Connection | None = connection
+        self._busy_ms = busy_ms
         self._changes_at_begin = 0
 
     @property
@@ -129,6 +132,20 @@ class InlineConnection:
     def _began(self) -> None:
         self._changes_at_begin = self._conn.total_changes
 
+    def _begin_immediate_now(self, cursor: sqlite3.Cursor, sql: str) -> bool:
+        """Try to take the write lock without waiting; False if another connection holds it."""
+        conn = self._conn
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            cursor.execute(sql)
+            return True
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return False
+            raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+
 
 class InlineCursor:
     """aiosqlite's `Cursor` surface over a `sqlite3.Cursor`."""
@@ -145,8 +162,11 @@ class InlineCursor:
 
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> InlineCursor:
         arguments = (sql,) if parameters is None else (sql, parameters)
-        waits = sql.startswith("BEGIN IMMEDIATE")
-        if waits or _off_loop.get():
+        if sql.startswith("BEGIN IMMEDIATE"):
+            # Usually the lock is free: take it at once. Otherwise wait for it (the busy timeout) in a thread.
+            if not self._owner._begin_immediate_now(self._cursor, sql):
+                await _in_thread(self._cursor.execute, *arguments)
+        elif _off_loop.get():
             await _in_thread(self._cursor.execute, *arguments)
         else:
             self._cursor.execute(*arguments)

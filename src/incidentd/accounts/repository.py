@@ -51,11 +51,10 @@ get_accounts = RowsByNumber(accounts)
 
 
 async def existing_numbers(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> list[int]:
-    wanted = sorted(set(numbers))
-    if not wanted:
-        return []
-    query = sa.select(accounts.c.number).where(accounts.c.dev_org_id == dev_org_id, accounts.c.number.in_(wanted))
-    return [row.number for row in (await conn.execute(query)).all()]
+    return list(await _account_numbers(conn, dev_org_id, numbers))
+
+
+_account_numbers = RowsByNumber(accounts, sa.select(accounts.c.number))
 
 
 async def lock_external_refs(conn: AsyncConnection, dev_org_id: int) -> None:

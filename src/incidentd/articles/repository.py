@@ -34,11 +34,10 @@ get_articles = RowsByNumber(articles)
 
 
 async def existing_numbers(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> set[int]:
-    wanted = sorted(set(numbers))
-    if not wanted:
-        return set()
-    query = sa.select(articles.c.number).where(articles.c.dev_org_id == dev_org_id, articles.c.number.in_(wanted))
-    return {int(number) for number in (await conn.execute(query)).scalars()}
+    return set(await _article_numbers(conn, dev_org_id, numbers))
+
+
+_article_numbers = RowsByNumber(articles, sa.select(articles.c.number))
 
 
 async def update_article(conn: AsyncConnection, dev_org_id: int, number: int, **values: Any) -> None:

@@ -18,7 +18,7 @@ from incidentd.customization.tables import (
     stage_transitions,
 )
 from incidentd.kit.pages import Window, number_page
-from incidentd.kit.rows import RowsByNumber
+from incidentd.kit.rows import ORG, RowsByNumber
 
 
 async def insert_state(conn: AsyncConnection, **values: Any) -> None:
@@ -50,12 +50,18 @@ async def insert_diagram(
         await conn.execute(sa.insert(stage_transitions), moves)
 
 
+_DIAGRAMS_OF_LEAF_TYPE = sa.select(stage_diagrams).where(
+    stage_diagrams.c.dev_org_id == ORG, stage_diagrams.c.leaf_type == sa.bindparam("leaf_type")
+)
+_DEFAULT_DIAGRAM = _DIAGRAMS_OF_LEAF_TYPE.where(stage_diagrams.c.subtype.is_(None))
+_SUBTYPE_DIAGRAM = _DIAGRAMS_OF_LEAF_TYPE.where(stage_diagrams.c.subtype == sa.bindparam("subtype"))
+
+
 async def find_diagram(conn: AsyncConnection, dev_org_id: int, leaf_type: str, subtype: str | None) -> Row[Any] | None:
-    subtype_matches = stage_diagrams.c.subtype.is_(None) if subtype is None else stage_diagrams.c.subtype == subtype
-    query = sa.select(stage_diagrams).where(
-        stage_diagrams.c.dev_org_id == dev_org_id, stage_diagrams.c.leaf_type == leaf_type, subtype_matches
-    )
-    return (await conn.execute(query)).first()
+    values = {"dev_org_id": dev_org_id, "leaf_type": leaf_type}
+    if subtype is None:
+        return (await conn.execute(_DEFAULT_DIAGRAM, values)).first()
+    return (await conn.execute(_SUBTYPE_DIAGRAM, {**values, "subtype": subtype})).first()
 
 
 def _stages_with_states() -> Any:
@@ -190,19 +196,29 @@ def _is_current() -> Any:
     )
 
 
+_CURRENT_FRAGMENTS = (
+    sa.select(schema_fragments)
+    .where(
+        schema_fragments.c.dev_org_id == ORG, schema_fragments.c.leaf_type == sa.bindparam("leaf_type"), _is_current()
+    )
+    .order_by(schema_fragments.c.number)
+)
+_CURRENT_FRAGMENTS_OF_LINEAGES = _CURRENT_FRAGMENTS.where(
+    schema_fragments.c.lineage.in_(sa.bindparam("lineages", expanding=True))
+)
+
+
 async def current_fragments(
     conn: AsyncConnection, dev_org_id: int, *, leaf_type: str, lineages: Iterable[str] | None = None
 ) -> Sequence[Row[Any]]:
     """The current version of each fragment of a leaf type (of the given lineages only, when given)."""
-    query = sa.select(schema_fragments).where(
-        schema_fragments.c.dev_org_id == dev_org_id, schema_fragments.c.leaf_type == leaf_type, _is_current()
-    )
-    if lineages is not None:
-        wanted = sorted(set(lineages))
-        if not wanted:
-            return []
-        query = query.where(schema_fragments.c.lineage.in_(wanted))
-    return (await conn.execute(query.order_by(schema_fragments.c.number))).all()
+    values: dict[str, Any] = {"dev_org_id": dev_org_id, "leaf_type": leaf_type}
+    if lineages is None:
+        return (await conn.execute(_CURRENT_FRAGMENTS, values)).all()
+    wanted = sorted(set(lineages))
+    if not wanted:
+        return []
+    return (await conn.execute(_CURRENT_FRAGMENTS_OF_LINEAGES, {**values, "lineages": wanted})).all()
 
 
 async def declared_fields(conn: AsyncConnection, dev_org_id: int, leaf_type: str) -> Sequence[Row[Any]]:

@@ -124,10 +124,7 @@ async def revoke_token(conn: AsyncConnection, dev_org_id: int, number: int, now:
 
 async def user_kinds(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, str]:
     """{number: user_type} of the users that exist (a `kit.references.Lookup`)."""
-    wanted = sorted(set(numbers))
-    if not wanted:
-        return {}
-    query = sa.select(users.c.number, users.c.user_type).where(
-        users.c.dev_org_id == dev_org_id, users.c.number.in_(wanted)
-    )
-    return {row.number: row.user_type for row in (await conn.execute(query)).all()}
+    return {number: row.user_type for number, row in (await _user_types(conn, dev_org_id, numbers)).items()}
+
+
+_user_types = RowsByNumber(users, sa.select(users.c.number, users.c.user_type))

@@ -50,16 +50,14 @@ async def lock_part(conn: AsyncConnection, dev_org_id: int, number: int) -> Row[
     return (await conn.execute(query)).first()
 
 
+_PART_TYPES = sa.select(parts.c.number, parts.c.part_type)
+_part_types = RowsByNumber(parts, _PART_TYPES)
+_shared_part_types = RowsByNumber(parts, _PART_TYPES.with_for_update(read=True))
+
+
 async def _types(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int], *, share: bool) -> dict[int, str]:
-    wanted = sorted(set(numbers))
-    if not wanted:
-        return {}
-    query = sa.select(parts.c.number, parts.c.part_type).where(
-        parts.c.dev_org_id == dev_org_id, parts.c.number.in_(wanted)
-    )
-    if share:
-        query = query.with_for_update(read=True)
-    return {row.number: row.part_type for row in (await conn.execute(query)).all()}
+    rows = await (_shared_part_types if share else _part_types)(conn, dev_org_id, numbers)
+    return {number: row.part_type for number, row in rows.items()}
 
 
 async def part_types(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, str]:

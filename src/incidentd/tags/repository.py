@@ -49,11 +49,10 @@ get_tags = RowsByNumber(tags)
 
 
 async def existing_numbers(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> list[int]:
-    wanted = sorted(set(numbers))
-    if not wanted:
-        return []
-    query = sa.select(tags.c.number).where(tags.c.dev_org_id == dev_org_id, tags.c.number.in_(wanted))
-    return [row.number for row in (await conn.execute(query)).all()]
+    return list(await _tag_numbers(conn, dev_org_id, numbers))
+
+
+_tag_numbers = RowsByNumber(tags, sa.select(tags.c.number))
 
 
 async def delete_tag(conn: AsyncConnection, dev_org_id: int, number: int) -> None:
