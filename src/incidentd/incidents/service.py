@@ -515,7 +515,18 @@ def _to_wire(row: Row[Any], org: OrgScope, resolved: _Resolved) -> schemas.Incid
     )
 
 
+_SYNC_COLUMNS = (
+    "sync_external_reference",
+    "sync_origin_system",
+    *(f"sync_{direction}_{name}" for direction in ("in", "out") for name in ("status", "date", "unit")),
+)
+
+
 def _sync_metadata(row: Row[Any]) -> schemas.SyncMetadata | None:
+    mapping = row._mapping
+    if all(mapping[column] is None for column in _SYNC_COLUMNS):
+        return None  # most incidents: nothing synced
+
     def side(direction: str, kind: type[Any]) -> Any:
         status, date, unit = (getattr(row, f"sync_{direction}_{name}") for name in ("status", "date", "unit"))
         if status is None and date is None and unit is None:
