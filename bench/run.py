@@ -149,6 +149,27 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
+def cpu_ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total
+
+
+def settle(pid: int, timeout: float = 120) -> None:
+    """Wait until the server has finished the requests a scenario left in flight (wrk stops sending, but the
+    server still works through what it accepted), so that they do not slow the next scenario down."""
+    deadline = time.monotonic() + timeout
+    ticks_per_second = os.sysconf("SC_CLK_TCK")
+    while time.monotonic() < deadline:
+        before = cpu_ticks(process_tree(pid))
+        time.sleep(0.5)
+        if cpu_ticks(process_tree(pid)) - before < 0.05 * ticks_per_second:
+            return
+
+
 def rss_mb(pid: int) -> float:
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -371,6 +392,7 @@ def measure(
             if only and name not in only:
                 continue
             connections = SCENARIO_CONNECTIONS.get(name, CONNECTIONS)
+            settle(process.pid)
             results["scenarios"][name] = {**wrk(base, script, seconds, connections), "connections": connections}
             print(f"  {kind} w={workers} {name}: {results['scenarios'][name]}", flush=True)
         # A real incident of the create scenario, for the F ceiling to encode.
