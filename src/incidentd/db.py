@@ -74,6 +74,11 @@ class Database:
         # asyncio lock is cheaper and fairer than spinning in SQLite's busy handler.
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
 
+    @property
+    def one_writer_at_a_time(self) -> bool:
+        """True when this process's writes queue for one lock (SQLite), false when they run side by side."""
+        return self._sqlite_writer is not None
+
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only unit of work (a consistent snapshot)."""

