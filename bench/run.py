@@ -3,7 +3,8 @@
     .venv/bin/python bench/run.py                   # full: 1,000,000 incidents, SQLite and PostgreSQL, 1 and 2 workers
     .venv/bin/python bench/run.py --quick           # a smoke run: 20,000 incidents, 3 s per scenario
 
-For each database and worker count it seeds an org, starts `incidentd serve`, and drives it with wrk
+For each database and worker count it seeds an org (or copies the org seeded before: bench/results/seeds, or
+--seed-cache), starts `incidentd serve`, and drives it with wrk
 (Debian's `wrk`, one thread, 64 connections, fixed duration, Lua scripts below) — scenario by scenario. In the
 same run it measures the ceilings: F, a minimal Litestar + msgspec app that decodes the same create body and
 encodes a same-size incident (no database), served the same way; and D, the same rows written and read through
@@ -506,7 +507,8 @@ def main() -> None:
         "--seed-cache",
         type=Path,
         default=None,
-        help="keep seeded databases (a folder for SQLite files; template databases on PostgreSQL) and reuse them",
+        help="where seeded databases are kept and reused (SQLite files; PostgreSQL keeps template databases) "
+        "(default: bench/results/seeds)",
     )
     parser.add_argument("--scenarios", default=None, help="only these scenarios (comma-separated)")
     args = parser.parse_args()
@@ -532,11 +534,14 @@ def main() -> None:
     }
     run["versions"]["wrk"] = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
     only = set(args.scenarios.split(",")) if args.scenarios else set()
+    # Every worker count starts from the seeded database as it was seeded: the writes of one would otherwise put
+    # their fresh incidents on the next one's first list page.
+    seed_cache = args.seed_cache or ROOT / "bench" / "results" / "seeds"
     for kind in args.databases.split(","):
         count = args.pg_count or args.count if kind == "postgresql" else args.count
-        print(f"{kind}: preparing {count:,} incidents", flush=True)
-        url, token = prepare_database(kind, work, count, args.seed_cache)
         for workers in (int(w) for w in args.workers.split(",")):
+            print(f"{kind}, {workers} worker(s): preparing {count:,} incidents", flush=True)
+            url, token = prepare_database(kind, work, count, seed_cache)
             result = measure(kind, workers, count, args.seconds, work, url, token, only)
             result["ceilings"] = ceilings(kind, workers, args.seconds, work, url, token, count)
             result["count"] = count
