@@ -164,24 +164,21 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
-def cpu_ticks(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total
+def busy_and_total_ticks() -> tuple[int, int]:
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
 
-def settle(pid: int, timeout: float = 120) -> None:
-    """Wait until the server has finished the requests a scenario left in flight (wrk stops sending, but the
-    server still works through what it accepted), so that they do not slow the next scenario down."""
+def settle(timeout: float = 120) -> None:
+    """Wait until the machine is idle again: the server (and PostgreSQL's backends) finish the requests a scenario
+    left in flight after wrk stopped sending, and they must not slow the next scenario down."""
     deadline = time.monotonic() + timeout
-    ticks_per_second = os.sysconf("SC_CLK_TCK")
     while time.monotonic() < deadline:
-        before = cpu_ticks(process_tree(pid))
+        busy_before, total_before = busy_and_total_ticks()
         time.sleep(0.5)
-        if cpu_ticks(process_tree(pid)) - before < 0.05 * ticks_per_second:
+        busy_after, total_after = busy_and_total_ticks()
+        if (busy_after - busy_before) < 0.1 * max(1, total_after - total_before):
             return
 
 
@@ -408,7 +405,7 @@ def measure(
             if only and name not in only:
                 continue
             connections = SCENARIO_CONNECTIONS.get(name, CONNECTIONS)
-            settle(process.pid)
+            settle()
             results["scenarios"][name] = {**wrk(base, script, seconds, connections), "connections": connections}
             print(f"  {kind} w={workers} {name}: {results['scenarios'][name]}", flush=True)
         # A real incident of the create scenario, for the F ceiling to encode.
