@@ -2,7 +2,10 @@
 
 A minimal Litestar + msgspec app that decodes the same create body into the same request Struct and encodes a
 same-size incident (a real one, captured from incidentd by the benchmark) — the HTTP + JSON work every request
-pays, and nothing else. Served by uvicorn exactly like incidentd (same workers, same loop, same flags).
+pays, and nothing else. Served exactly like incidentd (`incidentd.cli.run_server`: uvicorn, same workers, same
+shared socket, same flags):
+
+    python bench/ceiling_app.py PORT WORKERS
 """
 
 from __future__ import annotations
@@ -30,3 +33,24 @@ async def get_incident(id: str) -> IncidentResponse:
 
 def create_app() -> Litestar:
     return Litestar([create, get_incident], debug=False)
+
+
+if __name__ == "__main__":
+    import sys
+
+    import uvicorn
+
+    from incidentd.cli import run_server
+
+    port, workers = int(sys.argv[1]), int(sys.argv[2])
+    run_server(
+        uvicorn.Config(
+            "ceiling_app:create_app",
+            factory=True,
+            host="127.0.0.1",
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )
+    )

@@ -420,22 +420,7 @@ def ceilings(kind: str, workers: int, seconds: float, work: Path, url: str, toke
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "CEILING_INCIDENT_JSON": str(work / "incident.json"), "PYTHONPATH": str(ROOT / "bench")}
-    command = [
-        PYTHON,
-        "-m",
-        "uvicorn",
-        "ceiling_app:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
+    command = [PYTHON, str(ROOT / "bench" / "ceiling_app.py"), str(port), str(workers)]
     world = {"users": ["DEVU-2", "DEVU-3"], "parts": ["PROD-1", "CAPL-2"], "tags": ["TAG-1", "TAG-2"]}
     scripts = scenarios(token, world, count, "")
     with server(command, env, f"{base}/incidents.get?id=INC-1"):

@@ -118,15 +118,22 @@ def serve(
         # their answers are sent) for up to this long, then cancels the rest and closes the database.
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_seconds),
     )
-    if settings.workers == 1:
-        server = uvicorn.Server(config)
-        server.run()
-        if not server.started:
-            raise typer.Exit(3)  # uvicorn's own exit code for a failed startup
-        return
+    if not run_server(config):
+        raise typer.Exit(3)  # uvicorn's own exit code for a failed startup
+
+
+def run_server(config: Any) -> bool:
+    """Serve a uvicorn config until stopped, in `config.workers` processes; False if a single server failed to
+    start."""
+    import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    if config.workers == 1:
+        server = uvicorn.Server(config)
+        server.run()
+        return bool(server.started)
     Multiprocess(config, sockets=[listening_socket(config)]).run()
+    return True
 
 
 def listening_socket(config: Any) -> socket.socket:
