@@ -32,7 +32,7 @@ from incidentd.customization import fields
 from incidentd.customization import service as customization
 from incidentd.customization.schemas import CustomSchemaFragmentsSetRequest, FieldDescriptor
 from incidentd.identity import service as identity
-from incidentd.incidents import schemas, service
+from incidentd.incidents import repository, schemas, service
 from incidentd.incidents.tables import incident_custom_values, incidents
 from incidentd.kit import counters
 from incidentd.principal import Principal
@@ -104,18 +104,7 @@ async def seed(db: database.Database, count: int) -> Principal:
                     "modified_date": created,
                 }
             )
-            for name, value in custom.items():
-                for position, key, long_value in fields.index_entries(value):
-                    values.append(
-                        {
-                            "dev_org_id": org.dev_org_id,
-                            "incident_number": number,
-                            "name": name,
-                            "position": position,
-                            "value_key": key,
-                            "long_value": long_value,
-                        }
-                    )
+            values += repository.custom_value_rows(org.dev_org_id, number, custom)
         async with db.write() as conn:
             # Multi-row VALUES statements (2,000 parameters or so each): far fewer round trips than executemany.
             for table, batch in ((incidents, rows), (incident_custom_values, values)):

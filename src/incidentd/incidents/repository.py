@@ -122,7 +122,14 @@ async def replace_custom_values(
     `replace_links`."""
     if not new:
         await _clear(conn, incident_custom_values, dev_org_id, number)
-    rows = [
+    rows = custom_value_rows(dev_org_id, number, custom_fields)
+    if rows:
+        await conn.execute(sa.insert(incident_custom_values), rows)
+
+
+def custom_value_rows(dev_org_id: int, number: int, custom_fields: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `incident_custom_values` rows of one incident's custom fields (for writers that insert in bulk too)."""
+    return [
         {
             "dev_org_id": dev_org_id,
             "incident_number": number,
@@ -134,8 +141,6 @@ async def replace_custom_values(
         for name, value in custom_fields.items()
         for position, key, long_value in index_entries(value)
     ]
-    if rows:
-        await conn.execute(sa.insert(incident_custom_values), rows)
 
 
 async def _clear(conn: AsyncConnection, table: sa.Table, dev_org_id: int, number: int, *extra: Any) -> None:

@@ -18,10 +18,10 @@ from incidentd.articles import schemas as article_schemas
 from incidentd.articles import service as articles
 from incidentd.customization import schemas as custom_schemas
 from incidentd.customization import service as customization
-from incidentd.customization.fields import index_entries
 from incidentd.db import Database
 from incidentd.errors import BadRequestError
 from incidentd.identity import service as identity
+from incidentd.incidents import repository as incidents_repository
 from incidentd.kit import counters
 from incidentd.kit.time import now_ms
 from incidentd.parts import schemas as part_schemas
@@ -222,18 +222,7 @@ def incident_rows(
                 "modified_date": modified,
             }
         )
-        links["custom_values"] += [
-            {
-                "dev_org_id": org.dev_org_id,
-                "incident_number": number,
-                "name": name,
-                "position": position,
-                "value_key": key,
-                "long_value": long_value,
-            }
-            for name, value in custom.items()
-            for position, key, long_value in index_entries(value)
-        ]
+        links["custom_values"] += incidents_repository.custom_value_rows(org.dev_org_id, number, custom)
         _link(links["owners"], org, number, "user_number", rng.sample(world.users, rng.choice((1, 1, 2))))
         _link(links["parts"], org, number, "part_number", rng.sample(world.parts, rng.choice((1, 1, 2))))
         _link(links["tags"], org, number, "tag_number", rng.sample(world.tags, rng.choice((0, 1, 2, 3))))
