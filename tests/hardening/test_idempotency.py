@@ -43,10 +43,11 @@ async def paused_inserts(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple
     reached, release = asyncio.Event(), asyncio.Event()
     original = incidents_repository.insert
 
-    async def insert(conn: Any, values: dict[str, Any]) -> None:
-        await original(conn, values)
+    async def insert(conn: Any, values: dict[str, Any]) -> Any:
+        row = await original(conn, values)
         reached.set()
         await release.wait()
+        return row
 
     monkeypatch.setattr(incidents_repository, "insert", insert)
     yield reached, release

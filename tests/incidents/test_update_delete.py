@@ -102,13 +102,22 @@ async def test_collections_take_set(client, admin: Actor):
     ]
     assert changed["impact"]["count"]["id"] == 1
     assert [a["id"] for a in changed["impact"]["customer_ids"]] == [world.accounts[2]["id"]]
+    # The answer is assembled from what the update wrote and resolved; a read afterwards sees exactly that.
+    assert await fetched(client, admin, incident["id"]) == changed
     empty = await update(client, admin, id=incident["id"], owned_by={"set": []}, tags={"set": []}, pia={})
     assert "owned_by" not in empty and "tags" not in empty
     assert [a["id"] for a in empty["pia"]] == [world.articles[0]["id"]]
+    assert await fetched(client, admin, incident["id"]) == empty
     bad = await client.post(
         "/incidents.update", json={"id": incident["id"], "owned_by": {"set": ["DEVU-404"]}}, headers=admin.headers
     )
     assert (bad.json()["type"], bad.json()["field_name"]) == ("invalid_id", "owned_by.set[0]")
+
+
+async def fetched(client, admin: Actor, reference: str) -> dict:
+    response = await client.get("/incidents.get", params={"id": reference}, headers=admin.headers)
+    assert response.status_code == 200, response.text
+    return response.json()["incident"]
 
 
 async def test_artifacts_set_frees_removed_ones(client, admin: Actor):
@@ -117,6 +126,10 @@ async def test_artifacts_set_frees_removed_ones(client, admin: Actor):
     incident = await create_incident(client, admin, artifacts=[first])
     moved = await update(client, admin, id=incident["id"], artifacts={"set": [second]})
     assert [a["id"] for a in moved["artifacts"]] == [second]
+    assert await fetched(client, admin, incident["id"]) == moved
+    retitled = await update(client, admin, id=incident["id"], title="artifacts kept")
+    assert [a["id"] for a in retitled["artifacts"]] == [second]
+    assert await fetched(client, admin, incident["id"]) == retitled
     other = await create_incident(client, admin, artifacts=[first])  # freed, so it may attach elsewhere
     assert other["artifacts"][0]["id"] == first
     again = await update(client, admin, id=incident["id"], artifacts={"set": [second]})

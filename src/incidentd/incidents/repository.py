@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,14 +40,18 @@ class Links:
     customer_ids: list[int] = field(default_factory=list)
 
 
-async def insert(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(sa.insert(incidents).values(**values))
+LINK_COLLECTIONS = tuple(collection.name for collection in fields(Links))
 
 
-async def update(conn: AsyncConnection, dev_org_id: int, number: int, values: dict[str, Any]) -> None:
-    await conn.execute(
-        sa.update(incidents).where(incidents.c.dev_org_id == dev_org_id, incidents.c.number == number).values(**values)
-    )
+async def insert(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any]:
+    """Insert one incident; the row as stored."""
+    return (await conn.execute(sa.insert(incidents).values(**values).returning(*incidents.c))).one()
+
+
+async def update(conn: AsyncConnection, dev_org_id: int, number: int, values: dict[str, Any]) -> Row[Any]:
+    """Update one (existing, locked) incident; the row as stored."""
+    query = sa.update(incidents).where(incidents.c.dev_org_id == dev_org_id, incidents.c.number == number)
+    return (await conn.execute(query.values(**values).returning(*incidents.c))).one()
 
 
 async def delete(conn: AsyncConnection, dev_org_id: int, number: int) -> bool:

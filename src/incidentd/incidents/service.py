@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import msgspec
@@ -25,7 +25,7 @@ from incidentd.identity import repository as users_repository
 from incidentd.identity import service as identity
 from incidentd.identity.schemas import user_summary
 from incidentd.incidents import filters, repository, schemas, stages
-from incidentd.incidents.repository import Links
+from incidentd.incidents.repository import LINK_COLLECTIONS, Links
 from incidentd.kit import counters, cursors, ids, pages
 from incidentd.kit.enums import IMPACT_COUNT, REPORTED_BY, SEVERITY, SOURCE
 from incidentd.kit.references import Lookup, resolve_many
@@ -66,14 +66,17 @@ async def create(db: Database, principal: Principal, request: schemas.IncidentsC
         stage = stages.initial(
             diagram, requested, allow_non_start="allow_non_start" in (request.stage_validation_options or [])
         )
-        links = await _resolve_links(conn, org, _create_links(request), CREATE_PATHS)
-        artifact_numbers = await _resolve(conn, org, request.artifacts, "artifacts", ("artifact",), artifacts.lookup)
+        known = _Summaries()
+        links = await _resolve_links(conn, org, _create_links(request), CREATE_PATHS, known)
+        artifact_numbers = await _resolve(
+            conn, org, request.artifacts, "artifacts", ("artifact",), known.lookup_artifacts(org)
+        )
         number = await counters.allocate(conn, org.dev_org_id, "incident")
         now = now_ms()
         dates = stages.stamp(
             stages.LifecycleDates(values.get("acknowledged_date"), values.get("mitigated_date"), None), None, stage, now
         )
-        await repository.insert(
+        row = await repository.insert(
             conn,
             {
                 **values,
@@ -97,21 +100,10 @@ async def create(db: Database, principal: Principal, request: schemas.IncidentsC
         await artifacts.attach(
             conn, org, artifact_numbers, parent_kind=PARENT_KIND, parent_number=number, field_name="artifacts"
         )
-        if db.one_writer_at_a_time:
-            return await _fetch(conn, org, number)
-    return await _fetch_written(db, org, number)
-
-
-async def _fetch_written(db: Database, org: OrgScope, number: int) -> schemas.Incident:
-    """The incident a write has just committed, rendered after its commit.
-
-    Where writers run side by side (PostgreSQL), a create holds the org's id counter and an update the incident's
-    row until it commits; rendering (a third of a create) after the commit lets the writers waiting on them go on
-    sooner: 122 against 108 creates/s measured. Where they queue for one lock in one event loop (SQLite), nothing
-    waits the less, and rendering inside the write saves a unit of work (207 against 180 creates/s). A concurrent
-    update may show in the answer too, and a concurrent delete makes it a 404, as it would a moment later."""
-    async with db.read() as conn:
-        return await _fetch(conn, org, number)
+        # The answer is what was just written: the row as inserted, the links as resolved, and the summaries the
+        # reference checks fetched. Nothing is read back.
+        attached = {number: artifact_numbers} if artifact_numbers else {}
+        return (await _render_linked(conn, org, [row], {number: Links(**links)}, attached, known))[0]
 
 
 def _schema_columns(schema: customization.AppliedSchema) -> dict[str, Any]:
@@ -175,22 +167,31 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
             values.update(await _move(conn, org, row, values, schema, stage_value, request, now))
         if isinstance(request.stage, schemas.UpdateStage) and request.stage.notes is not None:
             values["stage_notes"] = request.stage.notes
-        links = await _resolve_links(conn, org, _update_links(request), UPDATE_PATHS)
+        known = _Summaries()
+        links = await _resolve_links(conn, org, _update_links(request), UPDATE_PATHS, known)
+        attached: dict[int, list[int]] | None = None
         if request.artifacts is not None and request.artifacts.set is not None:
-            numbers = await _resolve(conn, org, request.artifacts.set, "artifacts.set", ("artifact",), artifacts.lookup)
+            numbers = await _resolve(
+                conn, org, request.artifacts.set, "artifacts.set", ("artifact",), known.lookup_artifacts(org)
+            )
             await artifacts.detach(conn, org, parent_kind=PARENT_KIND, parent_number=number, keep=numbers)
             await artifacts.attach(
                 conn, org, numbers, parent_kind=PARENT_KIND, parent_number=number, field_name="artifacts.set"
             )
-        await repository.update(
+            attached = {number: numbers} if numbers else {}
+        updated = await repository.update(
             conn, org.dev_org_id, number, {**values, "modified_by": principal.user_number, "modified_date": now}
         )
         await repository.replace_links(conn, org.dev_org_id, number, links)
         if schema_changes:
             await repository.replace_custom_values(conn, org.dev_org_id, number, schema.custom_fields)
-        if db.one_writer_at_a_time:
-            return await _fetch(conn, org, number)
-    return await _fetch_written(db, org, number)
+        # The answer: the row as updated, the collections the request set as resolved, the others as stored.
+        if len(links) < len(LINK_COLLECTIONS):
+            stored = (await repository.links(conn, org.dev_org_id, [number])).get(number) or Links()
+            links = {name: getattr(stored, name) for name in LINK_COLLECTIONS} | links
+        if attached is None:
+            attached = await artifacts.attached(conn, org, PARENT_KIND, [number])
+        return (await _render_linked(conn, org, [updated], {number: Links(**links)}, attached, known))[0]
 
 
 async def _move(
@@ -364,10 +365,11 @@ UPDATE_PATHS = {
 
 
 async def _resolve_links(
-    conn: AsyncConnection, org: OrgScope, raw: dict[str, Any], paths: dict[str, str]
+    conn: AsyncConnection, org: OrgScope, raw: dict[str, Any], paths: dict[str, str], known: _Summaries
 ) -> dict[str, Any]:
     """Resolve the raw ids of the collections present in `raw` (keys as in `repository.Links`); errors name the
-    request's path of each collection (`paths`, default: the key itself)."""
+    request's path of each collection (`paths`, default: the key itself). The summaries of the objects found are
+    kept in `known`, for the answer."""
 
     def path(name: str) -> str:
         return paths.get(name, name)
@@ -375,24 +377,24 @@ async def _resolve_links(
     resolved: dict[str, Any] = {}
     if "owned_by" in raw:
         resolved["owned_by"] = await _resolve(
-            conn, org, raw["owned_by"], path("owned_by"), ids.USER_KINDS, users_repository.user_kinds
+            conn, org, raw["owned_by"], path("owned_by"), ids.USER_KINDS, known.lookup_users(org)
         )
     if "applies_to_parts" in raw:
         resolved["applies_to_parts"] = await _resolve(
-            conn, org, raw["applies_to_parts"], path("applies_to_parts"), ids.PART_KINDS, parts.lookup
+            conn, org, raw["applies_to_parts"], path("applies_to_parts"), ids.PART_KINDS, known.lookup_parts(org)
         )
     for role in repository.ARTICLE_ROLES:
         if role in raw:
-            resolved[role] = await _resolve(conn, org, raw[role], path(role), ("article",), articles.lookup)
+            resolved[role] = await _resolve(conn, org, raw[role], path(role), ("article",), known.lookup_articles(org))
     if "tags" in raw:
         tag_ids = [tag.tag_id for tag in raw["tags"]]
-        numbers = await _resolve_each(conn, org, tag_ids, path("tags"), ".tag_id", ("tag",), tags.lookup)
+        numbers = await _resolve_each(conn, org, tag_ids, path("tags"), ".tag_id", ("tag",), known.lookup_tags(org))
         # The same tag twice keeps its last value, once.
         by_tag = {number: tag.value for number, tag in zip(numbers, raw["tags"], strict=True)}
         resolved["tags"] = list(by_tag.items())
     if "customer_ids" in raw:
         resolved["customer_ids"] = await _resolve(
-            conn, org, raw["customer_ids"], path("customer_ids"), ("account",), accounts.lookup
+            conn, org, raw["customer_ids"], path("customer_ids"), ("account",), known.lookup_accounts(org)
         )
     return resolved
 
@@ -417,29 +419,91 @@ async def _resolve_each(
 # rows -> wire ----------------------------------------------------------------------------------------
 
 
+Fetch = Callable[[AsyncConnection, OrgScope, Iterable[int]], Awaitable[dict[int, T]]]
+
+
+@dataclass
+class _Summaries:
+    """The objects incidents point at, by number, each kind fetched at most once per request. A write fills them
+    while it checks its request's references (`lookup_*`: a check that fetches the summary, in the one query the
+    check costs anyway); rendering its answer then fetches only what is still missing."""
+
+    users: dict[int, Row[Any]] = field(default_factory=dict)
+    parts: dict[int, Any] = field(default_factory=dict)
+    articles: dict[int, Any] = field(default_factory=dict)
+    tags: dict[int, Any] = field(default_factory=dict)
+    accounts: dict[int, Any] = field(default_factory=dict)
+    artifacts: dict[int, Any] = field(default_factory=dict)
+
+    def lookup_users(self, org: OrgScope) -> Lookup:
+        return _keeping(self.users, identity.users_by_number, org, lambda row: row.user_type)
+
+    def lookup_parts(self, org: OrgScope) -> Lookup:
+        return _keeping(self.parts, parts.summaries, org, lambda summary: summary.type)
+
+    def lookup_articles(self, org: OrgScope) -> Lookup:
+        return _keeping(self.articles, articles.summaries, org, lambda _: "article")
+
+    def lookup_tags(self, org: OrgScope) -> Lookup:
+        return _keeping(self.tags, tags.summaries, org, lambda _: "tag")
+
+    def lookup_accounts(self, org: OrgScope) -> Lookup:
+        return _keeping(self.accounts, accounts.summaries, org, lambda _: "account")
+
+    def lookup_artifacts(self, org: OrgScope) -> Lookup:
+        return _keeping(self.artifacts, artifacts.summaries, org, lambda _: "artifact")
+
+    async def completed(self, conn: AsyncConnection, org: OrgScope, wanted: _Wanted) -> _Summaries:
+        """These summaries plus the wanted ones they lack, fetched with one query per kind that lacks any."""
+        return _Summaries(
+            users=await _completing(self.users, identity.users_by_number, conn, org, wanted.users),
+            parts=await _completing(self.parts, parts.summaries, conn, org, wanted.parts),
+            articles=await _completing(self.articles, articles.summaries, conn, org, wanted.articles),
+            tags=await _completing(self.tags, tags.summaries, conn, org, wanted.tags),
+            accounts=await _completing(self.accounts, accounts.summaries, conn, org, wanted.accounts),
+            artifacts=await _completing(self.artifacts, artifacts.summaries, conn, org, wanted.artifacts),
+        )
+
+
+@dataclass
+class _Wanted:
+    """The numbers of the objects some incidents point at, by kind."""
+
+    users: set[int]
+    parts: set[int]
+    articles: set[int]
+    tags: set[int]
+    accounts: set[int]
+    artifacts: set[int]
+
+
+def _keeping(kept: dict[int, T], fetch: Fetch[T], org: OrgScope, kind_of: Callable[[T], str]) -> Lookup:
+    """A `kit.references.Lookup` that fetches the summaries of the objects it finds and keeps them in `kept`."""
+
+    async def lookup(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, str]:
+        found = await fetch(conn, org, numbers)
+        kept.update(found)
+        return {number: kind_of(item) for number, item in found.items()}
+
+    return lookup
+
+
+async def _completing(
+    known: dict[int, T], fetch: Fetch[T], conn: AsyncConnection, org: OrgScope, wanted: set[int]
+) -> dict[int, T]:
+    missing = wanted - known.keys()
+    return {**known, **await fetch(conn, org, missing)} if missing else known
+
+
 @dataclass(frozen=True)
 class _Resolved:
     """Everything the incidents of one response point at, each kind fetched once."""
 
     links: dict[int, Links]
     artifacts_of: dict[int, list[int]]
-    users: dict[int, Row[Any]]
-    parts: dict[int, Any]
-    articles: dict[int, Any]
-    tags: dict[int, Any]
-    accounts: dict[int, Any]
-    artifacts: dict[int, Any]
+    summaries: _Summaries
     stages: dict[int, customization.StageInfo]
     fragment_kinds: dict[int, str]
-
-
-async def _summaries(
-    fetch: Callable[[AsyncConnection, OrgScope, Iterable[int]], Awaitable[dict[int, T]]],
-    conn: AsyncConnection,
-    org: OrgScope,
-    numbers: set[int],
-) -> dict[int, T]:
-    return await fetch(conn, org, numbers) if numbers else {}
 
 
 async def render(conn: AsyncConnection, org: OrgScope, rows: list[Row[Any]]) -> list[schemas.Incident]:
@@ -447,23 +511,34 @@ async def render(conn: AsyncConnection, org: OrgScope, rows: list[Row[Any]]) -> 
     numbers = [row.number for row in rows]
     links = await repository.links(conn, org.dev_org_id, numbers)
     artifacts_of = await artifacts.attached(conn, org, PARENT_KIND, numbers) if numbers else {}
-    user_numbers = {n for row in rows for n in (row.created_by, row.modified_by)}
-    user_numbers |= {n for entry in links.values() for n in entry.owned_by}
+    return await _render_linked(conn, org, rows, links, artifacts_of, _Summaries())
+
+
+async def _render_linked(
+    conn: AsyncConnection,
+    org: OrgScope,
+    rows: list[Row[Any]],
+    links: dict[int, Links],
+    artifacts_of: dict[int, list[int]],
+    known: _Summaries,
+) -> list[schemas.Incident]:
+    """`render`, given the incidents' links and artifacts and the summaries known already."""
+    every = list(links.values())
+    wanted = _Wanted(
+        users={n for row in rows for n in (row.created_by, row.modified_by)} | {n for e in every for n in e.owned_by},
+        parts={n for e in every for n in e.applies_to_parts},
+        articles={n for e in every for n in (*e.pia, *e.playbooks)},
+        tags={n for e in every for n, _ in e.tags},
+        accounts={n for e in every for n in e.customer_ids},
+        artifacts={n for ns in artifacts_of.values() for n in ns},
+    )
+    fragments = {n for row in rows for n in row.custom_schema_fragments or []}
     resolved = _Resolved(
         links=links,
         artifacts_of=artifacts_of,
-        users=await identity.users_by_number(conn, org, user_numbers),
-        parts=await _summaries(parts.summaries, conn, org, {n for e in links.values() for n in e.applies_to_parts}),
-        articles=await _summaries(
-            articles.summaries, conn, org, {n for e in links.values() for n in (*e.pia, *e.playbooks)}
-        ),
-        tags=await _summaries(tags.summaries, conn, org, {n for e in links.values() for n, _ in e.tags}),
-        accounts=await _summaries(accounts.summaries, conn, org, {n for e in links.values() for n in e.customer_ids}),
-        artifacts=await _summaries(artifacts.summaries, conn, org, {n for ns in artifacts_of.values() for n in ns}),
+        summaries=await known.completed(conn, org, wanted),
         stages=await customization.stages(conn, org, {row.stage_number for row in rows}),
-        fragment_kinds=await _summaries(
-            customization.fragment_kinds, conn, org, {n for row in rows for n in row.custom_schema_fragments or []}
-        ),
+        fragment_kinds=await customization.fragment_kinds(conn, org, fragments) if fragments else {},
     )
     return [_to_wire(row, org, resolved) for row in rows]
 
@@ -479,13 +554,14 @@ def _date(value: int | None) -> str | None:
 
 def _to_wire(row: Row[Any], org: OrgScope, resolved: _Resolved) -> schemas.Incident:
     links = resolved.links.get(row.number) or Links()
-    users = resolved.users
+    summaries = resolved.summaries
+    users = summaries.users
     owners = [user_summary(users[n], org) for n in links.owned_by if n in users]
     stage = resolved.stages.get(row.stage_number)
     impact = None
     if row.impact_count is not None or links.customer_ids:
         impact = schemas.ImpactedCustomerDetails(
-            count=IMPACT_COUNT.value(row.impact_count), customer_ids=_listed(links.customer_ids, resolved.accounts)
+            count=IMPACT_COUNT.value(row.impact_count), customer_ids=_listed(links.customer_ids, summaries.accounts)
         )
     return schemas.Incident(
         id=org.don("incident", row.number),
@@ -498,8 +574,8 @@ def _to_wire(row: Row[Any], org: OrgScope, resolved: _Resolved) -> schemas.Incid
         modified_date=to_rfc3339(row.modified_date),
         acknowledged_date=_date(row.acknowledged_date),
         actual_close_date=_date(row.actual_close_date),
-        applies_to_parts=_listed(links.applies_to_parts, resolved.parts),
-        artifacts=_listed(resolved.artifacts_of.get(row.number, []), resolved.artifacts),
+        applies_to_parts=_listed(links.applies_to_parts, summaries.parts),
+        artifacts=_listed(resolved.artifacts_of.get(row.number, []), summaries.artifacts),
         custom_fields=row.custom_fields or None,
         custom_schema_fragments=[
             org.don(resolved.fragment_kinds[n], n)
@@ -511,8 +587,8 @@ def _to_wire(row: Row[Any], org: OrgScope, resolved: _Resolved) -> schemas.Incid
         impact=impact,
         mitigated_date=_date(row.mitigated_date),
         owned_by=owners or None,
-        pia=_listed(links.pia, resolved.articles),
-        playbooks=_listed(links.playbooks, resolved.articles),
+        pia=_listed(links.pia, summaries.articles),
+        playbooks=_listed(links.playbooks, summaries.articles),
         reported_by=REPORTED_BY.value(row.reported_by),
         severity=SEVERITY.value(row.severity),
         source=SOURCE.value(row.source),
@@ -525,7 +601,9 @@ def _to_wire(row: Row[Any], org: OrgScope, resolved: _Resolved) -> schemas.Incid
         stock_schema_fragment=org.don("stock_schema_fragment", 1),
         subtype=row.subtype,
         sync_metadata=_sync_metadata(row),
-        tags=[schemas.TagWithValue(tag=resolved.tags[n], value=value) for n, value in links.tags if n in resolved.tags]
+        tags=[
+            schemas.TagWithValue(tag=summaries.tags[n], value=value) for n, value in links.tags if n in summaries.tags
+        ]
         or None,
         target_close_date=_date(row.target_close_date),
     )
