@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -192,13 +193,18 @@ async def links(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) 
     if not wanted:
         return found
     rows = (await conn.execute(_LINKS_STATEMENT, {"dev_org_id": dev_org_id, "numbers": wanted})).all()
-    for row in sorted(rows, key=lambda row: (row.incident_number, row.kind, row.position)):
-        entry = found[row.incident_number]
-        if row.kind == "tags":
-            entry.tags.append((row.target, row.value))
+    # Each list is one (incident, kind): ordering by position alone orders every list. Rows unpack as tuples (a
+    # page of 50 incidents has hundreds of links; attribute access by name costs more than SQLite's answer).
+    for kind, incident_number, _, target, value in sorted(rows, key=_POSITION):
+        entry = found[incident_number]
+        if kind == "tags":
+            entry.tags.append((target, value))
         else:
-            getattr(entry, row.kind).append(row.target)
+            getattr(entry, kind).append(target)
     return found
+
+
+_POSITION = operator.itemgetter(2)
 
 
 # list and group --------------------------------------------------------------------------------------
