@@ -3,9 +3,9 @@
 Creates: per transaction, the counter bump, one incident row and its six link rows (2 owners, 2 parts, 2 tags),
 committed with the same settings incidentd uses (SQLite WAL + synchronous=FULL + BEGIN IMMEDIATE, or PostgreSQL
 with synchronous_commit on), from 64 concurrent tasks. Reads: one incident row and its links by number.
-Runs for a fixed time and prints JSON: {"create_per_s": ..., "get_per_s": ...}.
+Runs for a fixed time (after an unmeasured warm-up) and prints JSON: {"create_per_s": ..., "get_per_s": ...}.
 
-    python bench/driver_ceiling.py --database-url URL --seconds 10 --max-number 1000000 --org bench
+    python bench/driver_ceiling.py --database-url URL --seconds 10 --warmup 3 --max-number 1000000 --org bench
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from incidentd.kit import counters
 from incidentd.kit.time import now_ms
 
 
-async def run(url: str, seconds: float, concurrency: int, max_number: int, org_slug: str) -> dict:
+async def run(url: str, seconds: float, warmup: float, concurrency: int, max_number: int, org_slug: str) -> dict:
     settings = Settings(database_url=url)
     db = Database(settings)
     rng = random.Random(5)
@@ -82,6 +82,10 @@ async def run(url: str, seconds: float, concurrency: int, max_number: int, org_s
 
     try:
         for kind, operation in (("create", create_once), ("get", get_once)):
+            if warmup:  # unmeasured, as incidentd's scenarios are warmed up
+                deadline = time.perf_counter() + warmup
+                await asyncio.gather(*(loop(kind, operation, deadline) for _ in range(concurrency)))
+                done[kind] = 0
             started = time.perf_counter()
             deadline = started + seconds
             await asyncio.gather(*(loop(kind, operation, deadline) for _ in range(concurrency)))
@@ -95,11 +99,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=0)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--max-number", type=int, required=True)
     parser.add_argument("--org", default="bench")
     args = parser.parse_args()
-    result = asyncio.run(run(args.database_url, args.seconds, args.concurrency, args.max_number, args.org))
+    result = asyncio.run(run(args.database_url, args.seconds, args.warmup, args.concurrency, args.max_number, args.org))
     print(json.dumps(result))
 
 

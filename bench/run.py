@@ -377,7 +377,15 @@ def deep_cursor(url: str, depth_pages: int) -> str:
 
 
 def measure(
-    kind: str, workers: int, count: int, seconds: float, work: Path, url: str, token: str, only: set[str]
+    kind: str,
+    workers: int,
+    count: int,
+    seconds: float,
+    warmup: float,
+    work: Path,
+    url: str,
+    token: str,
+    only: set[str],
 ) -> dict[str, Any]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -405,6 +413,11 @@ def measure(
             if only and name not in only:
                 continue
             connections = SCENARIO_CONNECTIONS.get(name, CONNECTIONS)
+            # Unmeasured first: a freshly copied database is cold (page caches, PostgreSQL's buffers, the process's
+            # memos), and the first scenario would pay for every later one.
+            if warmup:
+                settle()
+                wrk(base, script, warmup, connections)
             settle()
             results["scenarios"][name] = {**wrk(base, script, seconds, connections), "connections": connections}
             print(f"  {kind} w={workers} {name}: {results['scenarios'][name]}", flush=True)
@@ -415,8 +428,11 @@ def measure(
     return results
 
 
-def ceilings(kind: str, workers: int, seconds: float, work: Path, url: str, token: str, count: int) -> dict[str, Any]:
-    """F (HTTP + JSON, no database) and D (database + driver, no HTTP) for the same work."""
+def ceilings(
+    kind: str, workers: int, seconds: float, warmup: float, work: Path, url: str, token: str, count: int
+) -> dict[str, Any]:
+    """F (HTTP + JSON, no database) and D (database + driver, no HTTP) for the same work, warmed up as incidentd's
+    scenarios are."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "CEILING_INCIDENT_JSON": str(work / "incident.json"), "PYTHONPATH": str(ROOT / "bench")}
@@ -424,7 +440,11 @@ def ceilings(kind: str, workers: int, seconds: float, work: Path, url: str, toke
     world = {"users": ["DEVU-2", "DEVU-3"], "parts": ["PROD-1", "CAPL-2"], "tags": ["TAG-1", "TAG-2"]}
     scripts = scenarios(token, world, count, "")
     with server(command, env, f"{base}/incidents.get?id=INC-1"):
+        if warmup:
+            wrk(base, scripts["create"], warmup)
         f_create = wrk(base, scripts["create"], seconds)
+        if warmup:
+            wrk(base, scripts["get"], warmup)
         f_get = wrk(base, scripts["get"], seconds)
     driver = [
         subprocess.Popen(
@@ -435,6 +455,8 @@ def ceilings(kind: str, workers: int, seconds: float, work: Path, url: str, toke
                 url,
                 "--seconds",
                 str(seconds),
+                "--warmup",
+                str(warmup),
                 "--max-number",
                 str(count),
                 "--org",
@@ -445,7 +467,7 @@ def ceilings(kind: str, workers: int, seconds: float, work: Path, url: str, toke
         )
         for _ in range(workers)
     ]
-    measured = [json.loads(process.communicate(timeout=seconds * 4 + 120)[0]) for process in driver]
+    measured = [json.loads(process.communicate(timeout=(seconds + warmup) * 4 + 120)[0]) for process in driver]
     d = {key: sum(item[key] for item in measured) for key in ("create_per_s", "get_per_s")}
     return {"F": {"create": f_create, "get": f_get}, "D": d}
 
@@ -484,7 +506,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--workers", default="1,2")
-    parser.add_argument("--quick", action="store_true", help="20,000 incidents, 3 s per scenario")
+    parser.add_argument("--warmup", type=float, default=3, help="unmeasured seconds before each measured run")
+    parser.add_argument("--quick", action="store_true", help="20,000 incidents, 3 s per scenario, 1 s warm-up")
     parser.add_argument(
         "--seed-cache",
         type=Path,
@@ -495,7 +518,7 @@ def main() -> None:
     parser.add_argument("--scenarios", default=None, help="only these scenarios (comma-separated)")
     args = parser.parse_args()
     if args.quick:
-        args.count, args.seconds = 20_000, 3
+        args.count, args.seconds, args.warmup = 20_000, 3, 1
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     work = ROOT / "bench" / "results" / "work"
@@ -511,7 +534,7 @@ def main() -> None:
             ).stdout.strip()
             for name in ("litestar", "msgspec", "sqlalchemy", "aiosqlite", "asyncpg", "uvicorn")
         },
-        "settings": {"connections": CONNECTIONS, "seconds": args.seconds, "count": args.count},
+        "settings": {"connections": CONNECTIONS, "seconds": args.seconds, "warmup": args.warmup, "count": args.count},
         "results": [],
     }
     run["versions"]["wrk"] = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
@@ -524,8 +547,8 @@ def main() -> None:
         for workers in (int(w) for w in args.workers.split(",")):
             print(f"{kind}, {workers} worker(s): preparing {count:,} incidents", flush=True)
             url, token = prepare_database(kind, work, count, seed_cache)
-            result = measure(kind, workers, count, args.seconds, work, url, token, only)
-            result["ceilings"] = ceilings(kind, workers, args.seconds, work, url, token, count)
+            result = measure(kind, workers, count, args.seconds, args.warmup, work, url, token, only)
+            result["ceilings"] = ceilings(kind, workers, args.seconds, args.warmup, work, url, token, count)
             result["count"] = count
             run["results"].append(result)
     table = report(run)
