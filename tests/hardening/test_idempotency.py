@@ -43,8 +43,8 @@ async def paused_inserts(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple
     reached, release = asyncio.Event(), asyncio.Event()
     original = incidents_repository.insert
 
-    async def insert(conn: Any, values: dict[str, Any]) -> Any:
-        row = await original(conn, values)
+    async def insert(conn: Any, *arguments: Any) -> Any:
+        row = await original(conn, *arguments)
         reached.set()
         await release.wait()
         return row

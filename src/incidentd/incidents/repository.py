@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -44,9 +46,74 @@ class Links:
 LINK_COLLECTIONS = tuple(collection.name for collection in fields(Links))
 
 
-async def insert(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any]:
-    """Insert one incident; the row as stored."""
-    return (await conn.execute(sa.insert(incidents).values(**values).returning(*incidents.c))).one()
+async def insert(
+    conn: AsyncConnection, values: dict[str, Any], links: dict[str, Any], custom_fields: dict[str, Any]
+) -> Row[Any]:
+    """Insert a new incident with its links (keys as in `Links`) and its custom values' index rows; the incident's
+    row as stored.
+
+    On PostgreSQL it is one statement, the child rows inserted by data-modifying CTEs from arrays: a create holds
+    its org's id counter from the number's allocation to its commit, so every round trip in between is one that
+    every other create of the org waits for. SQLite runs statements in process, where a round trip costs nothing."""
+    dev_org_id, number = values["dev_org_id"], values["number"]
+    children = [*_link_rows(dev_org_id, number, links), *_custom_value_rows(dev_org_id, number, custom_fields)]
+    if conn.dialect.name == "postgresql":
+        parameters = {f"incident__{column}": value for column, value in values.items()}
+        parameters |= _child_arrays(children)
+        return (await conn.execute(_insert_with_children(frozenset(values)), parameters)).one()
+    row = (await conn.execute(sa.insert(incidents).values(**values).returning(*incidents.c))).one()
+    for table, rows in children:
+        await conn.execute(sa.insert(table), rows)
+    return row
+
+
+# The tables a new incident's rows go to, besides `incidents`, in the order their CTEs are written.
+_CHILD_TABLES = (
+    incident_owners,
+    incident_parts,
+    incident_articles,
+    incident_tags,
+    incident_customers,
+    incident_custom_values,
+)
+_PARENT_COLUMNS = ("dev_org_id", "incident_number")
+
+
+def _child_columns(table: sa.Table) -> list[sa.Column[Any]]:
+    return [column for column in table.c if column.name not in _PARENT_COLUMNS]
+
+
+def _child_arrays(children: list[tuple[sa.Table, list[dict[str, Any]]]]) -> dict[str, Any]:
+    """The parameters of `_insert_with_children`'s CTEs: one array per child column (empty: no rows)."""
+    rows_of = dict(children)
+    return {
+        f"{table.name}__{column.name}": [row[column.name] for row in rows_of.get(table, [])]
+        for table in _CHILD_TABLES
+        for column in _child_columns(table)
+    }
+
+
+@functools.cache
+def _insert_with_children(columns: frozenset[str]) -> sa.Insert:
+    """PostgreSQL: INSERT INTO incidents (...) with a CTE per child table, `INSERT INTO child SELECT :org,
+    :number, * FROM unnest(:column_a, :column_b, ...)`. Built once per set of incident columns: a statement built
+    anew is compiled anew, and a multi-row VALUES is never cached at all."""
+    statement = sa.insert(incidents).values(
+        {column: sa.bindparam(f"incident__{column}", type_=incidents.c[column].type) for column in sorted(columns)}
+    )
+    ctes = []
+    for table in _CHILD_TABLES:
+        child = _child_columns(table)
+        arrays = [sa.bindparam(f"{table.name}__{c.name}", type_=postgresql.ARRAY(c.type)) for c in child]
+        source = sa.func.unnest(*arrays).table_valued(*(c.name for c in child)).render_derived()
+        rows = sa.select(
+            sa.bindparam("incident__dev_org_id", type_=sa.Integer),
+            sa.bindparam("incident__number", type_=sa.BigInteger),
+            *(source.c[c.name] for c in child),
+        )
+        insert = sa.insert(table).from_select([*_PARENT_COLUMNS, *(c.name for c in child)], rows)
+        ctes.append(insert.cte(f"new_{table.name}"))
+    return statement.returning(*incidents.c).add_cte(*ctes)
 
 
 async def update(conn: AsyncConnection, dev_org_id: int, number: int, values: dict[str, Any]) -> Row[Any]:
@@ -85,51 +152,63 @@ def _rows(dev_org_id: int, incident_number: int, column: str, targets: Sequence[
     ]
 
 
-async def replace_links(
-    conn: AsyncConnection, dev_org_id: int, number: int, links: dict[str, Any], *, new: bool = False
-) -> None:
-    """Set the given collections of one incident (keys as in `Links`), leaving the others as they are. `new`: the
-    incident was created in this transaction and has no links yet (nothing to delete first)."""
-    simple = {
-        "owned_by": (incident_owners, "user_number"),
-        "applies_to_parts": (incident_parts, "part_number"),
-        "customer_ids": (incident_customers, "account_number"),
-    }
-    for name, (table, column) in simple.items():
-        if name in links:
-            if not new:
-                await _clear(conn, table, dev_org_id, number)
-            rows = _rows(dev_org_id, number, column, links[name])
-            if rows:
-                await conn.execute(sa.insert(table), rows)
-    for role in ARTICLE_ROLES:
-        if role in links:
-            if not new:
-                await _clear(conn, incident_articles, dev_org_id, number, incident_articles.c.role == role)
-            rows = [{**row, "role": role} for row in _rows(dev_org_id, number, "article_number", links[role])]
-            if rows:
-                await conn.execute(sa.insert(incident_articles), rows)
-    if "tags" in links:
-        if not new:
-            await _clear(conn, incident_tags, dev_org_id, number)
-        rows = [
+_SIMPLE_LINKS = {
+    "owned_by": (incident_owners, "user_number"),
+    "applies_to_parts": (incident_parts, "part_number"),
+    "customer_ids": (incident_customers, "account_number"),
+}
+
+
+def _link_rows(dev_org_id: int, number: int, links: dict[str, Any]) -> list[tuple[sa.Table, list[dict[str, Any]]]]:
+    """The rows of the given collections (keys as in `Links`), by table; tables without rows left out."""
+    found: list[tuple[sa.Table, list[dict[str, Any]]]] = []
+    for name, (table, column) in _SIMPLE_LINKS.items():
+        if links.get(name):
+            found.append((table, _rows(dev_org_id, number, column, links[name])))
+    articles = [
+        {**row, "role": role}
+        for role in ARTICLE_ROLES
+        for row in _rows(dev_org_id, number, "article_number", links.get(role) or [])
+    ]
+    if articles:
+        found.append((incident_articles, articles))
+    if links.get("tags"):
+        tags = [
             {"dev_org_id": dev_org_id, "incident_number": number, "position": index, "tag_number": tag, "value": value}
             for index, (tag, value) in enumerate(links["tags"])
         ]
-        if rows:
-            await conn.execute(sa.insert(incident_tags), rows)
+        found.append((incident_tags, tags))
+    return found
+
+
+async def replace_links(conn: AsyncConnection, dev_org_id: int, number: int, links: dict[str, Any]) -> None:
+    """Set the given collections of one incident (keys as in `Links`), leaving the others as they are."""
+    for name, (table, _) in _SIMPLE_LINKS.items():
+        if name in links:
+            await _clear(conn, table, dev_org_id, number)
+    for role in ARTICLE_ROLES:
+        if role in links:
+            await _clear(conn, incident_articles, dev_org_id, number, incident_articles.c.role == role)
+    if "tags" in links:
+        await _clear(conn, incident_tags, dev_org_id, number)
+    for table, rows in _link_rows(dev_org_id, number, links):
+        await conn.execute(sa.insert(table), rows)
 
 
 async def replace_custom_values(
-    conn: AsyncConnection, dev_org_id: int, number: int, custom_fields: dict[str, Any], *, new: bool = False
+    conn: AsyncConnection, dev_org_id: int, number: int, custom_fields: dict[str, Any]
 ) -> None:
-    """Rewrite the index rows of one incident's custom fields (call whenever its custom_fields change); `new` as in
-    `replace_links`."""
-    if not new:
-        await _clear(conn, incident_custom_values, dev_org_id, number)
+    """Rewrite the index rows of one incident's custom fields (call whenever its custom_fields change)."""
+    await _clear(conn, incident_custom_values, dev_org_id, number)
+    for table, rows in _custom_value_rows(dev_org_id, number, custom_fields):
+        await conn.execute(sa.insert(table), rows)
+
+
+def _custom_value_rows(
+    dev_org_id: int, number: int, custom_fields: dict[str, Any]
+) -> list[tuple[sa.Table, list[dict[str, Any]]]]:
     rows = custom_value_rows(dev_org_id, number, custom_fields)
-    if rows:
-        await conn.execute(sa.insert(incident_custom_values), rows)
+    return [(incident_custom_values, rows)] if rows else []
 
 
 def custom_value_rows(dev_org_id: int, number: int, custom_fields: dict[str, Any]) -> list[dict[str, Any]]:

@@ -94,9 +94,9 @@ async def create(db: Database, principal: Principal, request: schemas.IncidentsC
                 "modified_by": principal.user_number,
                 "modified_date": now,
             },
+            links,
+            schema.custom_fields,
         )
-        await repository.replace_links(conn, org.dev_org_id, number, links, new=True)
-        await repository.replace_custom_values(conn, org.dev_org_id, number, schema.custom_fields, new=True)
         await artifacts.attach(
             conn, org, artifact_numbers, parent_kind=PARENT_KIND, parent_number=number, field_name="artifacts"
         )
