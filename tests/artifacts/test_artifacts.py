@@ -552,12 +552,11 @@ async def test_attachment_functions_for_other_domains(app, client, admin: Actor)
         )
         await service.attach(conn, org, [numbers[1]], parent_kind="incident", parent_number=8, field_name="f")
     async with db.read() as conn:
-        assert await service.attached(conn, org, "incident", [7, 8, 9]) == {
-            7: [numbers[2], numbers[0]],
-            8: [numbers[1]],
-        }
+        attached, attached_summaries = await service.attached_with_summaries(conn, org, "incident", [7, 8, 9])
+        assert attached == {7: [numbers[2], numbers[0]], 8: [numbers[1]]}
         summaries = await service.summaries(conn, org, numbers)
     assert summaries[numbers[0]].file is not None and summaries[numbers[0]].file.name == "a.txt"
+    assert attached_summaries == summaries
     async with db.write() as conn:
         # Same parent again: no error, the new order holds.
         await service.attach(
@@ -569,4 +568,5 @@ async def test_attachment_functions_for_other_domains(app, client, admin: Actor)
     async with db.write() as conn:
         await service.detach(conn, org, parent_kind="incident", parent_number=7, keep=[numbers[2]])
     async with db.read() as conn:
-        assert await service.attached(conn, org, "incident", [7, 8]) == {7: [numbers[2]], 8: [numbers[1]]}
+        attached, _ = await service.attached_with_summaries(conn, org, "incident", [7, 8])
+        assert attached == {7: [numbers[2]], 8: [numbers[1]]}

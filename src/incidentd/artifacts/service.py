@@ -344,14 +344,17 @@ async def detach(
     await repository.detach(conn, org.dev_org_id, parent_kind=parent_kind, parent_number=parent_number, keep=keep)
 
 
-async def attached(
+async def attached_with_summaries(
     conn: AsyncConnection, org: OrgScope, parent_kind: str, parent_numbers: Iterable[int]
-) -> dict[int, list[int]]:
-    """Parent number -> the numbers of its artifacts in position order (parents without any are left out)."""
-    found: dict[int, list[int]] = {}
+) -> tuple[dict[int, list[int]], dict[int, schemas.ArtifactSummary]]:
+    """Parent number -> the numbers of its artifacts in position order (parents without any are left out), and
+    number -> artifact-summary of those artifacts, in one query."""
+    numbers: dict[int, list[int]] = {}
+    summaries: dict[int, schemas.ArtifactSummary] = {}
     for row in await repository.attached(conn, org.dev_org_id, parent_kind, parent_numbers):
-        found.setdefault(row.parent_number, []).append(row.number)
-    return found
+        numbers.setdefault(row.parent_number, []).append(row.number)
+        summaries[row.number] = schemas.artifact_summary(row, org)
+    return numbers, summaries
 
 
 async def attached_summaries(

@@ -190,7 +190,8 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
             stored = (await repository.links(conn, org.dev_org_id, [number])).get(number) or Links()
             links = {name: getattr(stored, name) for name in LINK_COLLECTIONS} | links
         if attached is None:
-            attached = await artifacts.attached(conn, org, PARENT_KIND, [number])
+            attached, kept = await artifacts.attached_with_summaries(conn, org, PARENT_KIND, [number])
+            known.artifacts |= kept
         return (await _render_linked(conn, org, [updated], {number: Links(**links)}, attached, known))[0]
 
 
@@ -512,8 +513,8 @@ async def render(conn: AsyncConnection, org: OrgScope, rows: list[Row[Any]]) -> 
     """Incidents in DevRev's shape, with a fixed number of queries however many rows and references."""
     numbers = [row.number for row in rows]
     links = await repository.links(conn, org.dev_org_id, numbers)
-    artifacts_of = await artifacts.attached(conn, org, PARENT_KIND, numbers) if numbers else {}
-    return await _render_linked(conn, org, rows, links, artifacts_of, _Summaries())
+    artifacts_of, attached = await artifacts.attached_with_summaries(conn, org, PARENT_KIND, numbers)
+    return await _render_linked(conn, org, rows, links, artifacts_of, _Summaries(artifacts=attached))
 
 
 async def _render_linked(
