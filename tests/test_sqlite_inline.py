@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from conftest import ON_POSTGRES
 from incidentd.config import Settings
 from incidentd.db import Database
-from incidentd.sqlite_inline import off_loop
+from incidentd.sqlite_inline import WriterTurns, off_loop
 
 pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="the SQLite driver")
 
@@ -136,3 +136,78 @@ async def test_a_cancelled_write_waiting_for_the_lock_gives_back_connection_and_
     assert db.engine.sync_engine.pool.checkedout() == 0
     async with db.write() as conn:
         await conn.execute(sa.text("CREATE TABLE inline_after (x INTEGER)"))
+
+
+# Turns between processes: two WriterTurns on one file are two holders, as two processes are (flock locks belong
+# to an open file, not to a process).
+
+
+def _turns(tmp_path) -> tuple[WriterTurns, WriterTurns, WriterTurns]:
+    found = [WriterTurns.beside(f"sqlite:///{tmp_path}/turns.db") for _ in range(3)]
+    assert all(turns is not None for turns in found)
+    return tuple(found)  # type: ignore[return-value]
+
+
+async def test_a_process_that_just_wrote_lets_a_waiting_one_go_first(tmp_path):
+    first, second, _ = _turns(tmp_path)
+    assert await first.take(within=1)
+    waiting = asyncio.create_task(second.take(within=5))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    first.give()
+    # First wants the lock again at once; second has been waiting, so second goes first.
+    again = asyncio.create_task(first.take(within=5))
+    assert await waiting
+    await asyncio.sleep(0.05)
+    assert not again.done()
+    second.give()
+    assert await again
+    first.give()
+
+
+async def test_a_turn_that_does_not_come_in_time_is_refused(tmp_path):
+    first, second, _ = _turns(tmp_path)
+    assert await first.take(within=1)
+    started = time.monotonic()
+    assert await second.take(within=0.1) is False
+    assert 0.1 <= time.monotonic() - started < 2
+    first.give()
+    assert await second.take(within=0)
+
+
+async def test_a_waiter_cancelled_as_its_turn_comes_passes_the_turn_on(tmp_path):
+    first, second, third = _turns(tmp_path)
+    assert await first.take(within=1)
+    waiting = asyncio.create_task(second.take(within=5))
+    await asyncio.sleep(0.05)
+    waiting.cancel()
+    first.give()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert await third.take(within=0)
+
+
+async def test_two_databases_on_one_file_write_side_by_side_without_timeouts(database_url):
+    # Two Database objects on one file stand for two worker processes: each has its own writer queue and turns.
+    settings = Settings(database_url=database_url, auto_migrate=False, db_wait_seconds=5)
+    left, right = Database(settings), Database(settings)
+    try:
+        async with left.write() as conn:
+            await conn.execute(sa.text("CREATE TABLE turns_probe (side TEXT)"))
+
+        async def write(db: Database, side: str) -> None:
+            async with db.write() as conn:
+                await conn.execute(sa.text("INSERT INTO turns_probe VALUES (:side)"), {"side": side})
+
+        await asyncio.gather(*(write(db, side) for _ in range(40) for db, side in ((left, "l"), (right, "r"))))
+        async with left.read() as conn:
+            counts = dict((await conn.execute(sa.text("SELECT side, count(*) FROM turns_probe GROUP BY side"))).all())
+        assert counts == {"l": 40, "r": 40}
+    finally:
+        await left.dispose()
+        await right.dispose()
+
+
+def test_an_in_memory_database_has_no_turns():
+    assert WriterTurns.beside("sqlite:///:memory:") is None
+    assert WriterTurns.beside("sqlite://") is None

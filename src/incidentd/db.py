@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -73,6 +74,8 @@ class Database:
         # One writer at a time inside this process: SQLite serialises writers anyway, and queueing on an
         # asyncio lock is cheaper and fairer than spinning in SQLite's busy handler.
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
+        # ... and the processes of one server take fair turns between them (sqlite_inline.WriterTurns).
+        self._writer_turns = sqlite_inline.WriterTurns.beside(settings.database_url) if self.is_sqlite else None
 
     @property
     def one_writer_at_a_time(self) -> bool:
@@ -129,7 +132,7 @@ class Database:
                     async with conn.begin():
                         yield conn
             finally:
-                self._sqlite_writer.release()
+                self._unlock_writer()
 
     @contextlib.asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
@@ -164,14 +167,30 @@ class Database:
             _request_transaction.reset(token)
 
     async def _lock_writer(self) -> None:
+        """This process's turn to write (SQLite), within `db_wait_seconds` in all."""
         assert self._sqlite_writer is not None
+        started = time.monotonic()
+        busy = ServiceUnavailable("the database is busy", retry_after=self.retry_after)
         try:
             await asyncio.wait_for(self._sqlite_writer.acquire(), self.settings.db_wait_seconds)
         except TimeoutError:
-            raise ServiceUnavailable("the database is busy", retry_after=self.retry_after) from None
+            raise busy from None
+        if self._writer_turns is None:
+            return
+        try:
+            remaining = self.settings.db_wait_seconds - (time.monotonic() - started)
+            taken = await self._writer_turns.take(max(0.0, remaining))
+        except BaseException:
+            self._sqlite_writer.release()
+            raise
+        if not taken:
+            self._sqlite_writer.release()
+            raise busy
 
     def _unlock_writer(self) -> None:
         if self._sqlite_writer is not None:
+            if self._writer_turns is not None:
+                self._writer_turns.give()
             self._sqlite_writer.release()
 
     @property
@@ -197,6 +216,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._writer_turns is not None:
+            self._writer_turns.close()
 
 
 # Inside a write unit of work of the running task: what to run once it has committed (what it reads until then may
