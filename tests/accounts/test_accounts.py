@@ -400,15 +400,17 @@ async def test_an_org_never_sees_or_touches_another_orgs_accounts(app, client, a
 # for the incidents domain ------------------------------------------------------------------------------
 
 
-async def test_lookup_finds_existing_accounts_of_the_org_only(app, client, admin: Actor):
+async def test_summaries_find_existing_accounts_of_the_org_only(app, client, admin: Actor):
     other = await make_org(app, "other-org")
     await create(client, admin, display_name="A")
     for name in ("B", "C"):
         await create(client, other, display_name=name)
     async with app.state.db.read() as conn:
-        assert await accounts.lookup(conn, admin.org.dev_org_id, [1, 2, 1]) == {1: "account"}
-        assert await accounts.lookup(conn, other.org.dev_org_id, (n for n in (1, 2, 3))) == {1: "account", 2: "account"}
-        assert await accounts.lookup(conn, admin.org.dev_org_id, []) == {}
+        mine = await accounts.summaries(conn, admin.org, [1, 2, 1])
+        theirs = await accounts.summaries(conn, other.org, (n for n in (1, 2, 3)))
+        assert await accounts.summaries(conn, admin.org, []) == {}
+    assert {number: summary.display_name for number, summary in mine.items()} == {1: "A"}
+    assert {number: summary.display_name for number, summary in theirs.items()} == {1: "B", 2: "C"}
 
 
 async def test_summaries_render_devrev_account_summaries(app, client, admin: Actor):

@@ -377,7 +377,7 @@ async def test_list_without_a_token_is_unauthenticated(client):
 # for the incidents domain ------------------------------------------------------------------------------
 
 
-async def test_lookup_finds_existing_tags_of_the_org_only(app, client, admin: Actor):
+async def test_summaries_find_existing_tags_of_the_org_only(app, client, admin: Actor):
     other = await make_org(app, "other-org")
     await create(client, admin, name="one")
     await create(client, admin, name="two")
@@ -385,9 +385,9 @@ async def test_lookup_finds_existing_tags_of_the_org_only(app, client, admin: Ac
     await create(client, other, name="four")
     await create(client, other, name="five")
     async with app.state.db.read() as conn:
-        found = await tags.lookup(conn, admin.org.dev_org_id, [1, 2, 3, 2])
-        assert await tags.lookup(conn, admin.org.dev_org_id, []) == {}
-    assert found == {1: "tag", 2: "tag"}
+        found = await tags.summaries(conn, admin.org, [1, 2, 3, 2])
+        assert await tags.summaries(conn, admin.org, []) == {}
+    assert [summary.name for summary in found.values()] == ["one", "two"]
 
 
 async def test_summaries_render_devrev_tag_summaries(app, client, admin: Actor):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,13 +48,6 @@ async def delete_account(conn: AsyncConnection, dev_org_id: int, number: int) ->
 
 # The accounts with these numbers, in one query.
 get_accounts = RowsByNumber(accounts)
-
-
-async def existing_numbers(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> list[int]:
-    return list(await _account_numbers(conn, dev_org_id, numbers))
-
-
-_account_numbers = RowsByNumber(accounts, sa.select(accounts.c.number))
 
 
 async def lock_external_refs(conn: AsyncConnection, dev_org_id: int) -> None:

@@ -19,11 +19,6 @@ from incidentd.kit.time import now_ms, parse_rfc3339
 from incidentd.principal import OrgScope, Principal
 
 
-async def lookup(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, str]:
-    """{number: "account"} of the accounts that exist (a `kit.references.Lookup`)."""
-    return {number: "account" for number in await repository.existing_numbers(conn, dev_org_id, numbers)}
-
-
 async def summaries(conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]) -> dict[int, schemas.AccountSummary]:
     """DevRev's account-summary of each existing account among `numbers`, in one query."""
     rows = await repository.get_accounts(conn, org.dev_org_id, numbers)

@@ -33,13 +33,6 @@ async def insert_article(conn: AsyncConnection, **values: Any) -> None:
 get_articles = RowsByNumber(articles)
 
 
-async def existing_numbers(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> set[int]:
-    return set(await _article_numbers(conn, dev_org_id, numbers))
-
-
-_article_numbers = RowsByNumber(articles, sa.select(articles.c.number))
-
-
 async def update_article(conn: AsyncConnection, dev_org_id: int, number: int, **values: Any) -> None:
     await conn.execute(
         sa.update(articles).where(articles.c.dev_org_id == dev_org_id, articles.c.number == number).values(**values)

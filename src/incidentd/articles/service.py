@@ -30,11 +30,6 @@ DEFAULT_ARTICLE_TYPE = "article"
 LISTED_BY_DEFAULT = ("article", "page")
 
 
-async def lookup(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, str]:
-    """{number: "article"} of the articles that exist (a `kit.references.Lookup`)."""
-    return {number: "article" for number in await repository.existing_numbers(conn, dev_org_id, numbers)}
-
-
 async def summaries(conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]) -> dict[int, schemas.ArticleSummary]:
     """DevRev's article-summary of each existing article, with its artifacts' summaries (two queries)."""
     rows = await repository.get_articles(conn, org.dev_org_id, numbers)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -46,13 +46,6 @@ async def update_tag(conn: AsyncConnection, dev_org_id: int, number: int, **valu
 
 # The tags with these numbers, in one query.
 get_tags = RowsByNumber(tags)
-
-
-async def existing_numbers(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> list[int]:
-    return list(await _tag_numbers(conn, dev_org_id, numbers))
-
-
-_tag_numbers = RowsByNumber(tags, sa.select(tags.c.number))
 
 
 async def delete_tag(conn: AsyncConnection, dev_org_id: int, number: int) -> None:

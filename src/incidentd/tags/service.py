@@ -21,11 +21,6 @@ from incidentd.tags import repository, schemas
 SORT_FIELDS = ("name", "id")
 
 
-async def lookup(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, str]:
-    """{number: "tag"} of the tags that exist (a `kit.references.Lookup`)."""
-    return {number: "tag" for number in await repository.existing_numbers(conn, dev_org_id, numbers)}
-
-
 async def summaries(conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]) -> dict[int, schemas.TagSummary]:
     """DevRev's tag-summary of each existing tag among `numbers`, in one query."""
     rows = await repository.get_tags(conn, org.dev_org_id, numbers)
