@@ -211,3 +211,13 @@ async def test_two_databases_on_one_file_write_side_by_side_without_timeouts(dat
 def test_an_in_memory_database_has_no_turns():
     assert WriterTurns.beside("sqlite:///:memory:") is None
     assert WriterTurns.beside("sqlite://") is None
+
+
+async def test_sqlite_reads_through_a_memory_map_unless_turned_off(database_url):
+    for megabytes in (64, 0):
+        db = Database(Settings(database_url=database_url, auto_migrate=False, sqlite_mmap_mb=megabytes))
+        try:
+            async with db.read() as conn:
+                assert (await conn.execute(sa.text("PRAGMA mmap_size"))).scalar() == megabytes * 1024 * 1024
+        finally:
+            await db.dispose()

@@ -361,6 +361,9 @@ def _configure_sqlite(engine: AsyncEngine, settings: Settings) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
+        # Pages read through a memory map instead of read() calls into each connection's own cache, which SQLite
+        # empties whenever another connection has written: under load every write found its indexes cold.
+        cursor.execute(f"PRAGMA mmap_size={settings.sqlite_mmap_mb * 1024 * 1024}")
         cursor.close()
 
     # The driver's own transaction handling is off (isolation_level=None); we say BEGIN ourselves so that
