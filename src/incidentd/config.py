@@ -40,8 +40,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     # FULL survives a power loss; NORMAL survives a process crash only (see docs/compatibility.md).
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
-    # How much of the SQLite file is read through a memory map (0: none; see docs/compatibility.md).
-    sqlite_mmap_mb: int = Field(default=1024, ge=0)
+    # How much of the SQLite file is read through a memory map (0: none; the trade-off: docs/compatibility.md).
+    sqlite_mmap_mb: int = Field(default=0, ge=0)
     # Upgrade the schema on start. Default: on for SQLite (embedded), off for PostgreSQL (`incidentd db upgrade`).
     auto_migrate: bool | None = None
     bootstrap_admin_email: str = "admin@incidentd.local"

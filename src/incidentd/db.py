@@ -361,8 +361,8 @@ def _configure_sqlite(engine: AsyncEngine, settings: Settings) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
-        # Pages read through a memory map instead of read() calls into each connection's own cache, which SQLite
-        # empties whenever another connection has written: under load every write found its indexes cold.
+        # Optionally, pages read through a memory map instead of read() calls into each connection's own cache
+        # (which SQLite empties whenever another connection has written).
         cursor.execute(f"PRAGMA mmap_size={settings.sqlite_mmap_mb * 1024 * 1024}")
         cursor.close()
 
