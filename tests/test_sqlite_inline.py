@@ -93,9 +93,10 @@ async def test_connections_go_back_to_the_pool_as_each_unit_of_work_ends(databas
     # Returned as the block ends, not from a task scheduled later: 64 concurrent readers and writers hold at most
     # two connections at once (a write waiting for the disk, and the reads the loop serves meanwhile).
     db = Database(Settings(database_url=database_url, auto_migrate=False, db_wait_seconds=1, db_pool_size=20))
-    pool = db.engine.sync_engine.pool
+    pools = [engine.sync_engine.pool for engine in db.engines]
     held: list[int] = []
-    sa.event.listen(pool, "checkout", lambda *_: held.append(pool.checkedout()))
+    for pool in pools:
+        sa.event.listen(pool, "checkout", lambda *_: held.append(sum(pool.checkedout() for pool in pools)))
     try:
         async with db.write() as conn:
             await conn.execute(sa.text("CREATE TABLE inline_load (x INTEGER)"))
@@ -112,7 +113,7 @@ async def test_connections_go_back_to_the_pool_as_each_unit_of_work_ends(databas
         await asyncio.gather(*(work(index) for index in range(64)))
         async with db.read() as conn:
             assert (await conn.execute(sa.text("SELECT count(*) FROM inline_load"))).scalar_one() == 8 * 30
-        assert pool.checkedout() == 0
+        assert [pool.checkedout() for pool in pools] == [0, 0]
         assert max(held) <= 2
     finally:
         await db.dispose()
@@ -133,7 +134,7 @@ async def test_a_cancelled_write_waiting_for_the_lock_gives_back_connection_and_
     blocker.close()
     with pytest.raises(asyncio.CancelledError):
         await waiting
-    assert db.engine.sync_engine.pool.checkedout() == 0
+    assert [engine.sync_engine.pool.checkedout() for engine in db.engines] == [0, 0]
     async with db.write() as conn:
         await conn.execute(sa.text("CREATE TABLE inline_after (x INTEGER)"))
 
@@ -221,3 +222,16 @@ async def test_sqlite_reads_through_a_memory_map_unless_turned_off(database_url)
                 assert (await conn.execute(sa.text("PRAGMA mmap_size"))).scalar() == megabytes * 1024 * 1024
         finally:
             await db.dispose()
+
+
+async def test_a_process_writes_on_one_connection_that_stays_open(db: Database):
+    # SQLite empties a connection's page cache when another connection has written: writes share one connection.
+    seen: set[int] = set()
+    sa.event.listen(db.write_engine.sync_engine, "checkout", lambda dbapi, *_: seen.add(id(dbapi)))
+    for number in range(5):
+        async with db.write() as conn:
+            await conn.execute(sa.text(f"CREATE TABLE one_writer_{number} (x INTEGER)"))
+    async with db.read() as conn:
+        assert (await conn.execute(sa.text("SELECT 1"))).scalar_one() == 1
+    assert len(seen) == 1
+    assert db.write_engine is not db.engine

@@ -49,12 +49,14 @@ def counting_selects(app: Any) -> Iterator[list[str]]:
         if statement.lstrip().upper().startswith(("SELECT", "WITH")):
             statements.append(statement)
 
-    engine = app.state.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
+    engines = [engine.sync_engine for engine in app.state.db.engines]  # writes have their own on SQLite
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     try:
         yield statements
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
 
 
 # create ------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from incidentd.db import when_committed
+from incidentd.db import database_key, when_committed
 
 T = TypeVar("T")
 
@@ -25,7 +25,8 @@ MAX_ENTRIES = 100_000
 
 
 class ImmutableRows(Generic[T]):
-    """Rows of one table by (dev_org_id, number), remembered per engine; misses are fetched in one query."""
+    """Rows of one table by (dev_org_id, number), remembered per database (its reading and writing engines share
+    one memory); misses are fetched in one query."""
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self.max_entries = max_entries
@@ -38,9 +39,10 @@ class ImmutableRows(Generic[T]):
         numbers: Iterable[int],
         fetch: Callable[[AsyncConnection, int, list[int]], Awaitable[dict[int, T]]],
     ) -> dict[int, T]:
-        memory = self._by_engine.get(conn.sync_engine)
+        database = database_key(conn.sync_engine)
+        memory = self._by_engine.get(database)
         if memory is None:
-            memory = self._by_engine[conn.sync_engine] = {}
+            memory = self._by_engine[database] = {}
         found: dict[int, T] = {}
         missing: list[int] = []
         for number in set(numbers):
