@@ -74,9 +74,11 @@ class Database:
         self.engine: AsyncEngine = _create_engine(settings)
         # SQLite: a process's writes (one at a time anyway) all run on one connection, kept open, so that its page
         # cache stays warm. SQLite empties a connection's cache whenever another connection has written, and with
-        # writes spread over the pool every write read its index pages again: creates 156 -> 214/s.
-        self.write_engine: AsyncEngine = _create_engine(settings, pool_size=1) if settings.is_sqlite else self.engine
-        _database_of[self.write_engine.sync_engine] = self.engine.sync_engine
+        # writes spread over the pool every write read its index pages again: creates 156 -> 188/s.
+        self.write_engine: AsyncEngine = self.engine
+        if settings.is_sqlite:
+            self.write_engine = _create_engine(settings, pool_size=1)
+            _database_of[self.write_engine.sync_engine] = self.engine.sync_engine
         # One writer at a time inside this process: SQLite serialises writers anyway, and queueing on an
         # asyncio lock is cheaper and fairer than spinning in SQLite's busy handler.
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
@@ -148,14 +150,15 @@ class Database:
     @contextlib.asynccontextmanager
     async def _connect(self, engine: AsyncEngine | None = None) -> AsyncIterator[AsyncConnection]:
         """A pooled connection of `engine` (default: the reading one), returned to the pool when the block ends."""
+        engine = engine or self.engine
         if not self.is_sqlite:
-            async with self.engine.connect() as conn:
+            async with engine.connect() as conn:
                 yield conn
             return
         # SQLAlchemy's context manager closes in a task of its own, so that a cancelled request cannot abandon the
         # close halfway. That costs a task per unit of work, and with statements inline it returned connections so
         # late under load that pool waiters timed out. Closing a SQLite connection runs inline: nothing to abandon.
-        conn = await (engine or self.engine).connect()
+        conn = await engine.connect()
         try:
             yield conn
         finally:

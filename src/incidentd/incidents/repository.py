@@ -56,7 +56,9 @@ async def insert(
     its org's id counter from the number's allocation to its commit, so every round trip in between is one that
     every other create of the org waits for. SQLite runs statements in process, where a round trip costs nothing."""
     dev_org_id, number = values["dev_org_id"], values["number"]
-    children = [*_link_rows(dev_org_id, number, links), *_custom_value_rows(dev_org_id, number, custom_fields)]
+    children = _link_rows(dev_org_id, number, links)
+    if index_rows := custom_value_rows(dev_org_id, number, custom_fields):
+        children.append((incident_custom_values, index_rows))
     if conn.dialect.name == "postgresql":
         parameters = {f"incident__{column}": value for column, value in values.items()}
         parameters |= _child_arrays(children)
@@ -200,15 +202,8 @@ async def replace_custom_values(
 ) -> None:
     """Rewrite the index rows of one incident's custom fields (call whenever its custom_fields change)."""
     await _clear(conn, incident_custom_values, dev_org_id, number)
-    for table, rows in _custom_value_rows(dev_org_id, number, custom_fields):
-        await conn.execute(sa.insert(table), rows)
-
-
-def _custom_value_rows(
-    dev_org_id: int, number: int, custom_fields: dict[str, Any]
-) -> list[tuple[sa.Table, list[dict[str, Any]]]]:
-    rows = custom_value_rows(dev_org_id, number, custom_fields)
-    return [(incident_custom_values, rows)] if rows else []
+    if rows := custom_value_rows(dev_org_id, number, custom_fields):
+        await conn.execute(sa.insert(incident_custom_values), rows)
 
 
 def custom_value_rows(dev_org_id: int, number: int, custom_fields: dict[str, Any]) -> list[dict[str, Any]]:
