@@ -63,10 +63,24 @@ async def insert(
         parameters = {f"incident__{column}": value for column, value in values.items()}
         parameters |= _child_arrays(children)
         return (await conn.execute(_insert_with_children(frozenset(values)), parameters)).one()
-    row = (await conn.execute(sa.insert(incidents).values(**values).returning(*incidents.c))).one()
+    row = (await conn.execute(_INSERT_INCIDENT, values)).one()
     for table, rows in children:
-        await conn.execute(sa.insert(table), rows)
+        await conn.execute(_INSERT_INTO[table], rows)
     return row
+
+
+# Write statements built once, their values bound at execution: building one per call (coercing every value,
+# computing its cache key from scratch) was a tenth of a create's CPU (py-spy).
+_INSERT_INCIDENT = sa.insert(incidents).returning(*incidents.c)
+_WHERE_ORG = sa.bindparam("where_dev_org_id", type_=sa.Integer)
+_WHERE_NUMBER = sa.bindparam("where_number", type_=sa.BigInteger)
+_UPDATE_INCIDENT = (
+    sa.update(incidents)
+    .where(incidents.c.dev_org_id == _WHERE_ORG, incidents.c.number == _WHERE_NUMBER)
+    .returning(*incidents.c)
+)
+_SELECT_INCIDENT = sa.select(incidents).where(incidents.c.dev_org_id == _WHERE_ORG, incidents.c.number == _WHERE_NUMBER)
+_LOCK_INCIDENT = _SELECT_INCIDENT.with_for_update()
 
 
 # The tables a new incident's rows go to, besides `incidents`, in the order their CTEs are written.
@@ -79,6 +93,7 @@ _CHILD_TABLES = (
     incident_custom_values,
 )
 _PARENT_COLUMNS = ("dev_org_id", "incident_number")
+_INSERT_INTO = {table: sa.insert(table) for table in _CHILD_TABLES}
 
 
 def _child_columns(table: sa.Table) -> list[sa.Column[Any]]:
@@ -120,8 +135,8 @@ def _insert_with_children(columns: frozenset[str]) -> sa.Insert:
 
 async def update(conn: AsyncConnection, dev_org_id: int, number: int, values: dict[str, Any]) -> Row[Any]:
     """Update one (existing, locked) incident; the row as stored."""
-    query = sa.update(incidents).where(incidents.c.dev_org_id == dev_org_id, incidents.c.number == number)
-    return (await conn.execute(query.values(**values).returning(*incidents.c))).one()
+    where = {"where_dev_org_id": dev_org_id, "where_number": number}
+    return (await conn.execute(_UPDATE_INCIDENT, {**values, **where})).one()
 
 
 async def delete(conn: AsyncConnection, dev_org_id: int, number: int) -> bool:
@@ -138,10 +153,8 @@ get_many = RowsByNumber(incidents)
 async def lock(conn: AsyncConnection, dev_org_id: int, number: int) -> Row[Any] | None:
     """The row, locked against concurrent writers until the transaction ends (PostgreSQL: FOR UPDATE;
     SQLite: the write transaction already holds the database's write lock)."""
-    query = sa.select(incidents).where(incidents.c.dev_org_id == dev_org_id, incidents.c.number == number)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return (await conn.execute(query)).first()
+    query = _LOCK_INCIDENT if conn.dialect.name == "postgresql" else _SELECT_INCIDENT
+    return (await conn.execute(query, {"where_dev_org_id": dev_org_id, "where_number": number})).first()
 
 
 # links -----------------------------------------------------------------------------------------------
@@ -190,11 +203,11 @@ async def replace_links(conn: AsyncConnection, dev_org_id: int, number: int, lin
             await _clear(conn, table, dev_org_id, number)
     for role in ARTICLE_ROLES:
         if role in links:
-            await _clear(conn, incident_articles, dev_org_id, number, incident_articles.c.role == role)
+            await _clear(conn, incident_articles, dev_org_id, number, role=role)
     if "tags" in links:
         await _clear(conn, incident_tags, dev_org_id, number)
     for table, rows in _link_rows(dev_org_id, number, links):
-        await conn.execute(sa.insert(table), rows)
+        await conn.execute(_INSERT_INTO[table], rows)
 
 
 async def replace_custom_values(
@@ -203,7 +216,7 @@ async def replace_custom_values(
     """Rewrite the index rows of one incident's custom fields (call whenever its custom_fields change)."""
     await _clear(conn, incident_custom_values, dev_org_id, number)
     if rows := custom_value_rows(dev_org_id, number, custom_fields):
-        await conn.execute(sa.insert(incident_custom_values), rows)
+        await conn.execute(_INSERT_INTO[incident_custom_values], rows)
 
 
 def custom_value_rows(dev_org_id: int, number: int, custom_fields: dict[str, Any]) -> list[dict[str, Any]]:
@@ -222,10 +235,20 @@ def custom_value_rows(dev_org_id: int, number: int, custom_fields: dict[str, Any
     ]
 
 
-async def _clear(conn: AsyncConnection, table: sa.Table, dev_org_id: int, number: int, *extra: Any) -> None:
-    await conn.execute(
-        sa.delete(table).where(table.c.dev_org_id == dev_org_id, table.c.incident_number == number, *extra)
-    )
+async def _clear(conn: AsyncConnection, table: sa.Table, dev_org_id: int, number: int, role: str | None = None) -> None:
+    """Delete one incident's rows of a child table (of incident_articles: those of one role)."""
+    where = {"where_dev_org_id": dev_org_id, "where_number": number}
+    if role is None:
+        await conn.execute(_CLEAR[table], where)
+    else:
+        await conn.execute(_CLEAR_ARTICLES_OF_ROLE, {**where, "where_role": role})
+
+
+_CLEAR = {
+    table: sa.delete(table).where(table.c.dev_org_id == _WHERE_ORG, table.c.incident_number == _WHERE_NUMBER)
+    for table in _CHILD_TABLES
+}
+_CLEAR_ARTICLES_OF_ROLE = _CLEAR[incident_articles].where(incident_articles.c.role == sa.bindparam("where_role"))
 
 
 def _links_statement() -> sa.CompoundSelect[Any]:

@@ -6,6 +6,8 @@ concurrent inserts in one org get distinct numbers; a rolled-back transaction le
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,15 +27,27 @@ id_counters = sa.Table(
 async def allocate(conn: AsyncConnection, dev_org_id: int, kind: str, count: int = 1) -> int:
     """Reserve `count` consecutive numbers for `kind` in the org; returns the first."""
     counter = KINDS[kind].counter if kind in KINDS else kind
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = (
+    statement = _ALLOCATE[conn.dialect.name]
+    last = (await conn.execute(statement, {"org": dev_org_id, "counter": counter, "count": count})).scalar_one()
+    return int(last) - count + 1
+
+
+def _allocate(insert: Any) -> Any:
+    """The upsert, built once per dialect with its values bound at execution (every create allocates)."""
+    count = sa.bindparam("count", type_=sa.BigInteger)
+    return (
         insert(id_counters)
-        .values(dev_org_id=dev_org_id, kind=counter, last_value=count)
+        .values(
+            dev_org_id=sa.bindparam("org", type_=sa.Integer),
+            kind=sa.bindparam("counter", type_=sa.String),
+            last_value=count,
+        )
         .on_conflict_do_update(
             index_elements=[id_counters.c.dev_org_id, id_counters.c.kind],
             set_={"last_value": id_counters.c.last_value + count},
         )
         .returning(id_counters.c.last_value)
     )
-    last = (await conn.execute(statement)).scalar_one()
-    return int(last) - count + 1
+
+
+_ALLOCATE = {"postgresql": _allocate(postgresql.insert), "sqlite": _allocate(sqlite.insert)}
