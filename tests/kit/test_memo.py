@@ -67,7 +67,7 @@ async def test_memory_is_bounded(app, admin: Actor):
         asked.extend(numbers)
         return {number: f"row {number}" for number in numbers}
 
-    memo = ImmutableRows[str](max_entries=2)
+    memo = ImmutableRows[int, str](max_entries=2)
     async with app.state.db.read() as conn:
         for number in (1, 2, 1, 3, 1):
             assert await memo.get(conn, admin.org.dev_org_id, [number], rows) == {number: f"row {number}"}

@@ -150,13 +150,24 @@ async def load_diagram(
 ) -> StageDiagram:
     """The diagram `number` (the one a custom type fragment names), else the diagram of the leaf type's subtype,
     else the leaf type's default diagram."""
-    row = await repository.get_diagram(conn, org.dev_org_id, number) if number is not None else None
-    row = row or (await repository.find_diagram(conn, org.dev_org_id, leaf_type, subtype) if subtype else None)
-    row = row or await repository.find_diagram(conn, org.dev_org_id, leaf_type, None)
-    if row is None:
+    if number is not None and (found := await _diagram_rows.get(conn, org.dev_org_id, [number], _diagrams_by_number)):
+        return found[number]
+    row = await repository.find_diagram(conn, org.dev_org_id, leaf_type, subtype) if subtype else None
+    if row is not None:
+        return (await _diagram_rows.get(conn, org.dev_org_id, [row.number], _diagrams_by_number))[row.number]
+    defaults = await _default_diagrams.get(conn, org.dev_org_id, [leaf_type], _default_diagram_numbers)
+    if leaf_type not in defaults:
         raise NotFound(f"the org has no stage diagram for {leaf_type}")
-    diagrams = await _diagram_rows.get(conn, org.dev_org_id, [row.number], _diagrams_by_number)
-    return diagrams[row.number]
+    default = defaults[leaf_type]
+    return (await _diagram_rows.get(conn, org.dev_org_id, [default], _diagrams_by_number))[default]
+
+
+async def _default_diagram_numbers(conn: AsyncConnection, dev_org_id: int, leaf_types: list[str]) -> dict[str, int]:
+    found = {}
+    for leaf_type in leaf_types:
+        if (row := await repository.find_diagram(conn, dev_org_id, leaf_type, None)) is not None:
+            found[leaf_type] = row.number
+    return found
 
 
 async def _diagrams_by_number(conn: AsyncConnection, dev_org_id: int, numbers: list[int]) -> dict[int, StageDiagram]:
@@ -180,8 +191,10 @@ async def _diagrams_by_number(conn: AsyncConnection, dev_org_id: int, numbers: l
     return found
 
 
-# A diagram's stages and transitions are written with it and never changed (see kit.memo).
-_diagram_rows = ImmutableRows[StageDiagram]()
+# A diagram's stages and transitions are written with it and never changed, and a leaf type's default diagram is
+# made with its org and never replaced (see kit.memo): every create would otherwise look it up.
+_diagram_rows = ImmutableRows[int, StageDiagram]()
+_default_diagrams = ImmutableRows[str, int]()
 
 
 async def stages(conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]) -> dict[int, StageInfo]:
@@ -191,8 +204,8 @@ async def stages(conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]) -
 
 
 # Stages (with their states) and schema fragments are never updated or deleted (see kit.memo).
-_stage_rows = ImmutableRows[Row[Any]]()
-_fragment_rows = ImmutableRows[Row[Any]]()
+_stage_rows = ImmutableRows[int, Row[Any]]()
+_fragment_rows = ImmutableRows[int, Row[Any]]()
 
 
 def _stage_info(row: Any) -> StageInfo:

@@ -236,7 +236,7 @@ async def _render_users(conn: AsyncConnection, org: OrgScope, rows: list[Row[Any
 
 
 # Users are never updated or deleted (see kit.memo).
-_users = ImmutableRows[Row[Any]]()
+_users = ImmutableRows[int, Row[Any]]()
 
 
 async def users_by_number(conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]) -> dict[int, Row[Any]]:

@@ -2,16 +2,17 @@
 
 Rendering an incident names its users, its stage (with its state) and its schema fragments. Those rows are never
 updated or deleted (no repository has an UPDATE or DELETE for them), so a process may keep what it has read once
-and skip the query next time: a get renders with three statements fewer. Memory is kept per database engine (tests
-run many databases in one process); rows read inside a write unit of work are remembered only once it commits,
-because a write may still roll back and its numbers be given to other rows. A repository that starts updating or
-deleting one of these tables must stop remembering it here.
+and skip the query next time: a get renders with three statements fewer. The same holds for facts that never
+change once committed, such as which diagram is an org's default for a leaf type. Memory is kept per database
+engine (tests run many databases in one process); rows read inside a write unit of work are remembered only once
+it commits, because a write may still roll back and its numbers be given to other rows. A repository that starts
+updating or deleting one of these tables must stop remembering it here.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
 from sqlalchemy.engine import Engine
@@ -20,31 +21,32 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from incidentd.db import database_key, when_committed
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 MAX_ENTRIES = 100_000
 
 
-class ImmutableRows(Generic[T]):
-    """Rows of one table by (dev_org_id, number), remembered per database (its reading and writing engines share
-    one memory); misses are fetched in one query."""
+class ImmutableRows(Generic[K, T]):
+    """Rows of one table by (dev_org_id, key), the key usually a number, remembered per database (its reading and
+    writing engines share one memory); misses are fetched in one query."""
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self.max_entries = max_entries
-        self._by_engine: weakref.WeakKeyDictionary[Engine, dict[tuple[int, int], T]] = weakref.WeakKeyDictionary()
+        self._by_engine: weakref.WeakKeyDictionary[Engine, dict[tuple[int, K], T]] = weakref.WeakKeyDictionary()
 
     async def get(
         self,
         conn: AsyncConnection,
         dev_org_id: int,
-        numbers: Iterable[int],
-        fetch: Callable[[AsyncConnection, int, list[int]], Awaitable[dict[int, T]]],
-    ) -> dict[int, T]:
+        numbers: Iterable[K],
+        fetch: Callable[[AsyncConnection, int, list[K]], Awaitable[dict[K, T]]],
+    ) -> dict[K, T]:
         database = database_key(conn.sync_engine)
         memory = self._by_engine.get(database)
         if memory is None:
             memory = self._by_engine[database] = {}
-        found: dict[int, T] = {}
-        missing: list[int] = []
+        found: dict[K, T] = {}
+        missing: list[K] = []
         for number in set(numbers):
             remembered = memory.get((dev_org_id, number))
             if remembered is None:

@@ -89,6 +89,33 @@ _OWNERS = (
 )
 
 
+async def get_parts_with_owners(
+    conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]
+) -> dict[int, tuple[Row[Any], list[int]]]:
+    """{number: (part row, owner user numbers in order)} of the parts that exist among `numbers`, in one query
+    (a part summary shows its owners, and every incident rendered shows its parts' summaries)."""
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
+    found: dict[int, tuple[Row[Any], list[int]]] = {}
+    for row in (await conn.execute(_PARTS_WITH_OWNERS, {"dev_org_id": dev_org_id, "numbers": wanted})).all():
+        _, owners = found.setdefault(row.number, (row, []))
+        if row.owner_number is not None:
+            owners.append(row.owner_number)
+    return found
+
+
+_PARTS_WITH_OWNERS = (
+    sa.select(parts, part_owners.c.user_number.label("owner_number"))
+    .outerjoin(
+        part_owners,
+        (part_owners.c.dev_org_id == parts.c.dev_org_id) & (part_owners.c.part_number == parts.c.number),
+    )
+    .where(parts.c.dev_org_id == ORG, parts.c.number.in_(NUMBERS))
+    .order_by(parts.c.number, part_owners.c.position)
+)
+
+
 async def has_children(conn: AsyncConnection, dev_org_id: int, number: int) -> bool:
     query = sa.select(parts.c.number).where(parts.c.dev_org_id == dev_org_id, parts.c.parent_number == number)
     return (await conn.execute(query.limit(1))).first() is not None

@@ -36,12 +36,11 @@ async def lookup(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int])
 
 
 async def summaries(conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]) -> dict[int, schemas.PartSummary]:
-    """DevRev's part-summary of each existing part among `numbers`, with its owners: three queries (parts,
-    owners, users) whatever the number of parts."""
-    rows = await repository.get_parts(conn, org.dev_org_id, numbers)
-    owners = await repository.get_owners(conn, org.dev_org_id, rows.keys())
-    users = await identity.users_by_number(conn, org, [user for owned in owners.values() for user in owned])
-    return {number: schemas.part_summary(row, org, owners[number], users) for number, row in rows.items()}
+    """DevRev's part-summary of each existing part among `numbers`, with its owners: one query for the parts and
+    their owners, and one for the owners not yet remembered, whatever the number of parts."""
+    found = await repository.get_parts_with_owners(conn, org.dev_org_id, numbers)
+    users = await identity.users_by_number(conn, org, [user for _, owned in found.values() for user in owned])
+    return {number: schemas.part_summary(row, org, owned, users) for number, (row, owned) in found.items()}
 
 
 async def _render(conn: AsyncConnection, org: OrgScope, rows: list[Row[Any]]) -> list[schemas.Part]:
