@@ -10,7 +10,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.artifacts.tables import artifacts
-from incidentd.kit.rows import NUMBERS, ORG
+from incidentd.kit.rows import ORG, among
 
 
 async def insert(conn: AsyncConnection, **values: Any) -> None:
@@ -103,7 +103,7 @@ _ATTACHED = (
     .where(
         artifacts.c.dev_org_id == ORG,
         artifacts.c.parent_kind == sa.bindparam("parent_kind"),
-        artifacts.c.parent_number.in_(NUMBERS),
+        among(artifacts.c.parent_number),
     )
     .order_by(artifacts.c.parent_number, artifacts.c.parent_position, artifacts.c.number)
 )

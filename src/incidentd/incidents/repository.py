@@ -24,7 +24,7 @@ from incidentd.incidents.tables import (
     incident_tags,
     incidents,
 )
-from incidentd.kit.rows import NUMBERS, ORG, RowsByNumber
+from incidentd.kit.rows import ORG, RowsByNumber, among
 from incidentd.sqlite_inline import off_loop
 
 ARTICLE_ROLES = ("pia", "playbooks", "related_docs")
@@ -261,7 +261,7 @@ def _links_statement() -> sa.CompoundSelect[Any]:
             table.c.position,
             target.label("target"),
             value.label("value"),
-        ).where(table.c.dev_org_id == ORG, table.c.incident_number.in_(NUMBERS))
+        ).where(table.c.dev_org_id == ORG, among(table.c.incident_number))
 
     null_text = sa.cast(sa.null(), sa.Text)
     return sa.union_all(

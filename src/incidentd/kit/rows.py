@@ -10,12 +10,60 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+
+class NumberList(sa.types.TypeDecorator[list[int]]):
+    """A list of numbers bound as one parameter: a JSON array on SQLite, an array on PostgreSQL."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.ARRAY(sa.BigInteger))
+        return dialect.type_descriptor(sa.Text())
+
+    def process_bind_param(self, value: list[int] | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value
+        return msgspec.json.encode(value).decode()
+
 
 ORG: sa.BindParameter[int] = sa.bindparam("dev_org_id", type_=sa.Integer)
-NUMBERS: sa.BindParameter[list[int]] = sa.bindparam("numbers", expanding=True)
+NUMBERS: sa.BindParameter[list[int]] = sa.bindparam("numbers", type_=NumberList())
+
+
+class among(FunctionElement[Any]):
+    """`column` is one of the numbers bound to `numbers` (default: NUMBERS), as SQL whose text does not depend on how
+    many there are. An expanding IN was rendered anew on every execution, a twentieth of a get's CPU (py-spy)."""
+
+    # Untyped: a Boolean would have SQLite's compiler add "= 1", which no index serves.
+    type: sa.types.TypeEngine[Any] = sa.types.NullType()
+    inherit_cache = True
+    name = "among"
+
+    def __init__(self, column: sa.ColumnElement[Any], numbers: sa.BindParameter[list[int]] = NUMBERS) -> None:
+        super().__init__(column, numbers)
+
+
+@compiles(among, "sqlite")
+def _among_sqlite(element: among, compiler: SQLCompiler, **kw: Any) -> str:
+    column, numbers = element.clauses
+    return f"{compiler.process(column, **kw)} IN (SELECT value FROM json_each({compiler.process(numbers, **kw)}))"
+
+
+@compiles(among, "postgresql")
+def _among_postgresql(element: among, compiler: SQLCompiler, **kw: Any) -> str:
+    column, numbers = element.clauses
+    return f"{compiler.process(column, **kw)} = ANY({compiler.process(numbers, **kw)})"
 
 
 class RowsByNumber:
@@ -25,7 +73,7 @@ class RowsByNumber:
     def __init__(self, table: sa.Table, select: sa.Select[Any] | None = None, key: str = "number") -> None:
         self.key = key
         self.statement = (select if select is not None else sa.select(table)).where(
-            table.c.dev_org_id == ORG, table.c[key].in_(NUMBERS)
+            table.c.dev_org_id == ORG, among(table.c[key])
         )
 
     async def __call__(self, conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Row[Any]]:

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.kit.pages import Window, number_page
-from incidentd.kit.rows import NUMBERS, ORG, RowsByNumber
+from incidentd.kit.rows import ORG, RowsByNumber, among
 from incidentd.parts.tables import part_owners, parts
 
 
@@ -84,7 +84,7 @@ async def get_owners(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[i
 
 _OWNERS = (
     sa.select(part_owners.c.part_number, part_owners.c.user_number)
-    .where(part_owners.c.dev_org_id == ORG, part_owners.c.part_number.in_(NUMBERS))
+    .where(part_owners.c.dev_org_id == ORG, among(part_owners.c.part_number))
     .order_by(part_owners.c.part_number, part_owners.c.position)
 )
 
@@ -111,7 +111,7 @@ _PARTS_WITH_OWNERS = (
         part_owners,
         (part_owners.c.dev_org_id == parts.c.dev_org_id) & (part_owners.c.part_number == parts.c.number),
     )
-    .where(parts.c.dev_org_id == ORG, parts.c.number.in_(NUMBERS))
+    .where(parts.c.dev_org_id == ORG, among(parts.c.number))
     .order_by(parts.c.number, part_owners.c.position)
 )
 
