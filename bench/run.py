@@ -491,10 +491,14 @@ def report(run: dict[str, Any]) -> str:
                 f"{scenario['rps']:,.0f} | "
                 f"{scenario['p50_ms']:.1f} | {scenario['p99_ms']:.1f} | {scenario['errors']} | {to_f} | {to_bound} |"
             )
+        # A get does at least D's reads, so with the same processes it cannot be faster than D.
+        f_get = ceiling["F"]["get"]["rps"]
+        reachable_get = f"{ceiling['D']['get_per_s'] / f_get:.2f}" if f_get else "?"
         lines.append(
             f"| {result['database']} | {result['workers']} | ceilings | F create {ceiling['F']['create']['rps']:,.0f}, "
             f"F get {ceiling['F']['get']['rps']:,.0f}, D create {ceiling['D']['create_per_s']:,.0f}, "
-            f"D get {ceiling['D']['get_per_s']:,.0f} | | | | | | peak RSS {result['peak_rss_mb_per_process']} MB |"
+            f"D get {ceiling['D']['get_per_s']:,.0f}; a get reaches at most D get / F get = {reachable_get} of F | "
+            f"| | | | | peak RSS {result['peak_rss_mb_per_process']} MB |"
         )
     return "\n".join(lines)
 
