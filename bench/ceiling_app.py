@@ -50,6 +50,8 @@ if __name__ == "__main__":
             host="127.0.0.1",
             port=port,
             workers=workers,
+            # The same event loop as the server it is the ceiling of.
+            loop=os.environ.get("INCIDENTD_EVENT_LOOP", "auto"),
             log_level="warning",
             access_log=False,
         )

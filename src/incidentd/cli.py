@@ -83,8 +83,6 @@ def serve(
     ),
 ) -> None:
     """Migrate the embedded database if needed, bootstrap an empty one, and serve the API."""
-    import uvicorn
-
     settings = _settings(
         host=host,
         port=port,
@@ -106,20 +104,28 @@ def serve(
     if created is not None:
         typer.echo(f"Created dev org '{created.org.slug}' ({created.org.org_don}) and its admin dev user.")
         _print_token(settings.host, settings.port, created.token.secret)
-    config = uvicorn.Config(
+    config = server_config(settings)
+    if not run_server(config):
+        raise typer.Exit(3)  # uvicorn's own exit code for a failed startup
+
+
+def server_config(settings: Settings) -> Any:
+    """uvicorn's configuration of `incidentd serve`."""
+    import uvicorn
+
+    return uvicorn.Config(
         "incidentd.app:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        loop=settings.event_loop,
         log_level="warning",
         access_log=False,
         # On SIGTERM each worker stops accepting, lets requests in flight finish (their transactions commit and
         # their answers are sent) for up to this long, then cancels the rest and closes the database.
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_seconds),
     )
-    if not run_server(config):
-        raise typer.Exit(3)  # uvicorn's own exit code for a failed startup
 
 
 def run_server(config: Any) -> bool:

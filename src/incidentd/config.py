@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = Field(default=1, ge=1)
+    # The event loop uvicorn serves on: auto is uvloop. uvloop serves more requests per second, but under a
+    # saturated CPU it left some connections unread for seconds (measured: docs/performance.md); asyncio stays fair.
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     don_partition: str = "dvrv-us-1"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_format: Literal["console", "json"] = "console"

@@ -162,3 +162,12 @@ def test_the_socket_workers_share_passes_tcp_nodelay_to_the_connections_it_accep
                 assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
     finally:
         listener.close()
+
+
+def test_serve_runs_on_the_event_loop_the_settings_name():
+    from incidentd.cli import server_config
+
+    assert server_config(Settings()).loop == "auto"  # uvloop, when installed
+    assert server_config(Settings(event_loop="asyncio")).loop == "asyncio"
+    config = server_config(Settings(event_loop="asyncio", workers=2, port=free_port()))
+    assert (config.loop, config.workers) == ("asyncio", 2)
