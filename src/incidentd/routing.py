@@ -51,8 +51,8 @@ _FROM_REQUEST: dict[str, Callable[[Request[Any, Any, Any]], Any]] = {
 def _wrapped(
     call: Adapter, parameters: list[inspect.Parameter], hints: dict[str, Any], data: Callable[..., Any] | None
 ) -> Adapter:
-    """A handler Litestar calls with `request` (and `data` unless `data` reads it from the request) that calls
-    `call` with what it asks for."""
+    """A handler for Litestar that calls `call` with what it asks for: `data` (read from the request by `data`
+    when given, else parsed by Litestar from the body), the caller, the database and the request."""
     wanted = [p.name for p in parameters]
     injected = [(name, _FROM_REQUEST[name]) for name in wanted if name in _FROM_REQUEST]
     passes_request = "request" in wanted
