@@ -150,16 +150,21 @@ async def load_diagram(
 ) -> StageDiagram:
     """The diagram `number` (the one a custom type fragment names), else the diagram of the leaf type's subtype,
     else the leaf type's default diagram."""
-    if number is not None and (found := await _diagram_rows.get(conn, org.dev_org_id, [number], _diagrams_by_number)):
-        return found[number]
+    if number is not None and (named := await _diagram(conn, org, number)) is not None:
+        return named
     row = await repository.find_diagram(conn, org.dev_org_id, leaf_type, subtype) if subtype else None
     if row is not None:
-        return (await _diagram_rows.get(conn, org.dev_org_id, [row.number], _diagrams_by_number))[row.number]
-    defaults = await _default_diagrams.get(conn, org.dev_org_id, [leaf_type], _default_diagram_numbers)
-    if leaf_type not in defaults:
+        found = await _diagram(conn, org, row.number)
+    else:
+        defaults = await _default_diagrams.get(conn, org.dev_org_id, [leaf_type], _default_diagram_numbers)
+        found = await _diagram(conn, org, defaults[leaf_type]) if leaf_type in defaults else None
+    if found is None:
         raise NotFound(f"the org has no stage diagram for {leaf_type}")
-    default = defaults[leaf_type]
-    return (await _diagram_rows.get(conn, org.dev_org_id, [default], _diagrams_by_number))[default]
+    return found
+
+
+async def _diagram(conn: AsyncConnection, org: OrgScope, number: int) -> StageDiagram | None:
+    return (await _diagram_rows.get(conn, org.dev_org_id, [number], _diagrams_by_number)).get(number)
 
 
 async def _default_diagram_numbers(conn: AsyncConnection, dev_org_id: int, leaf_types: list[str]) -> dict[str, int]:

@@ -38,7 +38,7 @@ class ImmutableRows(Generic[K, T]):
         self,
         conn: AsyncConnection,
         dev_org_id: int,
-        numbers: Iterable[K],
+        keys: Iterable[K],
         fetch: Callable[[AsyncConnection, int, list[K]], Awaitable[dict[K, T]]],
     ) -> dict[K, T]:
         database = database_key(conn.sync_engine)
@@ -47,12 +47,12 @@ class ImmutableRows(Generic[K, T]):
             memory = self._by_engine[database] = {}
         found: dict[K, T] = {}
         missing: list[K] = []
-        for number in set(numbers):
-            remembered = memory.get((dev_org_id, number))
+        for key in set(keys):
+            remembered = memory.get((dev_org_id, key))
             if remembered is None:
-                missing.append(number)
+                missing.append(key)
             else:
-                found[number] = remembered
+                found[key] = remembered
         if missing:
             fetched = await fetch(conn, dev_org_id, missing)
             found.update(fetched)
@@ -60,7 +60,7 @@ class ImmutableRows(Generic[K, T]):
             def remember() -> None:
                 if len(memory) + len(fetched) > self.max_entries:
                     memory.clear()
-                memory.update(((dev_org_id, number), row) for number, row in fetched.items())
+                memory.update(((dev_org_id, key), row) for key, row in fetched.items())
 
             when_committed(remember)
         return found

@@ -42,16 +42,16 @@ NUMBERS: sa.BindParameter[list[int]] = sa.bindparam("numbers", type_=NumberList(
 
 
 class among(FunctionElement[Any]):
-    """`column` is one of the numbers bound to `numbers` (default: NUMBERS), as SQL whose text does not depend on how
-    many there are. An expanding IN was rendered anew on every execution, a twentieth of a get's CPU (py-spy)."""
+    """`column` is one of the numbers bound to NUMBERS, as SQL whose text does not depend on how many there are. An
+    expanding IN was rendered anew on every execution, a twentieth of a get's CPU (py-spy)."""
 
     # Untyped: a Boolean would have SQLite's compiler add "= 1", which no index serves.
     type: sa.types.TypeEngine[Any] = sa.types.NullType()
     inherit_cache = True
     name = "among"
 
-    def __init__(self, column: sa.ColumnElement[Any], numbers: sa.BindParameter[list[int]] = NUMBERS) -> None:
-        super().__init__(column, numbers)
+    def __init__(self, column: sa.ColumnElement[Any]) -> None:
+        super().__init__(column, NUMBERS)
 
 
 @compiles(among, "sqlite")
