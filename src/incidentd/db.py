@@ -28,16 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from incidentd import sqlite_inline
 from incidentd.config import Settings
 from incidentd.errors import ServiceUnavailable
-
-metadata = sa.MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
+from incidentd.kit.tables import metadata as metadata
 
 # SQLite messages that mean "not available now" rather than "this statement is wrong".
 _SQLITE_UNAVAILABLE = ("database is locked", "unable to open database", "disk i/o error", "database is full")
@@ -241,7 +232,7 @@ _database_of: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDiction
 
 def database_key(engine: Engine) -> Engine:
     """The engine that stands for the database `engine` belongs to, whether it reads or writes: what memories of a
-    database (`kit.memo`) are kept under."""
+    database (`incidentd.memo`) are kept under."""
     return _database_of.get(engine, engine)
 
 

@@ -312,12 +312,12 @@ async def test_responses_are_assembled_without_a_query_per_reference(app, client
     engines = [engine.sync_engine for engine in app.state.db.engines]  # writes have their own on SQLite
     for engine in engines:
         sa.event.listen(engine, "before_cursor_execute", count)
-    # Users, stages and diagrams are remembered (kit.memo): measure once the references have been seen.
+    # Users, stages and diagrams are remembered (incidentd.memo): measure once the references have been seen.
     await create_incident(client, admin, **references(3))
     try:
         one, create_one = await measured(create_incident(client, admin, **references(1)))
         three, create_three = await measured(create_incident(client, admin, **references(3)))
-        # Reads remember users, stages and fragments (kit.memo): compare gets once both have seen theirs.
+        # Reads remember users, stages and fragments (incidentd.memo): compare gets once both have seen theirs.
         for incident in (one, three):
             await client.get("/incidents.get", params={"id": incident["id"]}, headers=admin.headers)
         _, get_one = await measured(client.get("/incidents.get", params={"id": one["id"]}, headers=admin.headers))

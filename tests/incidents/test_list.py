@@ -294,7 +294,7 @@ async def test_a_page_of_fifty_costs_a_fixed_number_of_queries(app, client, admi
             statements.append(statement)
 
     engine = app.state.db.engine.sync_engine
-    # Reads remember users, stages and fragments (kit.memo): compare pages once those are known.
+    # Reads remember users, stages and fragments (incidentd.memo): compare pages once those are known.
     await client.post("/incidents.list", json={"limit": 50}, headers=admin.headers)
     sa.event.listen(engine, "before_cursor_execute", count)
     try:

@@ -431,7 +431,7 @@ async def test_list_renders_a_page_with_a_fixed_number_of_queries(app, client, a
     colleague = await add_principal(app, admin, email="c@example.com")
     for index in range(12):
         await create(client, admin, type="product", name=f"P{index}", owned_by=[admin.don, colleague.don])
-    # Reads remember users (kit.memo): compare pages once the owners are known.
+    # Reads remember users (incidentd.memo): compare pages once the owners are known.
     await _list(client, admin, "post", {"limit": 12})
     with counting_selects(app) as small:
         await _list(client, admin, "post", {"limit": 2})
@@ -493,7 +493,7 @@ async def test_summaries_render_devrev_part_summaries_in_at_most_two_queries(app
     async with app.state.db.read() as conn:
         with counting_selects(app) as statements:
             found = await parts.summaries(conn, admin.org, [1, 2, 3, 4, 5, 99])
-        # the parts with their owners, and the owners' users unless remembered (kit.memo), whatever the number of
+        # the parts with their owners, and the owners' users unless remembered (incidentd.memo), whatever the number of
         # parts
         assert 1 <= len(statements) <= 2
         with counting_selects(app) as statements:

@@ -19,8 +19,8 @@ from incidentd.db import Database
 from incidentd.errors import CustomizationValidationError, InvalidField, InvalidId, MissingRequiredField, NotFound
 from incidentd.identity import repository as users_repository
 from incidentd.kit import counters, ids, pages
-from incidentd.kit.memo import ImmutableRows
 from incidentd.kit.time import now_ms
+from incidentd.memo import ImmutableRows
 from incidentd.principal import OrgScope, Principal
 
 # The default incident stage diagram (contract notes): states, stages with their state, start, transitions.
@@ -197,7 +197,7 @@ async def _diagrams_by_number(conn: AsyncConnection, dev_org_id: int, numbers: l
 
 
 # A diagram's stages and transitions are written with it and never changed, and a leaf type's default diagram is
-# made with its org and never replaced (see kit.memo): every create would otherwise look it up.
+# made with its org and never replaced (see incidentd.memo): every create would otherwise look it up.
 _diagram_rows = ImmutableRows[int, StageDiagram]()
 _default_diagrams = ImmutableRows[str, int]()
 
@@ -208,7 +208,7 @@ async def stages(conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]) -
     return {number: _stage_info(row) for number, row in rows.items()}
 
 
-# Stages (with their states) and schema fragments are never updated or deleted (see kit.memo).
+# Stages (with their states) and schema fragments are never updated or deleted (see incidentd.memo).
 _stage_rows = ImmutableRows[int, Row[Any]]()
 _fragment_rows = ImmutableRows[int, Row[Any]]()
 

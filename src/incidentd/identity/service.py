@@ -20,8 +20,8 @@ from incidentd.db import Database
 from incidentd.errors import BadRequestError, Conflict, InvalidField, NotFound, Unauthenticated
 from incidentd.identity import repository, schemas
 from incidentd.kit import counters, ids, pages
-from incidentd.kit.memo import ImmutableRows
 from incidentd.kit.time import now_ms
+from incidentd.memo import ImmutableRows
 from incidentd.principal import OrgScope, Principal
 
 TOKEN_PREFIX = "idt_"
@@ -235,7 +235,7 @@ async def _render_users(conn: AsyncConnection, org: OrgScope, rows: list[Row[Any
     return [schemas.dev_user(row, org, users) for row in rows]
 
 
-# Users are never updated or deleted (see kit.memo).
+# Users are never updated or deleted (see incidentd.memo).
 _users = ImmutableRows[int, Row[Any]]()
 
 

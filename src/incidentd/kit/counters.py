@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from incidentd.db import metadata
 from incidentd.kit.ids import KINDS
+from incidentd.kit.tables import metadata
 
 id_counters = sa.Table(
     "id_counters",

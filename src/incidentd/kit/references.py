@@ -7,12 +7,23 @@ belong to the caller's org, and all of one field are looked up with a single que
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.errors import InvalidId
 from incidentd.kit import ids
-from incidentd.principal import OrgScope
+
+
+class Org(Protocol):
+    """What resolving needs of the caller's org (`principal.OrgScope` is one): its row id, and whether a parsed id
+    names one of its objects."""
+
+    @property
+    def dev_org_id(self) -> int: ...
+
+    def owns(self, parsed: ids.ObjectId) -> bool: ...
+
 
 # (conn, dev_org_id, numbers) -> {number: kind name} of the numbers that exist.
 Lookup = Callable[[AsyncConnection, int, Iterable[int]], Awaitable[dict[int, str]]]
@@ -20,7 +31,7 @@ Lookup = Callable[[AsyncConnection, int, Iterable[int]], Awaitable[dict[int, str
 
 async def resolve_many(
     conn: AsyncConnection,
-    org: OrgScope,
+    org: Org,
     values: Sequence[str],
     *,
     kinds: tuple[str, ...],
@@ -50,7 +61,7 @@ async def resolve_many(
 
 async def resolve_one(
     conn: AsyncConnection,
-    org: OrgScope,
+    org: Org,
     value: str,
     *,
     kinds: tuple[str, ...],

@@ -1,8 +1,18 @@
-"""Column helpers shared by the storage tables of every domain."""
+"""The schema every domain's storage tables belong to, and column helpers they share."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
 
 
 def audit_columns() -> list[sa.Column[int]]:

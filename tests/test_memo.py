@@ -7,7 +7,7 @@ import pytest
 from conftest import Actor
 from incidentd.db import Database
 from incidentd.identity import repository as identity_repository
-from incidentd.kit.memo import ImmutableRows
+from incidentd.memo import ImmutableRows
 
 
 class Fetches:
