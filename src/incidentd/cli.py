@@ -197,7 +197,7 @@ def org_list(database_url: str = DatabaseOption) -> None:
 
     async def work(db: database.Database) -> list[Any]:
         async with db.read() as conn:
-            return list(await identity.repository.list_orgs(conn))
+            return await identity.list_orgs(conn)
 
     for row in _run(settings, work):
         typer.echo(f"{row.slug}\t{ids.org_don(settings.don_partition, row.slug)}\t{row.display_name}")
@@ -265,9 +265,7 @@ def token_list(
         async with db.read() as conn:
             scope = await identity.find_org(conn, settings.don_partition, org)
             user_number = (await identity.resolve_user(conn, scope, user)).number if user else None
-            rows = await identity.repository.list_tokens(
-                conn, scope.dev_org_id, user_number=user_number, requested_token_type=None
-            )
+            rows = await identity.tokens_of(conn, scope, user_number)
         return [
             "\t".join(
                 [

@@ -18,7 +18,6 @@ from incidentd.articles import repository, schemas
 from incidentd.artifacts import service as artifacts
 from incidentd.db import Database
 from incidentd.errors import InvalidField, NotFound
-from incidentd.identity import repository as identity_repository
 from incidentd.identity import service as identity
 from incidentd.kit import counters, ids, pages, references
 from incidentd.kit.time import now_ms
@@ -42,7 +41,7 @@ async def _owners(conn: AsyncConnection, org: OrgScope, values: Sequence[str], f
     if not values:
         raise InvalidField("an article needs at least one owner", field_name=field_name)
     return await references.resolve_many(
-        conn, org, values, kinds=ids.USER_KINDS, field_name=field_name, lookup=identity_repository.user_kinds
+        conn, org, values, kinds=ids.USER_KINDS, field_name=field_name, lookup=identity.user_kinds
     )
 
 

@@ -17,7 +17,7 @@ from incidentd.customization import fields, repository, schemas
 from incidentd.customization.schemas import FieldDescriptor
 from incidentd.db import Database
 from incidentd.errors import CustomizationValidationError, InvalidField, InvalidId, MissingRequiredField, NotFound
-from incidentd.identity import repository as users_repository
+from incidentd.identity import service as identity
 from incidentd.kit import counters, ids, pages
 from incidentd.kit.time import now_ms
 from incidentd.memo import ImmutableRows
@@ -535,8 +535,8 @@ async def list_fragments(
 async def _render_fragments(
     conn: AsyncConnection, org: OrgScope, rows: list[Any], *, prune_fields: bool
 ) -> list[schemas.CustomSchemaFragment]:
-    users = await users_repository.get_users(
-        conn, org.dev_org_id, {n for row in rows for n in (row.created_by, row.modified_by) if n is not None}
+    users = await identity.users_by_number(
+        conn, org, {n for row in rows for n in (row.created_by, row.modified_by) if n is not None}
     )
     later = await repository.later_versions(conn, org.dev_org_id, [row.number for row in rows])
     return [

@@ -243,6 +243,21 @@ async def users_by_number(conn: AsyncConnection, org: OrgScope, numbers: Iterabl
     return await _users.get(conn, org.dev_org_id, numbers, repository.get_users)
 
 
+async def user_kinds(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, str]:
+    """{number: user_type} of the users that exist, in one query (a `kit.references.Lookup` for other domains)."""
+    return await repository.user_kinds(conn, dev_org_id, numbers)
+
+
+async def list_orgs(conn: AsyncConnection) -> list[Row[Any]]:
+    """Every dev org (for the CLI)."""
+    return list(await repository.list_orgs(conn))
+
+
+async def tokens_of(conn: AsyncConnection, org: OrgScope, user_number: int | None) -> list[Row[Any]]:
+    """The org's token rows (one user's if `user_number`), of every type; never their secrets (for the CLI)."""
+    return list(await repository.list_tokens(conn, org.dev_org_id, user_number=user_number, requested_token_type=None))
+
+
 # tokens --------------------------------------------------------------------------------------------
 
 

@@ -21,7 +21,6 @@ from incidentd.customization import service as customization
 from incidentd.customization.schemas import FieldDescriptor, stage_summary, state_summary
 from incidentd.db import Database
 from incidentd.errors import BadRequestError, Forbidden, InvalidField, NotFound
-from incidentd.identity import repository as users_repository
 from incidentd.identity import service as identity
 from incidentd.identity.schemas import UserSummary, user_summary
 from incidentd.incidents import filters, repository, schemas, stages
@@ -928,7 +927,7 @@ async def _group_keys(
             return stage_rows[key].ordinal, schemas.FieldValue(type="stage", name=stage_rows[key].name)
 
     elif field in ("owned_by", "created_by"):
-        kinds = await users_repository.user_kinds(conn, org.dev_org_id, present)
+        kinds = await identity.user_kinds(conn, org.dev_org_id, present)
 
         def describe(key: Any) -> tuple[Any, schemas.FieldValue]:
             return key, schemas.FieldValue(type="id", value=org.don(kinds[key], key))

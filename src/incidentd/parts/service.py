@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.db import Database
 from incidentd.errors import BadRequestError, InvalidField, MissingRequiredField, NotFound
-from incidentd.identity import repository as identity_repository
 from incidentd.identity import service as identity
 from incidentd.kit import counters, ids, pages
 from incidentd.kit.references import Lookup, resolve_many, resolve_one
@@ -71,7 +70,7 @@ async def _owners(conn: AsyncConnection, org: OrgScope, values: list[str], field
     if not values:
         raise InvalidField("a part needs at least one owner", field_name=field_name)
     return await resolve_many(
-        conn, org, values, kinds=ids.USER_KINDS, field_name=field_name, lookup=identity_repository.user_kinds
+        conn, org, values, kinds=ids.USER_KINDS, field_name=field_name, lookup=identity.user_kinds
     )
 
 
@@ -226,7 +225,7 @@ async def list_parts(db: Database, principal: Principal, request: schemas.PartsL
         _key(parents),
         level,
     )
-    users = identity_repository.user_kinds
+    users = identity.user_kinds
     async with db.read() as conn:
         rows = list(
             await repository.list_parts(
