@@ -357,7 +357,7 @@ def deep_cursor(url: str, depth_pages: int) -> str:
 
     from incidentd.config import Settings
     from incidentd.db import Database
-    from incidentd.incidents import filters, repository, schemas, service
+    from incidentd.incidents import filters, reading, repository, schemas
     from incidentd.incidents.tables import incidents
     from incidentd.kit import cursors
 
@@ -372,7 +372,7 @@ def deep_cursor(url: str, depth_pages: int) -> str:
             await db.dispose()
 
     row = asyncio.run(boundary())
-    fingerprint = service._request_fingerprint(schemas.IncidentsListRequest(limit=50), "incidents.list")
+    fingerprint = reading.request_fingerprint(schemas.IncidentsListRequest(limit=50), "incidents.list")
     return cursors.encode(["list", *repository.sort_values(row, filters.DEFAULT_SORT)], "after", fingerprint)
 
 

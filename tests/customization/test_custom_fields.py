@@ -12,7 +12,7 @@ from fragments import assert_rejected, create, fragment_body, set_fragment, upda
 
 from conftest import Actor, make_org
 from contract import assert_conforms
-from incidentd.incidents import service as incident_service
+from incidentd.incidents import reading as incident_reading
 
 SPEC = {"tenant_fragment": True}
 UENUM = [{"id": 1, "label": "P1", "ordinal": 1}, {"id": 2, "label": "P2", "ordinal": 2}]
@@ -463,7 +463,7 @@ async def dataset(request, monkeypatch, client, admin: Actor):
         async def no_filter_is_selective(conn: Any, org: Any) -> int:
             return -1
 
-        monkeypatch.setattr(incident_service, "_few_matches", no_filter_is_selective)
+        monkeypatch.setattr(incident_reading, "few_matches", no_filter_is_selective)
     return await seed(client, admin, 45, random.Random(5))
 
 
