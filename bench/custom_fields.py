@@ -59,7 +59,7 @@ async def existing(db: database.Database) -> Principal:
 async def seed(db: database.Database, count: int) -> Principal:
     async with db.write() as conn:
         org = await identity.create_org(conn, partition="dvrv-us-1", display_name="bench", slug="bench")
-        user = await identity.create_user(conn, org, email="bench@example.com", user_type="dev_user")
+        user = await identity.create_user(conn, org, email="bench@example.com", user_type="dev_user", role=ADMIN)
         triage = (await customization.load_diagram(conn, org, "incident", None)).start
         first = await counters.allocate(conn, org.dev_org_id, "incident", count)
     principal = Principal(org, user.number, "dev_user", role=ADMIN)
