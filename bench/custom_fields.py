@@ -35,7 +35,7 @@ from incidentd.identity import service as identity
 from incidentd.incidents import repository, schemas, service
 from incidentd.incidents.tables import incident_custom_values, incidents
 from incidentd.kit import counters
-from incidentd.principal import Principal
+from incidentd.principal import ADMIN, Principal
 
 REGIONS = ["eu", "us", "apac", "latam", "africa"]  # 20% each
 LABELS = [f"label{n}" for n in range(10)]
@@ -53,16 +53,16 @@ async def existing(db: database.Database) -> Principal:
         assert org is not None, "nothing to reuse: run with --keep first"
         scope = OrgScope(org.id, org.slug, "dvrv-us-1")
         user = await identity_repository.get_user_by_email(conn, org.id, "bench@example.com")
-    return Principal(scope, user.number, "dev_user")
+    return Principal(scope, user.number, "dev_user", role=ADMIN)
 
 
 async def seed(db: database.Database, count: int) -> Principal:
     async with db.write() as conn:
         org = await identity.create_org(conn, partition="dvrv-us-1", display_name="bench", slug="bench")
-        user = await identity.create_user(conn, org, email="bench@example.com", user_type="dev_user")
+        user = await identity.create_user(conn, org, email="bench@example.com", user_type="dev_user", role=ADMIN)
         triage = (await customization.load_diagram(conn, org, "incident", None)).start
         first = await counters.allocate(conn, org.dev_org_id, "incident", count)
-    principal = Principal(org, user.number, "dev_user")
+    principal = Principal(org, user.number, "dev_user", role=ADMIN)
     await customization.set_fragment(
         db,
         principal,

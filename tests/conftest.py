@@ -26,7 +26,7 @@ from incidentd import db as database
 from incidentd.app import create_app
 from incidentd.config import Settings, normalize_database_url
 from incidentd.identity import service as identity
-from incidentd.principal import OrgScope
+from incidentd.principal import ADMIN, MEMBER, OrgScope
 
 TEST_DATABASE = os.environ.get("INCIDENTD_TEST_DATABASE_URL", "sqlite")
 ON_POSTGRES = TEST_DATABASE.startswith("postgres")
@@ -93,6 +93,18 @@ def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def empty_database_url(tmp_path: Path) -> Iterator[str]:
+    """A database without any schema, for tests of the migrations themselves."""
+    if not ON_POSTGRES:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    name = f"incidentd_e_{os.getpid()}_{next(_sequence)}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    yield _pg_url(name)
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=database_url,
@@ -154,23 +166,31 @@ class Actor:
         return self.org.don(self.user_type, self.user_number)
 
 
-async def make_org(app: Any, slug: str, *, user_type: str = "dev_user") -> Actor:
-    """A new org with one principal of `user_type` and a token for it."""
+async def make_org(app: Any, slug: str, *, user_type: str = "dev_user", role: str = ADMIN) -> Actor:
+    """A new org with one principal of `user_type` (its admin unless `role` says otherwise) and a token for it."""
     db: database.Database = app.state.db
     async with db.write() as conn:
         org = await identity.create_org(conn, partition=db.settings.don_partition, display_name=slug, slug=slug)
-        user = await identity.create_user(conn, org, email=f"owner@{slug}.test", user_type=user_type)
+        user = await identity.create_user(conn, org, email=f"owner@{slug}.test", user_type=user_type, role=role)
         token = await identity.issue_token(conn, org, user.number)
     return Actor(org, user.number, user_type, token.secret)
 
 
-async def add_principal(app: Any, actor: Actor, *, user_type: str = "dev_user", email: str | None = None) -> Actor:
-    """Another principal (and token) in `actor`'s org."""
+async def add_principal(
+    app: Any, actor: Actor, *, user_type: str = "dev_user", email: str | None = None, role: str = ADMIN
+) -> Actor:
+    """Another principal (and token) in `actor`'s org; an admin unless `role` says otherwise."""
     db: database.Database = app.state.db
     async with db.write() as conn:
-        user = await identity.create_user(conn, actor.org, email=email, user_type=user_type)
+        user = await identity.create_user(conn, actor.org, email=email, user_type=user_type, role=role)
         token = await identity.issue_token(conn, actor.org, user.number)
     return Actor(actor.org, user.number, user_type, token.secret)
+
+
+@pytest.fixture
+async def member(app: Any, admin: Actor) -> Actor:
+    """A dev user of the admin's org whose role is member, with a token."""
+    return await add_principal(app, admin, email="member@incidentd.local", role=MEMBER)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from incidentd.errors import ApiError
 from incidentd.identity import service as identity
 from incidentd.kit import ids
 from incidentd.kit.time import to_rfc3339
+from incidentd.principal import ADMIN
 
 app = typer.Typer(
     help="incidentd: a self-hosted incident server that speaks DevRev's Incidents API.", no_args_is_help=True
@@ -180,7 +181,7 @@ def org_create(
             )
             token = None
             if admin_email:
-                user = await identity.create_user(conn, org, email=admin_email, full_name="Administrator")
+                user = await identity.create_user(conn, org, email=admin_email, full_name="Administrator", role=ADMIN)
                 token = await identity.issue_token(conn, org, user.number, token_hint="org admin token")
             return org, token
 
@@ -209,6 +210,7 @@ def user_create(
     full_name: str = typer.Option(None),
     display_name: str = typer.Option(None),
     kind: str = typer.Option("dev_user", help="dev_user, service_account or sys_user."),
+    role: str = typer.Option("member", help="admin (administers the org) or member (works on incidents)."),
     org: str = OrgOption,
     database_url: str = DatabaseOption,
 ) -> None:
@@ -222,9 +224,54 @@ def user_create(
         async with db.write() as conn:
             scope = await identity.find_org(conn, settings.don_partition, org)
             row = await identity.create_user(
-                conn, scope, email=email, full_name=full_name, display_name=display_name, user_type=kind
+                conn, scope, email=email, full_name=full_name, display_name=display_name, user_type=kind, role=role
             )
             return scope.don(row.user_type, row.number)
+
+    typer.echo(_run(settings, work))
+
+
+@user_app.command("list")
+def user_list(org: str = OrgOption, database_url: str = DatabaseOption) -> None:
+    """List an org's principals with their roles."""
+    settings = _settings(database_url=database_url)
+
+    async def work(db: database.Database) -> list[str]:
+        async with db.read() as conn:
+            scope = await identity.find_org(conn, settings.don_partition, org)
+        return [
+            "\t".join(
+                [
+                    scope.don(row.user_type, row.number),
+                    ids.to_display(row.user_type, row.number),
+                    row.role,
+                    row.state,
+                    row.email or "-",
+                    row.display_name or "",
+                ]
+            )
+            for row in await identity.list_users(db, scope)
+        ]
+
+    for line in _run(settings, work):
+        typer.echo(line)
+
+
+@user_app.command("set-role")
+def user_set_role(
+    user: str = typer.Argument(..., help="The user: email, DON or display id (DEVU-1)."),
+    role: str = typer.Argument(..., help="admin or member."),
+    org: str = OrgOption,
+    database_url: str = DatabaseOption,
+) -> None:
+    """Make a user an admin or a member; running servers apply it within 2 seconds."""
+    settings = _settings(database_url=database_url)
+
+    async def work(db: database.Database) -> str:
+        async with db.read() as conn:
+            scope = await identity.find_org(conn, settings.don_partition, org)
+        row = await identity.set_role(db, scope, user, role)
+        return f"{scope.don(row.user_type, row.number)}\t{row.role}"
 
     typer.echo(_run(settings, work))
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from incidentd.errors import Forbidden
 from incidentd.kit import ids
+
+# A principal's role in its org: admins administer it (users, other users' tokens, schemas); members work in it.
+ADMIN = "admin"
+MEMBER = "member"
+ROLES = (ADMIN, MEMBER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +38,7 @@ class Principal:
     user_number: int
     user_type: str  # dev_user | service_account | sys_user
     token_number: int | None = None
+    role: str = MEMBER
 
     @property
     def user_don(self) -> str:
@@ -40,3 +47,13 @@ class Principal:
     @property
     def is_system(self) -> bool:
         return self.user_type in ("service_account", "sys_user")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ADMIN
+
+
+def require_admin(principal: Principal, action: str) -> None:
+    """Raise 403 `forbidden` unless the principal is an admin of its org; `action` completes "only an admin may"."""
+    if not principal.is_admin:
+        raise Forbidden(f"only an admin of the org may {action}; the caller's role is {principal.role}")

@@ -15,6 +15,7 @@ from incidentd import db as database
 from incidentd.app import create_app
 from incidentd.config import Settings
 from incidentd.identity import service as identity
+from incidentd.principal import ADMIN
 
 
 @dataclass
@@ -49,12 +50,12 @@ class TokenHolder(Actor):
 
 
 async def new_org(app: Any, slug: str | None = None) -> TokenHolder:
-    """An org with a unique slug (Redis is shared between test runs), one dev user and a token."""
+    """An org with a unique slug (Redis is shared between test runs), its admin dev user and a token."""
     db: database.Database = app.state.db
     slug = slug or f"t{uuid.uuid4().hex[:12]}"
     async with db.write() as conn:
         org = await identity.create_org(conn, partition=db.settings.don_partition, display_name=slug, slug=slug)
-        user = await identity.create_user(conn, org, email=f"owner@{slug}.test")
+        user = await identity.create_user(conn, org, email=f"owner@{slug}.test", role=ADMIN)
         token = await identity.issue_token(conn, org, user.number)
     return TokenHolder(org, user.number, "dev_user", token.secret, token.number)
 

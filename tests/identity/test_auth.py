@@ -115,7 +115,7 @@ def test_requests_that_verify_a_token_at_once_write_its_last_use_once():
 
     def verified() -> _VerifiedToken:
         # What each request reads from the database when the cached entry has just expired.
-        return _VerifiedToken(1, "acme", 7, 1, "dev_user", None, hour_ago, 0.0)
+        return _VerifiedToken(1, "acme", 7, 1, "dev_user", "member", None, hour_ago, 0.0)
 
     now = hour_ago + 3_600_000
     assert [cache.due_for_touch(verified(), now) for _ in range(64)].count(True) == 1

@@ -21,7 +21,7 @@ from incidentd.identity import service as identity
 from incidentd.kit import counters, ids, pages
 from incidentd.kit.time import now_ms
 from incidentd.memo import ImmutableRows
-from incidentd.principal import OrgScope, Principal
+from incidentd.principal import OrgScope, Principal, require_admin
 
 # The default incident stage diagram (contract notes): states, stages with their state, start, transitions.
 DEFAULT_STATES = (("open", False), ("in_progress", False), ("closed", True))
@@ -363,7 +363,8 @@ def _fragment(row: Any) -> Fragment:
 async def set_fragment(db: Database, principal: Principal, request: schemas.CustomSchemaFragmentsSetRequest) -> str:
     """Create a fragment, or a new version of it when its content changed (an unchanged fragment keeps its id).
     Fields of the current version that the new one leaves out must be named in `deleted_fields`; a field keeps
-    its type across versions."""
+    its type across versions. Only admins change the org's schemas."""
+    require_admin(principal, "change custom schemas")
     org = principal.org
     _check_fragment_request(request)
     descriptors = [

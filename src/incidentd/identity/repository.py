@@ -42,6 +42,12 @@ async def insert_user(conn: AsyncConnection, **values: Any) -> None:
 # The users with these numbers, in one query (for resolving summaries without N+1).
 get_users = RowsByNumber(users)
 
+# The columns of a user that never change once written (what a user-summary shows); role and modified_* do.
+get_user_summaries = RowsByNumber(
+    users,
+    sa.select(users.c.number, users.c.user_type, users.c.email, users.c.full_name, users.c.display_name, users.c.state),
+)
+
 
 async def get_user_by_email(conn: AsyncConnection, dev_org_id: int, email: str) -> Row[Any] | None:
     query = sa.select(users).where(users.c.dev_org_id == dev_org_id, sa.func.lower(users.c.email) == email.lower())
@@ -66,6 +72,19 @@ async def list_users(
     return (await conn.execute(number_page(query, users.c.number, page))).all()
 
 
+async def list_all_users(conn: AsyncConnection, dev_org_id: int) -> Sequence[Row[Any]]:
+    """Every principal of the org, of every kind, by number (for the CLI)."""
+    return (await conn.execute(sa.select(users).where(users.c.dev_org_id == dev_org_id).order_by(users.c.number))).all()
+
+
+async def set_role(conn: AsyncConnection, dev_org_id: int, number: int, role: str, now: int) -> None:
+    await conn.execute(
+        sa.update(users)
+        .where(users.c.dev_org_id == dev_org_id, users.c.number == number)
+        .values(role=role, modified_date=now)
+    )
+
+
 async def insert_token(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(sa.insert(auth_tokens).values(**values))
 
@@ -76,6 +95,7 @@ async def find_token(conn: AsyncConnection, token_hash: str) -> Row[Any] | None:
         sa.select(
             auth_tokens,
             users.c.user_type,
+            users.c.role,
             users.c.state.label("user_state"),
             dev_orgs.c.slug.label("org_slug"),
         )

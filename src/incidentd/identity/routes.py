@@ -73,7 +73,7 @@ async def list_tokens(
 
 
 async def delete_token(data: schemas.AuthTokensDeleteRequest, principal: Principal, db: Database) -> Empty:
-    await service.revoke_token(db, principal.org, data.token_id, current=principal.token_number)
+    await service.revoke_token(db, principal.org, data.token_id, caller=principal)
     return Empty()
 
 

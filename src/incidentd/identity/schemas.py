@@ -25,6 +25,7 @@ class DevUser(Response):
     created_date: str | None = None
     modified_by: UserSummary | None = None
     modified_date: str | None = None
+    role: Literal["admin", "member"] | None = None  # incidentd's extension: what the user may administer
 
 
 class DevUsersSelfRequest(Request):
@@ -149,6 +150,7 @@ def dev_user(row: Any, org: OrgScope, users: dict[int, Any]) -> DevUser:
         created_date=to_rfc3339(row.created_date),
         modified_by=user_summary(modifier, org) if modifier is not None else None,
         modified_date=to_rfc3339(row.modified_date),
+        role=row.role,
     )
 
 

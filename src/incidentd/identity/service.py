@@ -22,7 +22,7 @@ from incidentd.identity import repository, schemas
 from incidentd.kit import counters, ids, pages
 from incidentd.kit.time import now_ms
 from incidentd.memo import ImmutableRows
-from incidentd.principal import OrgScope, Principal
+from incidentd.principal import ADMIN, MEMBER, ROLES, OrgScope, Principal, require_admin
 
 TOKEN_PREFIX = "idt_"
 PAT = "urn:devrev:params:oauth:token-type:pat"
@@ -93,7 +93,13 @@ async def bootstrap(db: Database, *, admin_email: str) -> Bootstrap | None:
             return None
         org = await create_org(conn, partition=db.settings.don_partition, display_name="Default", slug="default")
         admin = await create_user(
-            conn, org, email=admin_email, full_name="Administrator", display_name="admin", user_type="dev_user"
+            conn,
+            org,
+            email=admin_email,
+            full_name="Administrator",
+            display_name="admin",
+            user_type="dev_user",
+            role=ADMIN,
         )
         token = await issue_token(conn, org, admin.number, token_hint="bootstrap admin token")
         return Bootstrap(org, admin.number, token)
@@ -111,10 +117,12 @@ async def create_user(
     display_name: str | None = None,
     user_type: str = "dev_user",
     state: str = "active",
+    role: str = MEMBER,
     created_by: int | None = None,
 ) -> Row[Any]:
     if user_type not in ids.USER_KINDS:
         raise InvalidField(f"'{user_type}' is not a principal kind", field_name="type")
+    _check_role(role)
     if state not in USER_STATES:
         raise InvalidField(f"'{state}' is not a user state", field_name="state")
     if email is not None:
@@ -134,6 +142,7 @@ async def create_user(
         full_name=full_name,
         display_name=display_name or (email.split("@")[0] if email else f"{user_type}-{number}"),
         state=state,
+        role=role,
         created_by=created_by,
         created_date=now,
         modified_by=created_by,
@@ -141,6 +150,11 @@ async def create_user(
     )
     rows = await repository.get_users(conn, org.dev_org_id, [number])
     return rows[number]
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidField(f"'{role}' is not a role ({', '.join(ROLES)})", field_name="role")
 
 
 async def resolve_user(
@@ -181,6 +195,8 @@ async def self_user(db: Database, principal: Principal) -> schemas.DevUser:
 async def create_dev_user(
     db: Database, principal: Principal, *, email: str, state: str, full_name: str | None, display_name: str | None
 ) -> schemas.DevUser:
+    """A new dev user (a member; `incidentd user set-role` promotes); only admins create users."""
+    require_admin(principal, "create dev users")
     async with db.write() as conn:
         row = await create_user(
             conn,
@@ -235,12 +251,31 @@ async def _render_users(conn: AsyncConnection, org: OrgScope, rows: list[Row[Any
     return [schemas.dev_user(row, org, users) for row in rows]
 
 
-# Users are never updated or deleted (see incidentd.memo).
+# Users are never deleted, and the columns a summary shows never change (see incidentd.memo); only role does.
 _users = ImmutableRows[int, Row[Any]]()
 
 
 async def users_by_number(conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]) -> dict[int, Row[Any]]:
-    return await _users.get(conn, org.dev_org_id, numbers, repository.get_users)
+    """The summary columns (kind, names, email, state) of the org's users with these numbers."""
+    return await _users.get(conn, org.dev_org_id, numbers, repository.get_user_summaries)
+
+
+async def list_users(db: Database, org: OrgScope) -> list[Row[Any]]:
+    """Every principal of the org by number, with its role (for the CLI)."""
+    async with db.read() as conn:
+        return list(await repository.list_all_users(conn, org.dev_org_id))
+
+
+async def set_role(db: Database, org: OrgScope, reference: str, role: str) -> Row[Any]:
+    """Make a principal an admin or a member of its org (an operator's act: the CLI). Tokens of the user that this
+    process remembers are forgotten at once; other processes see the new role within `TOKEN_CACHE_SECONDS`."""
+    _check_role(role)
+    async with db.write() as conn:
+        user = await resolve_user(conn, org, reference, field_name="user")
+        await repository.set_role(conn, org.dev_org_id, user.number, role, now_ms())
+        updated = (await repository.get_users(conn, org.dev_org_id, [user.number]))[user.number]
+    token_cache(db).forget_user(org.dev_org_id, user.number)
+    return updated
 
 
 async def user_kinds(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, str]:
@@ -298,6 +333,7 @@ class _VerifiedToken:
     number: int
     user_number: int
     user_type: str
+    role: str
     expires_at: int | None
     last_used_at: int | None
     verified_at: float  # monotonic seconds
@@ -345,6 +381,12 @@ class TokenCache:
             if (verified.dev_org_id, verified.number) == (dev_org_id, number):
                 del self._tokens[token_hash]
 
+    def forget_user(self, dev_org_id: int, user_number: int) -> None:
+        """Forget every token of a user (its role changed: the next request reads it again)."""
+        for token_hash, verified in list(self._tokens.items()):
+            if (verified.dev_org_id, verified.user_number) == (dev_org_id, user_number):
+                del self._tokens[token_hash]
+
 
 TOKEN_CACHE_SECONDS = 2.0
 _token_caches: weakref.WeakKeyDictionary[Database, TokenCache] = weakref.WeakKeyDictionary()
@@ -373,6 +415,7 @@ async def _verify(db: Database, token_hash: str) -> _VerifiedToken:
         row.number,
         row.user_number,
         row.user_type,
+        row.role,
         row.expires_at,
         row.last_used_at,
         time.monotonic(),
@@ -397,7 +440,7 @@ async def authenticate(db: Database, partition: str, token: str) -> Principal:
         async with db.write() as conn:
             await repository.touch_token(conn, verified.dev_org_id, verified.number, now)
     org = OrgScope(verified.dev_org_id, verified.org_slug, partition)
-    return Principal(org, verified.user_number, verified.user_type, verified.number)
+    return Principal(org, verified.user_number, verified.user_type, verified.number, verified.role)
 
 
 def token_status(row: Row[Any], now: int | None = None) -> str:
@@ -418,6 +461,7 @@ async def create_token(
     requested_token_type: str | None,
     scope: str | None,
 ) -> IssuedToken:
+    """A token for the caller, or (admins only) for another dev user or service account of the org (`act_as`)."""
     async with db.write() as conn:
         user_number = principal.user_number
         if act_as is not None:
@@ -426,6 +470,8 @@ async def create_token(
                     conn, principal.org, act_as, kinds=("dev_user", "service_account"), field_name="act_as"
                 )
             ).number
+            if user_number != principal.user_number:
+                require_admin(principal, "create tokens that act as another user")
         return await issue_token(
             conn,
             principal.org,
@@ -440,7 +486,7 @@ async def create_token(
 async def list_tokens(
     db: Database, principal: Principal, *, subject: str | None, requested_token_type: str | None
 ) -> list[schemas.AuthToken]:
-    """Metadata of the subject's tokens (the caller's by default); never the secrets."""
+    """Metadata of the subject's tokens (the caller's by default; another user's for admins); never the secrets."""
     async with db.read() as conn:
         user = (
             await resolve_user(conn, principal.org, subject, field_name="subject")
@@ -449,6 +495,8 @@ async def list_tokens(
                 principal.user_number
             ]
         )
+        if user.number != principal.user_number:
+            require_admin(principal, "list another user's tokens")
         rows = await repository.list_tokens(
             conn, principal.org.dev_org_id, user_number=user.number, requested_token_type=requested_token_type
         )
@@ -457,18 +505,21 @@ async def list_tokens(
     return [schemas.auth_token(row, principal.org, status=token_status(row, now), subject=subject_don) for row in rows]
 
 
-async def revoke_token(db: Database, org: OrgScope, token_id: str | None, *, current: int | None = None) -> None:
-    """Revoke a token of the org by id, or the caller's own token (`current`) when no id is given."""
+async def revoke_token(db: Database, org: OrgScope, token_id: str | None, *, caller: Principal | None = None) -> None:
+    """Revoke a token of the org by id, or the caller's own token when no id is given. A caller who is not an admin
+    revokes only their own tokens; without a caller (the CLI's operator) any token of the org."""
     async with db.write() as conn:
         if token_id is None:
-            if current is None:
+            if caller is None or caller.token_number is None:
                 raise InvalidField("token_id is required", field_name="token_id")
-            number = current
+            number = caller.token_number
         else:
             parsed = ids.parse(token_id, "auth_token", field_name="token_id")
             number = parsed.number if org.owns(parsed) else 0
         row = await repository.get_token(conn, org.dev_org_id, number)
         if row is None:
             raise NotFound(f"token '{token_id}' does not exist")
+        if caller is not None and row.user_number != caller.user_number:
+            require_admin(caller, "revoke another user's tokens")
         await repository.revoke_token(conn, org.dev_org_id, number, now_ms())
     token_cache(db).forget(org.dev_org_id, number)

@@ -23,6 +23,7 @@ users = sa.Table(
     sa.Column("full_name", sa.String(256)),
     sa.Column("display_name", sa.String(256)),
     sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False, server_default="member"),  # admin | member
     sa.Column("created_by", sa.BigInteger),
     sa.Column("created_date", sa.BigInteger, nullable=False),
     sa.Column("modified_by", sa.BigInteger),

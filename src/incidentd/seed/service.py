@@ -26,7 +26,7 @@ from incidentd.kit import counters
 from incidentd.kit.time import now_ms
 from incidentd.parts import schemas as part_schemas
 from incidentd.parts import service as parts
-from incidentd.principal import OrgScope, Principal
+from incidentd.principal import ADMIN, OrgScope, Principal
 from incidentd.seed import repository
 from incidentd.tags import schemas as tag_schemas
 from incidentd.tags import service as tags
@@ -77,7 +77,7 @@ async def _principal(db: Database, org_slug: str | None) -> Principal:
         admin = await repository.first_dev_user(conn, org.dev_org_id)
     if admin is None:
         raise BadRequestError(f"org '{org.slug}' has no dev user to seed as")
-    return Principal(org, admin, "dev_user")
+    return Principal(org, admin, "dev_user", role=ADMIN)  # the operator seeds: it may set the schema
 
 
 async def build_world(db: Database, principal: Principal, rng: random.Random) -> World:

@@ -1,0 +1,78 @@
+"""`incidentd user create --role`, `user list` and `user set-role`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from incidentd.cli import app
+from incidentd.config import get_settings
+
+
+@pytest.fixture
+def incidentd(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """The CLI on the test's database (the CLI exports its settings to the environment; monkeypatch undoes it)."""
+    monkeypatch.setenv("INCIDENTD_DATABASE_URL", database_url)
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def run(runner: CliRunner, *args: str, code: int = 0) -> Result:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, result.output
+    return result
+
+
+def roles(runner: CliRunner) -> dict[str, str]:
+    """{email or display id: role} from `user list`."""
+    lines = run(runner, "user", "list", "--org", "acme").stdout.splitlines()
+    return {email if email != "-" else display_id: role for _, display_id, role, _, email, _ in map(str.split, lines)}
+
+
+def test_org_admin_created_users_and_set_role(incidentd: CliRunner):
+    run(incidentd, "org", "create", "Acme", "--slug", "acme", "--admin-email", "ops@acme.test")
+    run(incidentd, "user", "create", "--org", "acme", "--email", "sre@acme.test", "--display-name", "sre")
+    run(
+        incidentd,
+        "user",
+        "create",
+        "--org",
+        "acme",
+        "--email",
+        "lead@acme.test",
+        "--display-name",
+        "lead",
+        "--role",
+        "admin",
+    )
+    run(incidentd, "user", "create", "--org", "acme", "--kind", "service_account", "--display-name", "alerts")
+    assert roles(incidentd) == {
+        "ops@acme.test": "admin",
+        "sre@acme.test": "member",
+        "lead@acme.test": "admin",
+        "SVCACC-4": "member",
+    }
+
+    promoted = run(incidentd, "user", "set-role", "--org", "acme", "sre@acme.test", "admin")
+    assert promoted.stdout.split() == ["don:identity:dvrv-us-1:devo/acme:devu/2", "admin"]
+    run(incidentd, "user", "set-role", "--org", "acme", "SVCACC-4", "admin")
+    run(incidentd, "user", "set-role", "--org", "acme", "ops@acme.test", "member")
+    assert roles(incidentd) == {
+        "ops@acme.test": "member",
+        "sre@acme.test": "admin",
+        "lead@acme.test": "admin",
+        "SVCACC-4": "admin",
+    }
+
+
+def test_a_bad_role_or_an_unknown_user_is_an_error(incidentd: CliRunner):
+    run(incidentd, "org", "create", "Acme", "--slug", "acme", "--admin-email", "ops@acme.test")
+    bad = run(incidentd, "user", "create", "--org", "acme", "--email", "x@acme.test", "--role", "owner", code=1)
+    assert "'owner' is not a role (admin, member)" in bad.output
+    bad = run(incidentd, "user", "set-role", "--org", "acme", "ops@acme.test", "root", code=1)
+    assert "'root' is not a role" in bad.output
+    unknown = run(incidentd, "user", "set-role", "--org", "acme", "nobody@acme.test", "admin", code=1)
+    assert "does not exist" in unknown.output
+    assert roles(incidentd) == {"ops@acme.test": "admin"}
