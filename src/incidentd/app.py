@@ -23,7 +23,7 @@ from incidentd.config import Settings, get_settings
 from incidentd.errors import NotFound, ServiceUnavailable, Unauthenticated
 from incidentd.idempotency import service as idempotency
 from incidentd.idempotency.middleware import IdempotencyMiddleware
-from incidentd.logs import configure_logging
+from incidentd.logs import configure_logging, configured_secrets
 from incidentd.metrics import MEDIA_TYPE
 from incidentd.ratelimit import RateLimiter, RateLimitMiddleware
 from incidentd.routes import ROUTES
@@ -70,7 +70,7 @@ async def openapi_document(request: Any) -> Response[dict[str, Any]]:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, configured_secrets(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
