@@ -18,12 +18,12 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from incidentd import __version__
 from incidentd import db as database
-from incidentd.auth import PUBLIC_PATHS, TokenAuthentication, provide_principal
+from incidentd.auth import PUBLIC_PATHS, TokenAuthentication, authorization_header, provide_principal
 from incidentd.config import Settings, get_settings
 from incidentd.errors import NotFound, ServiceUnavailable, Unauthenticated
 from incidentd.idempotency import service as idempotency
 from incidentd.idempotency.middleware import IdempotencyMiddleware
-from incidentd.logs import configure_logging
+from incidentd.logs import configure_logging, configured_secrets
 from incidentd.metrics import MEDIA_TYPE
 from incidentd.ratelimit import RateLimiter, RateLimitMiddleware
 from incidentd.routes import ROUTES
@@ -57,7 +57,7 @@ async def metrics(request: Request[Any, Any, Any], state: State) -> Response[byt
     expected: str | None = state.settings.metrics_token
     if expected is None:
         raise NotFound("route not found")  # off: exactly like a route that does not exist
-    given = request.headers.get("authorization", "")
+    given = authorization_header(request.headers) or ""
     if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
         raise Unauthenticated("GET /metrics needs 'Authorization: Bearer <INCIDENTD_METRICS_TOKEN>'")
     return Response(metrics_of(request.scope).render(state.get("db")).encode(), media_type=MEDIA_TYPE)
@@ -70,7 +70,7 @@ async def openapi_document(request: Any) -> Response[dict[str, Any]]:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, configured_secrets(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

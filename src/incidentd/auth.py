@@ -7,12 +7,21 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from incidentd.errors import Unauthenticated
+from incidentd.errors import BadRequestError, Unauthenticated
 from incidentd.identity import service as identity
 from incidentd.principal import Principal
 
 # Paths that answer without a token.
 PUBLIC_PATHS = {"/health", "/ready", "/metrics", "/openapi.json", "/docs", "/artifacts.download", "/artifacts.upload"}
+
+
+def authorization_header(headers: Any) -> str | None:
+    """The request's one Authorization header value (None without one); two or more are 400 `bad_request`, as the
+    first one winning would let a proxy and the server disagree on who is calling."""
+    values = headers.getall("authorization", [])
+    if len(values) > 1:
+        raise BadRequestError(f"the Authorization header is sent {len(values)} times; send it once")
+    return values[0] if values else None
 
 
 def token_from_header(value: str | None) -> str:
@@ -29,7 +38,7 @@ def token_from_header(value: str | None) -> str:
 
 class TokenAuthentication(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
-        token = token_from_header(connection.headers.get("authorization"))
+        token = token_from_header(authorization_header(connection.headers))
         state = connection.app.state
         principal = await identity.authenticate(state.db, state.settings.don_partition, token)
         return AuthenticationResult(user=principal, auth=token)

@@ -18,6 +18,7 @@ from litestar import Request, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import OpenAPIType, Operation, Parameter, Schema
 
+from incidentd.idempotency.service import ANSWER_SECRETS, AnswerSecrets
 from incidentd.kit.query import parse_query
 from incidentd.kit.wire import unwrap_optional
 
@@ -75,12 +76,16 @@ def _wrapped(
     return _handler(call, signature, {**hints, "request": Request[Any, Any, Any]}, handle)
 
 
-def write(path: str, operation_id: str, call: Adapter, *, status_code: int = 200) -> list[HTTPRouteHandler]:
-    """A POST-only operation (create answers 201, the others 200)."""
+def write(
+    path: str, operation_id: str, call: Adapter, *, status_code: int = 200, answer_secrets: AnswerSecrets | None = None
+) -> list[HTTPRouteHandler]:
+    """A POST-only operation (create answers 201, the others 200); `answer_secrets` when its answer holds a secret
+    that an Idempotency-Key's stored answer must not keep."""
     hints = get_type_hints(call)
     parameters = list(inspect.signature(call).parameters.values())
     handler = _wrapped(call, parameters, hints, data=None)
-    return [post(path, operation_id=operation_id, status_code=status_code, tags=[_tag(path)])(handler)]
+    opt = {ANSWER_SECRETS: answer_secrets} if answer_secrets is not None else {}
+    return [post(path, operation_id=operation_id, status_code=status_code, tags=[_tag(path)], opt=opt)(handler)]
 
 
 def read(path: str, operation_id: str, call: Adapter) -> list[HTTPRouteHandler]:

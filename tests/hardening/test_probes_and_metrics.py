@@ -70,6 +70,10 @@ async def test_metrics_need_their_bearer_token(settings: Settings):
             assert response.status_code == 401
             assert response.json()["type"] == "unauthenticated"
             assert response.headers["www-authenticate"] == "Bearer"
+        twice = [("Authorization", f"Bearer {METRICS_TOKEN}"), ("Authorization", "Bearer wrong")]
+        response = await served.client.get("/metrics", headers=twice)
+        assert response.status_code == 400
+        assert response.json()["type"] == "bad_request"
 
 
 async def test_metrics_count_requests_latency_pool_rate_limits_and_replays(settings: Settings):

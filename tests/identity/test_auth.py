@@ -30,6 +30,19 @@ async def test_malformed_headers_are_401(client, admin: Actor):
         assert_unauthenticated(await client.get("/dev-users.self", headers={"Authorization": value}))
 
 
+async def test_two_authorization_headers_are_400_even_when_both_are_valid(client, admin: Actor):
+    other = await client.post("/auth-tokens.create", json={}, headers=admin.headers)
+    for second in (other.json()["access_token"], "idt_nope", admin.token):
+        headers = [("Authorization", f"Bearer {admin.token}"), ("Authorization", f"Bearer {second}")]
+        response = await client.get("/dev-users.self", headers=headers)
+        assert response.status_code == 400, response.text
+        assert response.json() == {
+            "type": "bad_request",
+            "message": "the Authorization header is sent 2 times; send it once",
+        }
+        assert_conforms("/dev-users.self", "get", 400, response.json())
+
+
 async def test_revoked_token_is_401(client, admin: Actor):
     created = await client.post("/auth-tokens.create", json={"token_hint": "ci"}, headers=admin.headers)
     assert created.status_code == 201

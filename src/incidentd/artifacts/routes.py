@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.response import File
@@ -65,8 +66,28 @@ async def download_artifact(request: Request[Any, Any, Any], db: Database) -> Fi
     )
 
 
+class PrepareAnswerSecrets:
+    """artifacts.prepare's answer holds a signed upload link: an Idempotency-Key keeps the answer without the
+    signature, and a replay signs the same link again (the same bytes as the first answer)."""
+
+    def withheld(self, body: bytes) -> bytes:
+        answer = msgspec.json.decode(body, type=schemas.ArtifactsPrepareResponse)
+        for field in answer.form_data:
+            if field.key == "signature":
+                field.value = ""
+        return msgspec.json.encode(answer)
+
+    async def replayed(self, db: Database, principal: Principal, stored: bytes) -> bytes:
+        answer = msgspec.json.decode(stored, type=schemas.ArtifactsPrepareResponse)
+        fields = {field.key: field.value for field in answer.form_data}
+        for field in answer.form_data:
+            if field.key == "signature":
+                field.value = service.upload_signature(db, fields["artifact"], int(fields["expires"]))
+        return msgspec.json.encode(answer)
+
+
 ROUTES: list[HTTPRouteHandler] = [
-    *write("/artifacts.prepare", "artifacts-prepare", prepare_artifact),
+    *write("/artifacts.prepare", "artifacts-prepare", prepare_artifact, answer_secrets=PrepareAnswerSecrets()),
     *read("/artifacts.get", "artifacts-get", get_artifact),
     *read("/artifacts.locate", "artifacts-locate", locate_artifact),
     upload_artifact,

@@ -71,6 +71,11 @@ def sign(secret: bytes, purpose: str, artifact: str, expires: int) -> str:
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
+def upload_signature(db: Database, artifact: str, expires: int) -> str:
+    """The signature of the upload link of `artifact` expiring at `expires` (seconds), as prepare signs it."""
+    return sign(_secret(db), "upload", artifact, expires)
+
+
 def _check_link(
     db: Database, purpose: str, artifact: str | None, expires: str | None, signature: str | None
 ) -> ids.ObjectId:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from incidentd.db import Database, is_unavailable
 from incidentd.errors import ApiError, Conflict, InternalError, ServiceUnavailable
 from incidentd.idempotency import service
-from incidentd.idempotency.service import Answer, IdempotencyKey, InFlight
+from incidentd.idempotency.service import ANSWER_SECRETS, Answer, AnswerSecrets, IdempotencyKey, InFlight
 from incidentd.principal import Principal
 from incidentd.web import metrics_of, send_body, send_error
 
@@ -66,7 +66,10 @@ class IdempotencyMiddleware:
                     answer = await service.find_answer(db, key, request_hash)
                     if answer is not None:
                         metrics_of(scope).idempotent_replays += 1
-                        await send_body(send, answer.status_code, answer.body, answer.media_type, [REPLAYED])
+                        body = answer.body
+                        if (secrets := _answer_secrets(scope)) is not None:
+                            body = await secrets.replayed(db, principal, body)
+                        await send_body(send, answer.status_code, body, answer.media_type, [REPLAYED])
                         return
                     if await self._run(scope, _replaying(received, receive), send, db, key, request_hash):
                         return
@@ -101,6 +104,8 @@ class IdempotencyMiddleware:
                     return False
                 if transaction.is_open and 200 <= response.status < 300:
                     answer = response.answer()
+                    if (secrets := _answer_secrets(scope)) is not None:
+                        answer = Answer(answer.status_code, answer.media_type, secrets.withheld(answer.body))
                     try:
                         await transaction.commit(lambda conn: service.record(conn, key, answer))
                     except Exception as exc:
@@ -155,6 +160,13 @@ def _commit_failed(db: Database, exc: Exception, scope: Scope) -> ApiError:
         exc_info=exc,
     )
     return InternalError("an internal error occurred; quote the reference id", reference_id=reference_id)
+
+
+def _answer_secrets(scope: Scope) -> AnswerSecrets | None:
+    """The matched operation's AnswerSecrets, if its answer holds a secret."""
+    handler = scope.get("route_handler")
+    secrets: AnswerSecrets | None = handler.opt.get(ANSWER_SECRETS) if handler is not None else None
+    return secrets
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import sqlalchemy as sa
 import structlog
@@ -22,6 +23,7 @@ from incidentd.db import Database
 from incidentd.errors import BadRequestError, Conflict
 from incidentd.idempotency import repository
 from incidentd.kit.time import now_ms
+from incidentd.principal import Principal
 
 log = structlog.get_logger("incidentd")
 
@@ -48,6 +50,23 @@ class Answer:
     status_code: int
     media_type: str
     body: bytes
+
+
+class AnswerSecrets(Protocol):
+    """How an operation whose answer holds a secret (a token, a signed link) is remembered for its key: the
+    stored answer never holds the secret; a replay is made from what was stored."""
+
+    def withheld(self, body: bytes) -> bytes:
+        """The answer's body as stored: without its secrets."""
+        ...
+
+    async def replayed(self, db: Database, principal: Principal, stored: bytes) -> bytes:
+        """The body a replay answers, from the stored one."""
+        ...
+
+
+# The route handler option (Litestar's `opt`) that names an operation's AnswerSecrets.
+ANSWER_SECRETS = "answer_secrets"
 
 
 def check_key(value: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from litestar.handlers import HTTPRouteHandler
 
 from incidentd.db import Database
@@ -77,12 +78,54 @@ async def delete_token(data: schemas.AuthTokensDeleteRequest, principal: Princip
     return Empty()
 
 
+class _WithheldToken(msgspec.Struct, kw_only=True):
+    """What an Idempotency-Key keeps of auth-tokens.create's answer: the secret's hash, never the secret."""
+
+    token_hash: str
+    expires_in: int
+    token_type: str
+    scope: str | None = None
+
+
+class TokenAnswerSecrets:
+    """auth-tokens.create's answer holds the new token's secret: a replay answers the token's metadata and a note."""
+
+    REPLAY_MESSAGE = (
+        "this is a replay of the auth-tokens.create request with this Idempotency-Key; the token it created (see "
+        "'token') is shown only once, so its secret is not in this answer. If the first answer was lost, revoke "
+        "that token with auth-tokens.delete and create another with a new Idempotency-Key."
+    )
+
+    def withheld(self, body: bytes) -> bytes:
+        answer = msgspec.json.decode(body, type=schemas.AuthTokensCreateResponse)
+        kept = _WithheldToken(
+            token_hash=service.hash_token(answer.access_token),
+            expires_in=answer.expires_in,
+            token_type=answer.token_type,
+            scope=answer.scope,
+        )
+        return msgspec.json.encode(kept)
+
+    async def replayed(self, db: Database, principal: Principal, stored: bytes) -> bytes:
+        kept = msgspec.json.decode(stored, type=_WithheldToken)
+        replay = schemas.AuthTokensCreateReplayResponse(
+            expires_in=kept.expires_in,
+            token_type="bearer",
+            message=self.REPLAY_MESSAGE,
+            scope=kept.scope,
+            token=await service.token_of_hash(db, principal, kept.token_hash),
+        )
+        return msgspec.json.encode(replay)
+
+
 ROUTES: list[HTTPRouteHandler] = [
     *read("/dev-users.self", "dev-users-self", get_self),
     *read("/dev-users.get", "dev-users-get", get_dev_user),
     *read("/dev-users.list", "dev-users-list", list_dev_users),
     *write("/dev-users.create", "dev-users-create", create_dev_user, status_code=201),
-    *write("/auth-tokens.create", "auth-tokens-create", create_token, status_code=201),
+    *write(
+        "/auth-tokens.create", "auth-tokens-create", create_token, status_code=201, answer_secrets=TokenAnswerSecrets()
+    ),
     *read("/auth-tokens.list", "auth-tokens-list", list_tokens),
     *write("/auth-tokens.delete", "auth-tokens-delete", delete_token),
 ]

@@ -104,6 +104,18 @@ class AuthTokensCreateResponse(Response):
     scope: str | None = None
 
 
+class AuthTokensCreateReplayResponse(Response):
+    """A replay of auth-tokens.create for its Idempotency-Key: the token's secret is shown once and never stored,
+    so `access_token` is absent; `token` says which token the first request created (to revoke it if the secret
+    was lost) and `message` says why (an extension of DevRev's answer, docs/compatibility.md)."""
+
+    expires_in: int
+    token_type: Literal["bearer"]
+    message: str
+    scope: str | None = None
+    token: AuthToken | None = None
+
+
 class AuthTokensListRequest(Request):
     client_id: str | None = None
     requested_token_type: str | None = None

@@ -483,6 +483,16 @@ async def create_token(
         )
 
 
+async def token_of_hash(db: Database, principal: Principal, token_hash: str) -> schemas.AuthToken | None:
+    """Metadata of the caller's org's token whose secret hashes to `token_hash` (None if there is none)."""
+    async with db.read() as conn:
+        row = await repository.find_token(conn, token_hash)
+    if row is None or row.dev_org_id != principal.org.dev_org_id:
+        return None
+    subject = principal.org.don(row.user_type, row.user_number)
+    return schemas.auth_token(row, principal.org, status=token_status(row), subject=subject)
+
+
 async def list_tokens(
     db: Database, principal: Principal, *, subject: str | None, requested_token_type: str | None
 ) -> list[schemas.AuthToken]:
