@@ -41,6 +41,7 @@ class NumberList(sa.types.TypeDecorator[list[int]]):
 class TextList(NumberList):
     """A list of strings bound as one parameter, as NumberList binds numbers."""
 
+    cache_ok = True  # not inherited: SQLAlchemy asks each class
     element = sa.Text()
 
 
