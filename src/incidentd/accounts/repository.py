@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.accounts.tables import accounts
 from incidentd.kit.pages import Window, number_page
-from incidentd.kit.rows import RowsByNumber
+from incidentd.kit.rows import RowsByNumber, one_of
 
 # The first key of PostgreSQL's advisory lock that guards an org's account external refs (the second is the org).
 _EXTERNAL_REFS_LOCK = 0x41434301
@@ -28,7 +28,7 @@ def _has_any(conn: AsyncConnection, column: Any, values: Sequence[str], *, ignor
     elements = _elements(conn, column)
     value = sa.func.lower(elements.c.value) if ignore_case else elements.c.value
     wanted = sorted({item.lower() for item in values} if ignore_case else set(values))
-    return sa.exists(sa.select(sa.literal(1)).select_from(elements).where(value.in_(wanted)))
+    return sa.exists(sa.select(sa.literal(1)).select_from(elements).where(one_of(value, wanted)))
 
 
 async def insert_account(conn: AsyncConnection, **values: Any) -> None:
@@ -100,13 +100,13 @@ async def list_accounts(
         query = query.where(accounts.c.modified_date <= modified_before)
     if display_names:
         wanted = sorted({name.lower() for name in display_names})
-        query = query.where(sa.func.lower(accounts.c.display_name).in_(wanted))
+        query = query.where(one_of(sa.func.lower(accounts.c.display_name), wanted))
     if domains:
         query = query.where(_has_any(conn, accounts.c.domains, domains, ignore_case=True))
     if external_refs:
         query = query.where(_has_any(conn, accounts.c.external_refs, external_refs))
     if tiers:
-        query = query.where(accounts.c.tier.in_(sorted(set(tiers))))
+        query = query.where(one_of(accounts.c.tier, tiers))
     if websites:
         query = query.where(_has_any(conn, accounts.c.websites, websites))
     return (await conn.execute(number_page(query, accounts.c.number, page))).all()

@@ -15,6 +15,7 @@ from incidentd.db import Database
 from incidentd.errors import Conflict, NotFound
 from incidentd.identity import service as identity
 from incidentd.kit import counters, ids, pages
+from incidentd.kit.filters import check_list_lengths
 from incidentd.kit.time import now_ms, parse_rfc3339
 from incidentd.principal import OrgScope, Principal
 
@@ -146,6 +147,7 @@ def _range(window: schemas.DateTimeFilter | None, field_name: str) -> tuple[int 
 
 async def list_accounts(db: Database, principal: Principal, request: schemas.AccountsListRequest) -> AccountsPage:
     """A page of accounts in id order, with keyset cursors over the account number."""
+    check_list_lengths(request)
     org = principal.org
     created_after, created_before = _range(request.created_date, "created_date")
     modified_after, modified_before = _range(request.modified_date, "modified_date")

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.articles.tables import article_owners, articles
 from incidentd.kit.pages import Window, number_page
-from incidentd.kit.rows import RowsByNumber
+from incidentd.kit.rows import RowsByNumber, one_of
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ async def owners_of(conn: AsyncConnection, dev_org_id: int, article_numbers: Ite
         return {}
     query = (
         sa.select(article_owners.c.article_number, article_owners.c.user_number)
-        .where(article_owners.c.dev_org_id == dev_org_id, article_owners.c.article_number.in_(wanted))
+        .where(article_owners.c.dev_org_id == dev_org_id, one_of(article_owners.c.article_number, wanted))
         .order_by(article_owners.c.article_number, article_owners.c.position)
     )
     found: dict[int, list[int]] = {}
@@ -84,16 +84,16 @@ async def owners_of(conn: AsyncConnection, dev_org_id: int, article_numbers: Ite
 def _filtered(query: Any, dev_org_id: int, filters: ArticleFilters) -> Any:
     query = query.where(articles.c.dev_org_id == dev_org_id)
     if filters.article_types:
-        query = query.where(articles.c.article_type.in_(list(filters.article_types)))
+        query = query.where(one_of(articles.c.article_type, filters.article_types))
     if filters.created_by is not None:
-        query = query.where(articles.c.created_by.in_(list(filters.created_by)))
+        query = query.where(one_of(articles.c.created_by, filters.created_by))
     if filters.modified_by is not None:
-        query = query.where(articles.c.modified_by.in_(list(filters.modified_by)))
+        query = query.where(one_of(articles.c.modified_by, filters.modified_by))
     if filters.owned_by is not None:
         owned = sa.select(article_owners.c.article_number).where(
             article_owners.c.dev_org_id == dev_org_id,
             article_owners.c.article_number == articles.c.number,
-            article_owners.c.user_number.in_(list(filters.owned_by)),
+            one_of(article_owners.c.user_number, filters.owned_by),
         )
         query = query.where(owned.exists())
     return query

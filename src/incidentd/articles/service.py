@@ -20,6 +20,7 @@ from incidentd.db import Database
 from incidentd.errors import InvalidField, NotFound
 from incidentd.identity import service as identity
 from incidentd.kit import counters, ids, pages, references
+from incidentd.kit.filters import check_list_lengths
 from incidentd.kit.time import now_ms
 from incidentd.principal import OrgScope, Principal
 
@@ -176,6 +177,7 @@ def _user_filter(org: OrgScope, values: list[str] | None, field_name: str) -> li
 
 async def list_articles(db: Database, principal: Principal, request: schemas.ArticlesListRequest) -> ArticlesPage:
     """A page of articles in id order with keyset cursors, and the total number that match."""
+    check_list_lengths(request)
     org = principal.org
     filters = repository.ArticleFilters(
         article_types=sorted(set(request.article_type or LISTED_BY_DEFAULT)),

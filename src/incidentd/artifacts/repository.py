@@ -10,7 +10,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.artifacts.tables import artifacts
-from incidentd.kit.rows import ORG, among
+from incidentd.kit.rows import ORG, among, one_of
 
 
 async def insert(conn: AsyncConnection, **values: Any) -> None:
@@ -25,7 +25,7 @@ async def get_many(
     wanted = sorted(set(numbers))
     if not wanted:
         return {}
-    query = sa.select(artifacts).where(artifacts.c.dev_org_id == dev_org_id, artifacts.c.number.in_(wanted))
+    query = sa.select(artifacts).where(artifacts.c.dev_org_id == dev_org_id, one_of(artifacts.c.number, wanted))
     if for_update:
         query = query.with_for_update()
     return {row.number: row for row in (await conn.execute(query)).all()}
@@ -35,7 +35,9 @@ async def existing(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int
     wanted = sorted(set(numbers))
     if not wanted:
         return set()
-    query = sa.select(artifacts.c.number).where(artifacts.c.dev_org_id == dev_org_id, artifacts.c.number.in_(wanted))
+    query = sa.select(artifacts.c.number).where(
+        artifacts.c.dev_org_id == dev_org_id, one_of(artifacts.c.number, wanted)
+    )
     return {int(number) for number in (await conn.execute(query)).scalars()}
 
 
@@ -64,7 +66,7 @@ async def attach(
     positions = {number: index for index, number in enumerate(numbers)}
     await conn.execute(
         sa.update(artifacts)
-        .where(artifacts.c.dev_org_id == dev_org_id, artifacts.c.number.in_(list(positions)))
+        .where(artifacts.c.dev_org_id == dev_org_id, one_of(artifacts.c.number, positions))
         .values(
             parent_kind=parent_kind,
             parent_number=parent_number,

@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from incidentd.customization import patterns
 from incidentd.customization.schemas import FieldDescriptor, UenumValue
 from incidentd.errors import CustomizationValidationError, InvalidField
 from incidentd.kit import ids
@@ -33,7 +34,6 @@ NUMBER_CHECKS = ("gt", "gte", "lt", "lte")
 ARRAY_CHECKS = ("eq_items", "max_items", "min_items")
 ENUM_MEMBERS = ("is_overridable", "translated_values")
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-MAX_PATTERN = 1_000
 MAX_KEY = 255  # longer values are indexed by their digest (a B-tree entry must stay small on PostgreSQL)
 INT64 = (-(2**63), 2**63 - 1)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -143,12 +143,10 @@ def check_descriptor(descriptor: FieldDescriptor, *, path: str, org: OrgScope) -
 
 
 def _check_pattern(pattern: str, *, field_name: str) -> None:
-    if len(pattern) > MAX_PATTERN:
-        raise InvalidField(f"a pattern is at most {MAX_PATTERN} characters", field_name=field_name)
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise InvalidField(f"'{pattern}' is not a regular expression: {exc}", field_name=field_name) from None
+        patterns.compile_pattern(pattern)
+    except patterns.PatternError as exc:
+        raise InvalidField(str(exc), field_name=field_name) from None
 
 
 def _allowed_values(descriptor: FieldDescriptor, kind: str, path: str) -> list[Any]:
@@ -280,9 +278,18 @@ def _check_text(descriptor: FieldDescriptor, value: str, field_name: str) -> Non
         raise _invalid("invalid_argument", field_name, f"must end with '{descriptor.suffix}'")
     if descriptor.contains is not None and descriptor.contains not in value:
         raise _invalid("invalid_argument", field_name, f"must contain '{descriptor.contains}'")
+    if descriptor.pattern is not None:
+        _check_pattern_match(descriptor.pattern, value, field_name)
+
+
+def _check_pattern_match(pattern: str, value: str, field_name: str) -> None:
     # JSON Schema's reading of `pattern`: the expression matches somewhere in the value (anchor it to match all).
-    if descriptor.pattern is not None and re.search(descriptor.pattern, value) is None:
-        raise _invalid("invalid_argument", field_name, f"must match the pattern '{descriptor.pattern}'")
+    try:
+        matched = patterns.compile_pattern(pattern).search(value)
+    except patterns.PatternError as exc:
+        raise _invalid("invalid_argument", field_name, str(exc)) from None
+    if not matched:
+        raise _invalid("invalid_argument", field_name, f"must match the pattern '{pattern}'")
 
 
 def _date(value: Any, field_name: str) -> str:

@@ -18,7 +18,7 @@ from incidentd.customization.tables import (
     stage_transitions,
 )
 from incidentd.kit.pages import Window, number_page
-from incidentd.kit.rows import ORG, RowsByNumber
+from incidentd.kit.rows import ORG, RowsByNumber, TextList, among, one_of
 
 
 async def insert_state(conn: AsyncConnection, **values: Any) -> None:
@@ -112,9 +112,9 @@ async def list_stages(
 ) -> Sequence[Row[Any]]:
     query = _stages_with_states().where(custom_stages.c.dev_org_id == dev_org_id)
     if names:
-        query = query.where(sa.func.lower(custom_stages.c.name).in_([name.lower() for name in names]))
+        query = query.where(one_of(sa.func.lower(custom_stages.c.name), [name.lower() for name in names]))
     if ordinals:
-        query = query.where(custom_stages.c.ordinal.in_(ordinals))
+        query = query.where(one_of(custom_stages.c.ordinal, ordinals))
     return (await conn.execute(number_page(query, custom_stages.c.number, page))).all()
 
 
@@ -122,7 +122,9 @@ async def states_by_number(conn: AsyncConnection, dev_org_id: int, numbers: Iter
     wanted = sorted(set(numbers))
     if not wanted:
         return {}
-    query = sa.select(custom_states).where(custom_states.c.dev_org_id == dev_org_id, custom_states.c.number.in_(wanted))
+    query = sa.select(custom_states).where(
+        custom_states.c.dev_org_id == dev_org_id, one_of(custom_states.c.number, wanted)
+    )
     return {row.number: row for row in (await conn.execute(query)).all()}
 
 
@@ -137,9 +139,9 @@ async def list_states(
 ) -> Sequence[Row[Any]]:
     query = sa.select(custom_states).where(custom_states.c.dev_org_id == dev_org_id)
     if names:
-        query = query.where(sa.func.lower(custom_states.c.name).in_([name.lower() for name in names]))
+        query = query.where(one_of(sa.func.lower(custom_states.c.name), [name.lower() for name in names]))
     if ordinals:
-        query = query.where(custom_states.c.ordinal.in_(ordinals))
+        query = query.where(one_of(custom_states.c.ordinal, ordinals))
     if is_final is not None:
         query = query.where(custom_states.c.is_final == is_final)
     return (await conn.execute(number_page(query, custom_states.c.number, page))).all()
@@ -151,7 +153,7 @@ async def stage_numbers_named(conn: AsyncConnection, dev_org_id: int, names: Ite
     if not wanted:
         return {}
     query = sa.select(custom_stages.c.number, sa.func.lower(custom_stages.c.name).label("key")).where(
-        custom_stages.c.dev_org_id == dev_org_id, sa.func.lower(custom_stages.c.name).in_(wanted)
+        custom_stages.c.dev_org_id == dev_org_id, one_of(sa.func.lower(custom_stages.c.name), wanted)
     )
     found: dict[str, list[int]] = {}
     for row in (await conn.execute(query)).all():
@@ -204,7 +206,7 @@ _CURRENT_FRAGMENTS = (
     .order_by(schema_fragments.c.number)
 )
 _CURRENT_FRAGMENTS_OF_LINEAGES = _CURRENT_FRAGMENTS.where(
-    schema_fragments.c.lineage.in_(sa.bindparam("lineages", expanding=True))
+    among(schema_fragments.c.lineage, sa.bindparam("lineages", type_=TextList()))
 )
 
 
@@ -235,7 +237,7 @@ async def later_versions(conn: AsyncConnection, dev_org_id: int, numbers: Iterab
     if not wanted:
         return {}
     query = sa.select(schema_fragments.c.previous_number, schema_fragments.c.number).where(
-        schema_fragments.c.dev_org_id == dev_org_id, schema_fragments.c.previous_number.in_(wanted)
+        schema_fragments.c.dev_org_id == dev_org_id, one_of(schema_fragments.c.previous_number, wanted)
     )
     return {row.previous_number: row.number for row in (await conn.execute(query)).all()}
 
@@ -260,7 +262,7 @@ async def list_fragments(
         (schema_fragments.c.app, apps),
     ):
         if values:
-            query = query.where(column.in_(values))
+            query = query.where(one_of(column, values))
     if is_deprecated is not None:
         query = query.where(schema_fragments.c.is_deprecated == is_deprecated)
     return (await conn.execute(number_page(query, schema_fragments.c.number, page))).all()

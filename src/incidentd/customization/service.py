@@ -19,6 +19,7 @@ from incidentd.db import Database
 from incidentd.errors import CustomizationValidationError, InvalidField, InvalidId, MissingRequiredField, NotFound
 from incidentd.identity import service as identity
 from incidentd.kit import counters, ids, pages
+from incidentd.kit.filters import check_list_lengths
 from incidentd.kit.time import now_ms
 from incidentd.memo import ImmutableRows
 from incidentd.principal import OrgScope, Principal, require_admin
@@ -234,6 +235,7 @@ async def get_stage(db: Database, principal: Principal, reference: str) -> schem
 async def list_stages(
     db: Database, principal: Principal, request: schemas.CustomStagesListRequest
 ) -> tuple[list[schemas.CustomStage], str | None]:
+    check_list_lengths(request)
     names, ordinals = sorted(request.name or []), sorted(request.ordinal or [])
     page = pages.window(request.cursor, "after", request.limit, "custom_stages", names, ordinals)
     async with db.read() as conn:
@@ -256,6 +258,7 @@ async def get_state(db: Database, principal: Principal, reference: str) -> schem
 async def list_states(
     db: Database, principal: Principal, request: schemas.CustomStatesListRequest
 ) -> tuple[list[schemas.CustomState], str | None]:
+    check_list_lengths(request)
     names, ordinals = sorted(request.name or []), sorted(request.ordinal or [])
     page = pages.window(request.cursor, "after", request.limit, "custom_states", names, ordinals, request.is_final)
     async with db.read() as conn:
@@ -508,6 +511,7 @@ async def list_fragments(
     db: Database, principal: Principal, request: schemas.CustomSchemaFragmentsListRequest
 ) -> tuple[list[schemas.CustomSchemaFragment], str | None, str | None]:
     """A page of the current version of each fragment that matches the filters, in id order."""
+    check_list_lengths(request)
     deprecated = request.is_deprecated if request.is_deprecated is not None else request.deprecated
     filters = [sorted(set(values or [])) for values in (request.types, request.leaf_type, request.subtype, request.app)]
     if request.is_custom_leaf_type:
@@ -551,6 +555,7 @@ async def list_subtypes(
 ) -> list[schemas.Subtype]:
     """The subtypes of the leaf types asked for (all when none): the current, not deprecated custom type
     fragments."""
+    check_list_lengths(request)
     wanted = set(request.leaf_types or []) | ({request.leaf_type} if request.leaf_type else set())
     subtypes: list[schemas.Subtype] = []
     async with db.read() as conn:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.identity.tables import auth_tokens, dev_orgs, users
 from incidentd.kit.pages import Window, number_page
-from incidentd.kit.rows import RowsByNumber
+from incidentd.kit.rows import RowsByNumber, one_of
 
 
 async def count_orgs(conn: AsyncConnection) -> int:
@@ -66,9 +66,9 @@ async def list_users(
     """A page of users ordered by number (descending when walking backwards)."""
     query = sa.select(users).where(users.c.dev_org_id == dev_org_id, users.c.user_type == user_type)
     if emails:
-        query = query.where(sa.func.lower(users.c.email).in_([email.lower() for email in emails]))
+        query = query.where(one_of(sa.func.lower(users.c.email), [email.lower() for email in emails]))
     if states:
-        query = query.where(users.c.state.in_(states))
+        query = query.where(one_of(users.c.state, states))
     return (await conn.execute(number_page(query, users.c.number, page))).all()
 
 

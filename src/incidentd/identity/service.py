@@ -20,6 +20,7 @@ from incidentd.db import Database
 from incidentd.errors import BadRequestError, Conflict, InvalidField, NotFound, Unauthenticated
 from incidentd.identity import repository, schemas
 from incidentd.kit import counters, ids, pages
+from incidentd.kit.filters import check_list_lengths
 from incidentd.kit.time import now_ms
 from incidentd.memo import ImmutableRows
 from incidentd.principal import ADMIN, MEMBER, ROLES, OrgScope, Principal, require_admin
@@ -219,6 +220,7 @@ class DevUsersPage:
 
 async def list_dev_users(db: Database, principal: Principal, request: schemas.DevUsersListRequest) -> DevUsersPage:
     """A page of dev users in id order, with keyset cursors over the user number."""
+    check_list_lengths(request)
     page = pages.window(
         request.cursor,
         request.mode,

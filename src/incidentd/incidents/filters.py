@@ -14,6 +14,7 @@ from incidentd.incidents import schemas
 from incidentd.incidents.tables import SORTABLE
 from incidentd.kit import ids
 from incidentd.kit.enums import REPORTED_BY, SEVERITY, SOURCE
+from incidentd.kit.filters import check_list_lengths
 from incidentd.kit.time import parse_rfc3339
 from incidentd.principal import OrgScope
 
@@ -89,6 +90,7 @@ def parse_sort(sort_by: list[str] | None) -> tuple[SortKey, ...]:
 
 
 def parse_filters(request: schemas.IncidentFilters, org: OrgScope, now: int) -> FilterSpec:
+    check_list_lengths(request)
     spec = FilterSpec()
     for name, kinds in LINK_FILTERS.items():
         values = getattr(request, name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import operator
 from collections.abc import Iterable, Sequence
@@ -24,7 +25,7 @@ from incidentd.incidents.tables import (
     incident_tags,
     incidents,
 )
-from incidentd.kit.rows import ORG, RowsByNumber, among
+from incidentd.kit.rows import ORG, RowsByNumber, among, one_of
 from incidentd.sqlite_inline import off_loop
 
 ARTICLE_ROLES = ("pia", "playbooks", "related_docs")
@@ -318,7 +319,7 @@ _NOT_NULL = {"created_date", "modified_date", "title", "number"}
 
 def _linked(dev_org_id: int, name: str, numbers: list[int]) -> Any:
     table, column, role = _LINKS[name]
-    query = sa.select(table.c.incident_number).where(table.c.dev_org_id == dev_org_id, table.c[column].in_(numbers))
+    query = sa.select(table.c.incident_number).where(table.c.dev_org_id == dev_org_id, one_of(table.c[column], numbers))
     if role is not None:
         query = query.where(table.c.role == role)
     return incidents.c.number.in_(query)
@@ -347,11 +348,13 @@ def _custom_field_matches(dev_org_id: int, name: str, keys: list[str | None], *,
     alternatives: list[Any] = []
     if present and few and None not in keys:
         having = sa.select(values.c.incident_number).where(
-            values.c.dev_org_id == dev_org_id, values.c.name == name, values.c.value_key.in_(present)
+            values.c.dev_org_id == dev_org_id, values.c.name == name, one_of(values.c.value_key, present)
         )
         alternatives.append(incidents.c.number.in_(having))
     elif present:
-        having_one = sa.select(sa.literal(1)).where(_custom_value_join(name, values), values.c.value_key.in_(present))
+        having_one = sa.select(sa.literal(1)).where(
+            _custom_value_join(name, values), one_of(values.c.value_key, present)
+        )
         alternatives.append(having_one.exists())
     if None in keys:
         alternatives.append(~sa.select(sa.literal(1)).where(_custom_value_join(name, values)).exists())
@@ -369,7 +372,7 @@ async def count_custom_matches(
         .where(
             incident_custom_values.c.dev_org_id == dev_org_id,
             incident_custom_values.c.name == name,
-            incident_custom_values.c.value_key.in_(keys),
+            one_of(incident_custom_values.c.value_key, keys),
         )
         .limit(up_to + 1)
         .subquery()
@@ -390,13 +393,13 @@ def where(dev_org_id: int, spec: FilterSpec, *, counting: bool = False) -> list[
     for name, numbers in spec.links.items():
         clauses.append(_linked(dev_org_id, name, numbers))
     if spec.created_by is not None:
-        clauses.append(incidents.c.created_by.in_(spec.created_by))
+        clauses.append(one_of(incidents.c.created_by, spec.created_by))
     if spec.stage_numbers is not None:
-        clauses.append(incidents.c.stage_number.in_(spec.stage_numbers))
+        clauses.append(one_of(incidents.c.stage_number, spec.stage_numbers))
     for column, ints in spec.ints.items():
-        clauses.append(incidents.c[column].in_(ints))
+        clauses.append(one_of(incidents.c[column], ints))
     for column, strings in spec.strings.items():
-        clauses.append(incidents.c[column].in_(strings))
+        clauses.append(one_of(incidents.c[column], strings))
     for column, window in spec.dates.items():
         if window.after is not None:
             clauses.append(incidents.c[column] >= window.after)
@@ -469,12 +472,16 @@ async def page(
     backwards: bool,
     limit: int,
 ) -> Sequence[Row[Any]]:
-    """Up to `limit` rows after (or, `backwards`, before) the boundary row, in the walking order."""
+    """Up to `limit` rows after (or, `backwards`, before) the boundary row, in the walking order.
+
+    A filtered page may walk every incident of the org to find a few matches (a title no incident has: all of
+    them), so SQLite runs it off the event loop; only the org's plain pages, read straight off an index, stay on."""
     keys = _keys(sort, backwards)
     query = sa.select(incidents).where(*clauses)
     if boundary is not None:
         query = query.where(_beyond(keys, boundary))
-    return (await conn.execute(query.order_by(*_order(keys)).limit(limit))).all()
+    with off_loop() if len(clauses) > 1 else contextlib.nullcontext():
+        return (await conn.execute(query.order_by(*_order(keys)).limit(limit))).all()
 
 
 async def group_counts(
@@ -561,7 +568,7 @@ async def custom_long_values(conn: AsyncConnection, dev_org_id: int, name: str, 
         .where(
             incident_custom_values.c.dev_org_id == dev_org_id,
             incident_custom_values.c.name == name,
-            incident_custom_values.c.value_key.in_(keys),
+            one_of(incident_custom_values.c.value_key, keys),
         )
         .group_by(incident_custom_values.c.value_key)
     )

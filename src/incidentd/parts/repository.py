@@ -10,7 +10,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.kit.pages import Window, number_page
-from incidentd.kit.rows import ORG, RowsByNumber, among
+from incidentd.kit.rows import ORG, RowsByNumber, among, one_of
 from incidentd.parts.tables import part_owners, parts
 
 
@@ -130,7 +130,7 @@ def _descendants(dev_org_id: int, roots: Sequence[int], level: int | None) -> An
     """The numbers of the parts below `roots`, down to `level` levels (all levels when None)."""
     tree = (
         sa.select(parts.c.number, sa.literal(1).label("depth"))
-        .where(parts.c.dev_org_id == dev_org_id, parts.c.parent_number.in_(sorted(set(roots))))
+        .where(parts.c.dev_org_id == dev_org_id, one_of(parts.c.parent_number, roots))
         .cte("part_tree", recursive=True)
     )
     below = sa.select(parts.c.number, (tree.c.depth + 1).label("depth")).where(
@@ -159,18 +159,18 @@ async def list_parts(
     a list filter matches any of its values."""
     query = sa.select(parts).where(parts.c.dev_org_id == dev_org_id)
     if types:
-        query = query.where(parts.c.part_type.in_(sorted(set(types))))
+        query = query.where(one_of(parts.c.part_type, types))
     if names:
-        query = query.where(sa.func.lower(parts.c.name).in_(sorted({name.lower() for name in names})))
+        query = query.where(one_of(sa.func.lower(parts.c.name), [name.lower() for name in names]))
     if owners is not None:
         owned = sa.select(part_owners.c.part_number).where(
-            part_owners.c.dev_org_id == dev_org_id, part_owners.c.user_number.in_(sorted(set(owners)))
+            part_owners.c.dev_org_id == dev_org_id, one_of(part_owners.c.user_number, owners)
         )
         query = query.where(parts.c.number.in_(owned))
     if created_by is not None:
-        query = query.where(parts.c.created_by.in_(sorted(set(created_by))))
+        query = query.where(one_of(parts.c.created_by, created_by))
     if modified_by is not None:
-        query = query.where(parts.c.modified_by.in_(sorted(set(modified_by))))
+        query = query.where(one_of(parts.c.modified_by, modified_by))
     if parents is not None:
         query = query.where(parts.c.number.in_(_descendants(dev_org_id, parents, parent_level)))
     return (await conn.execute(number_page(query, parts.c.number, page))).all()

@@ -15,6 +15,7 @@ from incidentd.db import Database
 from incidentd.errors import BadRequestError, InvalidField, MissingRequiredField, NotFound
 from incidentd.identity import service as identity
 from incidentd.kit import counters, ids, pages
+from incidentd.kit.filters import check_list_lengths
 from incidentd.kit.references import Lookup, resolve_many, resolve_one
 from incidentd.kit.time import now_ms
 from incidentd.parts import repository, schemas
@@ -197,6 +198,7 @@ async def _matching(
 
 async def list_parts(db: Database, principal: Principal, request: schemas.PartsListRequest) -> PartsPage:
     """A page of parts in id order, with keyset cursors over the part number."""
+    check_list_lengths(request)
     org = principal.org
     owners = _references(org, request.owned_by, ids.USER_KINDS, "owned_by")
     created_by = _references(org, request.created_by, ids.USER_KINDS, "created_by")

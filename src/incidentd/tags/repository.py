@@ -10,7 +10,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.kit.cursors import Direction
-from incidentd.kit.rows import RowsByNumber
+from incidentd.kit.rows import RowsByNumber, one_of
 from incidentd.tags.tables import tags
 
 
@@ -71,7 +71,7 @@ async def list_tags(
     key = [tags.c.name_key, tags.c.number] if by_name else [tags.c.number]
     query = sa.select(tags).where(tags.c.dev_org_id == dev_org_id)
     if names:
-        query = query.where(tags.c.name_key.in_(sorted({name_key(name) for name in names})))
+        query = query.where(one_of(tags.c.name_key, [name_key(name) for name in names]))
     ascending = (direction == "after") != descending
     if boundary is not None:
         here = sa.tuple_(*key)

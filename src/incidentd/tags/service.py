@@ -14,6 +14,7 @@ from incidentd.db import Database
 from incidentd.errors import BadRequestError, Conflict, InvalidField, NotFound
 from incidentd.identity import service as identity
 from incidentd.kit import counters, cursors, ids, pages
+from incidentd.kit.filters import check_list_lengths
 from incidentd.kit.time import now_ms
 from incidentd.principal import OrgScope, Principal
 from incidentd.tags import repository, schemas
@@ -138,6 +139,7 @@ def _boundary(position: cursors.Position, by_name: bool) -> list[Any]:
 
 async def list_tags(db: Database, principal: Principal, request: schemas.TagsListRequest) -> TagsPage:
     """A page of tags in name or id order, with keyset cursors (the sort key and the number of a boundary tag)."""
+    check_list_lengths(request)
     by_name, descending = _sort_order(request.sort_by)
     limit = pages.page_limit(request.limit)
     names = sorted({repository.name_key(name) for name in request.name or []})
