@@ -1,0 +1,85 @@
+"""Malformed input of every class the hardening review found (issue 14) gets a DevRev-shaped 4xx naming what is
+wrong, never a 500: JSON nested too deeply, forged cursors, integers written in other digits or thousands of them,
+numbers out of range, fractions where integers are expected."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+
+from conftest import Actor
+
+DEEP = 1_000
+
+
+def deep_array(depth: int = DEEP) -> str:
+    return "[" * depth + "]" * depth
+
+
+def deep_object(depth: int = DEEP) -> str:
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+def assert_bad_request(response: httpx.Response, error_type: str, field_name: str | None = None) -> dict[str, Any]:
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["type"] == error_type, body
+    assert body["message"]
+    if field_name is not None:
+        assert body["field_name"] == field_name, body
+    return body
+
+
+# JSON nested too deeply ------------------------------------------------------------------------------------
+
+BODY_PATHS = ["/incidents.create", "/incidents.update", "/incidents.list", "/incidents.group", "/auth-tokens.create"]
+
+
+@pytest.mark.parametrize("path", BODY_PATHS)
+@pytest.mark.parametrize("body", [deep_array(), deep_object(), '{"title": "x", "custom_fields": ' + deep_array() + "}"])
+async def test_a_deeply_nested_body_is_a_parse_error(client: httpx.AsyncClient, admin: Actor, path: str, body: str):
+    response = await client.post(path, content=body, headers={**admin.headers, "Content-Type": "application/json"})
+    error = assert_bad_request(response, "parse_error")
+    assert "deeper than 64 levels" in error["message"]
+
+
+async def test_nesting_up_to_the_bound_reaches_the_field_checks(client: httpx.AsyncClient, admin: Actor):
+    body = '{"title": "x", "custom_fields": {"tnt__a": ' + deep_array(62) + "}}"  # 64 levels in all
+    response = await client.post("/incidents.create", content=body, headers=admin.headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["type"] != "parse_error"
+
+
+@pytest.mark.parametrize("path", ["/incidents.list", "/incidents.group"])
+async def test_a_deeply_nested_json_parameter_is_a_parse_error(client: httpx.AsyncClient, admin: Actor, path: str):
+    params = {"custom_fields": '{"tnt__a": ' + deep_array() + "}", "group_by": "severity"}
+    response = await client.get(path, params=params, headers=admin.headers)
+    error = assert_bad_request(response, "parse_error")
+    assert "custom_fields" in error["message"]
+
+
+def forged_cursor(values: bytes) -> str:
+    payload = b"\x93" + values + b"\xa5after" + msgspec.msgpack.encode("0123456789abcdef")
+    return base64.urlsafe_b64encode(payload).rstrip(b"=").decode("ascii")
+
+
+FORGED_CURSORS = {
+    "deep": forged_cursor(b"\x91" * 5_000 + b"\x90"),
+    "map": forged_cursor(b"\x91\x81\xa1a\x01"),
+    "four levels": forged_cursor(b"\x91\x91\x91\x91\x90"),
+}
+
+
+@pytest.mark.parametrize("path", ["/incidents.list", "/incidents.group", "/tags.list", "/dev-users.list"])
+@pytest.mark.parametrize("cursor", FORGED_CURSORS.values(), ids=FORGED_CURSORS.keys())
+async def test_a_forged_cursor_is_a_bad_request(client: httpx.AsyncClient, admin: Actor, path: str, cursor: str):
+    params = {"cursor": cursor, "group_by": "severity"} if path == "/incidents.group" else {"cursor": cursor}
+    get = await client.get(path, params=params, headers=admin.headers)
+    post = await client.post(path, json=params, headers=admin.headers)
+    for response in (get, post):
+        error = assert_bad_request(response, "bad_request")
+        assert "cursor" in error["message"]
