@@ -83,3 +83,53 @@ async def test_a_forged_cursor_is_a_bad_request(client: httpx.AsyncClient, admin
     for response in (get, post):
         error = assert_bad_request(response, "bad_request")
         assert "cursor" in error["message"]
+
+
+# integers as text ------------------------------------------------------------------------------------------
+
+BAD_INTEGER_TEXTS = {"superscript two": "²", "arabic-indic three": "٣", "5,000 digits": "9" * 5_000, "1e12": "1e12"}
+ENUM_FIELDS = {"severity": "severity", "reported_by": "reported_by", "impact.count": "impact"}
+
+
+def with_field(body: dict[str, Any], field: str, value: Any) -> dict[str, Any]:
+    if field == "impact.count":
+        return {**body, "impact": {"count": value}}
+    return {**body, field: value}
+
+
+@pytest.mark.parametrize("field", ENUM_FIELDS)
+@pytest.mark.parametrize("text", BAD_INTEGER_TEXTS.values(), ids=BAD_INTEGER_TEXTS.keys())
+async def test_enum_ids_in_other_digits_are_refused_by_create_and_update(
+    client: httpx.AsyncClient, admin: Actor, field: str, text: str
+):
+    created = await client.post("/incidents.create", json={"title": "kept", "severity": 2}, headers=admin.headers)
+    assert created.status_code == 201, created.text
+    incident = created.json()["incident"]
+
+    response = await client.post(
+        "/incidents.create", json=with_field({"title": "x"}, field, text), headers=admin.headers
+    )
+    error = assert_bad_request(response, "invalid_enum_value", field)
+    assert len(error["value"]) < 100  # a 5,000-digit value is not echoed whole
+
+    update = with_field({"id": incident["id"], "title": "changed"}, field, text)
+    assert_bad_request(
+        await client.post("/incidents.update", json=update, headers=admin.headers), "invalid_enum_value", field
+    )
+    after = await client.post("/incidents.get", json={"id": incident["id"]}, headers=admin.headers)
+    assert after.json()["incident"] == incident
+    listed = await client.post("/incidents.list", json={}, headers=admin.headers)
+    assert [item["title"] for item in listed.json()["incidents"]] == ["kept"]
+
+
+@pytest.mark.parametrize("path", ["/incidents.list", "/incidents.group"])
+@pytest.mark.parametrize("field", ["severity", "reported_by", "source"])
+@pytest.mark.parametrize("text", BAD_INTEGER_TEXTS.values(), ids=BAD_INTEGER_TEXTS.keys())
+async def test_enum_ids_in_other_digits_are_refused_by_list_and_group(
+    client: httpx.AsyncClient, admin: Actor, path: str, field: str, text: str
+):
+    extra = {"group_by": "severity"} if path == "/incidents.group" else {}
+    get = await client.get(path, params={field: text, **extra}, headers=admin.headers)
+    post = await client.post(path, json={field: [text], **extra}, headers=admin.headers)
+    for response in (get, post):
+        assert_bad_request(response, "invalid_enum_value", f"{field}[0]")
