@@ -4,14 +4,19 @@ numbers out of range, fractions where integers are expected."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
+import sqlalchemy as sa
 
 from conftest import Actor
+from incidentd.errors import InvalidField
+from incidentd.identity import service as identity
+from incidentd.identity.tables import auth_tokens
 
 DEEP = 1_000
 
@@ -133,3 +138,95 @@ async def test_enum_ids_in_other_digits_are_refused_by_list_and_group(
     post = await client.post(path, json={field: [text], **extra}, headers=admin.headers)
     for response in (get, post):
         assert_bad_request(response, "invalid_enum_value", f"{field}[0]")
+
+
+# numbers out of range ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expires_in", "message"),
+    [
+        (1e12, "expires_in: must be at most 36500"),
+        (10**12, "expires_in: must be at most 36500"),
+        (3_000_000, "expires_in: must be at most 36500"),  # past the year 9999
+        (36_501, "expires_in: must be at most 36500"),
+        (-1, "expires_in: must be at least 0"),
+        (1.5, "expires_in: expected an integer, got a fraction"),
+    ],
+)
+async def test_token_lifetimes_out_of_range_are_refused(
+    client: httpx.AsyncClient, admin: Actor, expires_in: Any, message: str
+):
+    response = await client.post("/auth-tokens.create", json={"expires_in": expires_in}, headers=admin.headers)
+    error = assert_bad_request(response, "invalid_field", "expires_in")
+    assert error["message"] == message
+    listed = await client.get("/auth-tokens.list", headers=admin.headers)
+    assert listed.status_code == 200, listed.text
+    assert len(listed.json()["tokens"]) == 1  # the admin's own; no dead token was issued
+
+
+async def test_the_longest_token_lifetime_is_listed(client: httpx.AsyncClient, admin: Actor):
+    response = await client.post("/auth-tokens.create", json={"expires_in": 36_500}, headers=admin.headers)
+    assert response.status_code == 201, response.text
+    assert 36_499 * 86_400 < response.json()["expires_in"] <= 36_500 * 86_400
+    listed = await client.get("/auth-tokens.list", headers=admin.headers)
+    assert listed.status_code == 200, listed.text
+    assert sorted(token.get("expires_at", "")[:2] for token in listed.json()["tokens"]) == ["", "21"]
+
+
+async def test_the_service_refuses_what_the_wire_would(app: Any, admin: Actor):
+    for days in (-1, 36_501, 10**12):
+        with pytest.raises(InvalidField) as raised:
+            async with app.state.db.write() as conn:
+                await identity.issue_token(conn, admin.org, admin.user_number, expires_in_days=days)
+        assert raised.value.fields == {"field_name": "expires_in"}
+
+
+async def test_a_token_stored_with_an_expiry_past_9999_does_not_break_the_list(
+    client: httpx.AsyncClient, app: Any, admin: Actor
+):
+    """Rows written before the bound existed: the list shows the latest time RFC 3339 can write."""
+    async with app.state.db.write() as conn:
+        issued = await identity.issue_token(conn, admin.org, admin.user_number, expires_in_days=1)
+        await conn.execute(
+            sa.update(auth_tokens).where(auth_tokens.c.number == issued.number).values(expires_at=10**12 * 86_400)
+        )
+    listed = await client.get("/auth-tokens.list", headers=admin.headers)
+    assert listed.status_code == 200, listed.text
+    expiries = [token.get("expires_at") for token in listed.json()["tokens"]]
+    assert "9999-12-31T23:59:59.999Z" in expiries
+
+
+def test_the_cli_refuses_an_expiry_past_the_bound_and_lists_a_stored_one(database_url: str, monkeypatch):
+    from typer.testing import CliRunner
+
+    from incidentd import db as database
+    from incidentd.cli import app as cli
+    from incidentd.config import Settings
+
+    monkeypatch.setenv("INCIDENTD_AUTO_MIGRATE", "false")
+
+    async def setup() -> None:
+        db = database.Database(Settings(database_url=database_url))
+        try:
+            created = await identity.bootstrap(db, admin_email="admin@incidentd.local")
+            assert created is not None
+            async with db.write() as conn:
+                issued = await identity.issue_token(conn, created.org, created.admin_number, expires_in_days=1)
+                await conn.execute(
+                    sa.update(auth_tokens).where(auth_tokens.c.number == issued.number).values(expires_at=2**62)
+                )
+        finally:
+            await db.dispose()
+
+    asyncio.run(setup())
+    runner = CliRunner()
+    base = ["--database-url", database_url]
+    refused = runner.invoke(
+        cli, ["token", "create", "--user", "admin@incidentd.local", "--expires-in-days", "3000000", *base]
+    )
+    assert refused.exit_code == 1
+    assert "expires_in must be between 0 (never expires) and 36500 days" in refused.output
+    listed = runner.invoke(cli, ["token", "list", *base])
+    assert listed.exit_code == 0, listed.output
+    assert "9999-12-31T23:59:59.999Z" in listed.output
