@@ -230,3 +230,31 @@ def test_the_cli_refuses_an_expiry_past_the_bound_and_lists_a_stored_one(databas
     listed = runner.invoke(cli, ["token", "list", *base])
     assert listed.exit_code == 0, listed.output
     assert "9999-12-31T23:59:59.999Z" in listed.output
+
+
+# fractions where integers are expected -------------------------------------------------------------------
+
+FRACTIONS = [
+    ("/incidents.list", {"limit": 1.5}, "limit"),
+    ("/incidents.group", {"group_by": "severity", "limit_per_group": 2.5}, "limit_per_group"),
+    ("/incidents.create", {"title": "x", "severity": 1.5}, "severity"),
+    ("/incidents.create", {"title": "x", "impact": {"count": 2.5}}, "impact.count"),
+    ("/auth-tokens.create", {"expires_in": 1.5}, "expires_in"),
+    ("/tags.list", {"limit": 0.5}, "limit"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "field"), FRACTIONS)
+async def test_a_fraction_where_an_integer_is_expected_says_so(
+    client: httpx.AsyncClient, admin: Actor, path: str, body: dict[str, Any], field: str
+):
+    error = assert_bad_request(await client.post(path, json=body, headers=admin.headers), "invalid_field", field)
+    assert error["message"] == f"{field}: expected an integer, got a fraction"
+
+
+async def test_text_in_a_get_integer_parameter_says_an_integer_is_expected(client: httpx.AsyncClient, admin: Actor):
+    response = await client.get("/incidents.list", params={"limit": "1.5"}, headers=admin.headers)
+    error = assert_bad_request(response, "unexpected_json_type", "limit")
+    assert error["message"] == "limit: expected an integer, got string"
+    response = await client.get("/incidents.list", params={"limit": "9" * 5_000}, headers=admin.headers)
+    assert_bad_request(response, "invalid_field", "limit")
