@@ -258,3 +258,21 @@ async def test_text_in_a_get_integer_parameter_says_an_integer_is_expected(clien
     assert error["message"] == "limit: expected an integer, got string"
     response = await client.get("/incidents.list", params={"limit": "9" * 5_000}, headers=admin.headers)
     assert_bad_request(response, "invalid_field", "limit")
+
+
+@pytest.mark.parametrize("text", ["٣", "9" * 5_000])
+async def test_custom_int_filters_take_ascii_digits_only(client: httpx.AsyncClient, admin: Actor, text: str):
+    fragment = {"type": "tenant_fragment", "description": "f", "leaf_type": "incident"}
+    fields = [{"name": "shards", "field_type": "int"}]
+    made = await client.post("/schemas.custom.set", json={**fragment, "fields": fields}, headers=admin.headers)
+    assert made.status_code == 201, made.text
+    body = {"title": "x", "custom_fields": {"tnt__shards": 3}, "custom_schema_spec": {"tenant_fragment": True}}
+    three = await client.post("/incidents.create", json=body, headers=admin.headers)
+    assert three.status_code == 201, three.text
+    as_text = await client.post("/incidents.list", json={"custom_fields": {"tnt__shards": "3"}}, headers=admin.headers)
+    assert [item["title"] for item in as_text.json()["incidents"]] == ["x"]
+    response = await client.post(
+        "/incidents.list", json={"custom_fields": {"tnt__shards": text}}, headers=admin.headers
+    )
+    assert response.status_code == 400, response.text
+    assert "tnt__shards" in response.json().get("field_name", "")
