@@ -7,14 +7,11 @@ nesting deeper than `MAX_JSON_DEPTH` is refused as a parse error before any deco
 
 from __future__ import annotations
 
-import re
-
 from incidentd.errors import ParseError
 
 MAX_JSON_DEPTH = 64
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"[]{}")
+_NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'[]{}"')
 _OPENING = b"[{"
 
 
@@ -25,7 +22,7 @@ def json_depth_exceeds(raw: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
     # Bytes-level work only (C loops): most bodies open fewer brackets than the limit and stop here.
     if data.count(b"[") + data.count(b"{") <= limit:
         return False
-    brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    brackets = _brackets_outside_strings(data)
     # Depth is the running count of opened minus closed brackets. A chunk of `limit` brackets can only carry it past
     # `limit` if the depth before it plus the chunk's openings exceed `limit`; only such chunks are walked bracket
     # by bracket (a 1 MB body of brackets takes milliseconds either way).
@@ -41,6 +38,18 @@ def json_depth_exceeds(raw: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
         else:
             depth += 2 * opened - len(chunk)
     return False
+
+
+def _brackets_outside_strings(data: bytes) -> bytes:
+    """The brackets of JSON text that are not inside its strings, in order; all in C loops (a regular expression
+    over the strings took ten times longer than decoding a body of many small objects).
+
+    Escaped backslashes go first (pairing from the left, as JSON reads them), then escaped quotes. Of the rest only
+    brackets and quotes are kept; two adjacent quotes are an empty string or the end and start of two strings, and
+    removing them leaves every other quote's parity. What remains splits on quotes into outside, inside, outside..."""
+    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    structure = unescaped.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    return b"".join(structure.split(b'"')[::2]) if b'"' in structure else structure
 
 
 def check_json_depth(raw: bytes | str, *, what: str) -> None:
