@@ -27,7 +27,7 @@ from incidentd.logs import configure_logging, configured_secrets
 from incidentd.metrics import MEDIA_TYPE
 from incidentd.ratelimit import RateLimiter, RateLimitMiddleware
 from incidentd.routes import ROUTES
-from incidentd.web import IncidentdApp, handle_exception, metrics_of
+from incidentd.web import BoundedJsonRequest, IncidentdApp, handle_exception, metrics_of
 
 
 def provide_db(state: State) -> database.Database:
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             IdempotencyMiddleware,
         ],
         exception_handlers={Exception: handle_exception},
+        request_class=BoundedJsonRequest,
         lifespan=[lifespan],
         state=State({"settings": settings}),
         request_max_body_size=settings.max_body_bytes,

@@ -31,6 +31,7 @@ from incidentd.errors import (
     TooManyRequests,
     Unauthenticated,
 )
+from incidentd.kit.nesting import check_json_depth
 from incidentd.kit.wire import allowed_values, decoding_error, with_allowed_values
 from incidentd.metrics import UNMATCHED, Metrics
 
@@ -129,6 +130,14 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     else:
         error = _internal(request, exc)
     return error_response(error)
+
+
+class BoundedJsonRequest(Request[Any, Any, Any]):
+    """A request whose JSON body is refused (400 parse_error) when it nests deeper than the decoder can follow."""
+
+    async def json(self) -> Any:
+        check_json_depth(await self.body(), what="the request body")
+        return await super().json()
 
 
 class IncidentdApp(Litestar):

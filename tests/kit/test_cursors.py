@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import base64
+
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -32,3 +35,30 @@ def test_arbitrary_text_is_a_bad_request_never_a_crash(text):
         cursors.decode(text, cursors.fingerprint("a"))
     except BadRequestError:
         pass
+
+
+def _forged(payload: bytes) -> str:
+    return base64.urlsafe_b64encode(payload).rstrip(b"=").decode("ascii")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        b"\x91" * 100_000 + b"\x90",  # nested 100,000 arrays deep (a RecursionError in the decoder)
+        b"\x91\x91\x91\x91\x90",  # deeper than anything the server writes (three levels)
+        b"\x91\x81\xa1a\x01",  # a map
+        b"\x91\xc7\x01\x05\x00",  # an extension type
+    ],
+)
+def test_forged_structures_are_invalid_cursors(values: bytes) -> None:
+    digest = cursors.fingerprint("a")
+    cursor = _forged(b"\x93" + values + b"\xa5after" + msgspec.msgpack.encode(digest))
+    with pytest.raises(BadRequestError, match="the cursor is not valid"):
+        cursors.decode(cursor, digest)
+
+
+def test_what_the_group_pages_write_decodes() -> None:
+    digest = cursors.fingerprint("a")
+    written = (["groups", [0, [1, 2.5]]], ["groups", [1, None]], ["items", "key", None, 3], ["groups", [0, [0, True]]])
+    for values in written:
+        assert cursors.decode(cursors.encode(values, "after", digest), digest).values == values

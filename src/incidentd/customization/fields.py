@@ -23,6 +23,7 @@ from incidentd.customization import patterns
 from incidentd.customization.schemas import FieldDescriptor, UenumValue
 from incidentd.errors import CustomizationValidationError, InvalidField
 from incidentd.kit import ids
+from incidentd.kit.numbers import integer_from_text
 from incidentd.kit.time import parse_rfc3339, to_rfc3339
 from incidentd.principal import OrgScope
 
@@ -375,9 +376,9 @@ def _from_text(kind: str, value: Any) -> Any:
     if not isinstance(value, str):
         return value
     text = value.strip()
+    if kind in ("int", "uenum") and (number := integer_from_text(text)) is not None:
+        return number  # ASCII digits only: int() would also take "٣" and fail on 5,000 digits
     try:
-        if kind in ("int", "uenum") and re.fullmatch(r"-?\d+", text):
-            return int(text)
         if kind == "double":
             return float(text)
     except ValueError:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+import msgspec
 
 from incidentd.kit import ids
 from incidentd.kit.time import to_rfc3339
@@ -11,6 +13,10 @@ from incidentd.principal import OrgScope
 
 UserState = Literal["active", "deactivated", "deleted", "locked", "shadow", "unassigned"]
 ListMode = Literal["after", "before"]
+# DevRev allows up to 2**32 - 1 days; an expiry must stay within the year 9999 (what RFC 3339 and the token list
+# can write), and a hundred years is beyond any token's use. 0 (or none) is a token that never expires.
+MAX_EXPIRES_IN_DAYS = 36_500
+ExpiresInDays = Annotated[int, msgspec.Meta(ge=0, le=MAX_EXPIRES_IN_DAYS)]
 
 
 class DevUser(Response):
@@ -88,7 +94,7 @@ class AuthTokensCreateRequest(Request):
     act_as: str | None = None
     aud: list[str] | None = None
     client_id: str | None = None
-    expires_in: int | None = None  # days, as DevRev's request says
+    expires_in: ExpiresInDays | None = None  # days, as DevRev's request says
     grant_type: str | None = None
     requested_token_type: str | None = None
     scope: str | None = None

@@ -308,6 +308,11 @@ async def issue_token(
     requested_token_type: str = PAT,
     scopes: str | None = None,
 ) -> IssuedToken:
+    if expires_in_days is not None and not 0 <= expires_in_days <= schemas.MAX_EXPIRES_IN_DAYS:
+        raise InvalidField(
+            f"expires_in must be between 0 (never expires) and {schemas.MAX_EXPIRES_IN_DAYS} days",
+            field_name="expires_in",
+        )
     number = await counters.allocate(conn, org.dev_org_id, "auth_token")
     secret = new_token_secret()
     now = now_ms()

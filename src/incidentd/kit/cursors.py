@@ -16,8 +16,15 @@ Direction = Literal["after", "before"]
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
+# What the server writes into a cursor: scalars, and lists of them two levels deep at most (a group's rank is
+# `[0, [1, value]]`). Decoding into exactly this type refuses anything else a client may forge, deep nesting
+# included (which would exhaust the decoder's recursion), as an invalid cursor.
+Scalar = int | float | str | bool | None
+Value = Scalar | list[Scalar | list[Scalar]]
+
+
 class Position(msgspec.Struct, array_like=True):
-    values: list[Any]  # sort key values of the boundary row, then its id
+    values: list[Value]  # sort key values of the boundary row, then its id
     direction: Direction
     fingerprint: str
 

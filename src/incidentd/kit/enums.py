@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from incidentd.errors import InvalidEnumValue
+from incidentd.kit.numbers import integer_from_text, quoted
 from incidentd.kit.wire import Response
 
 
@@ -32,20 +33,25 @@ class IntEnum:
         return [str(enum_id) for enum_id in self.labels]
 
     def parse(self, raw: int | str, *, field_name: str) -> int:
-        """An id of this enum from an int, a numeric string, or a label (case-insensitive); else 400."""
+        """An id of this enum from an int, a string of ASCII digits, or a label (case-insensitive); else 400
+        invalid_enum_value naming `field_name`."""
         if isinstance(raw, bool):
             raw = str(raw)
         if isinstance(raw, int) and raw in self.labels:
             return raw
         if isinstance(raw, str):
             text = raw.strip()
-            if text.isdigit() and int(text) in self.labels:
-                return int(text)
+            number = integer_from_text(text)
+            if number is not None and number in self.labels:
+                return number
             found = self._by_label(text)
             if found is not None:
                 return found
         raise InvalidEnumValue(
-            f"{raw!r} is not a valid {self.name}", field_name=field_name, value=str(raw), allowed_values=self.allowed
+            f"{quoted(repr(raw))} is not a valid {self.name}",
+            field_name=field_name,
+            value=quoted(raw),
+            allowed_values=self.allowed,
         )
 
     def _by_label(self, text: str) -> int | None:

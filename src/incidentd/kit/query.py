@@ -15,6 +15,7 @@ import msgspec
 
 from incidentd.errors import InvalidField
 from incidentd.kit import wire
+from incidentd.kit.nesting import check_json_depth
 
 
 def split_values(text: str) -> list[str]:
@@ -87,6 +88,7 @@ def parse_query(query_string: str | bytes, into: type) -> Any:
                 raise InvalidField(f"query parameter '{name}' conflicts with another", field_name=name)
             target[leaf].extend(split_values(raw))
         elif isinstance(info, msgspec.inspect.DictType | msgspec.inspect.AnyType):
+            check_json_depth(raw, what=f"query parameter '{name}'")
             try:
                 target[leaf] = msgspec.json.decode(unquote(raw) or "{}")
             except msgspec.DecodeError:

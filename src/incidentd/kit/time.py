@@ -18,7 +18,12 @@ def now_ms() -> int:
 def to_rfc3339(epoch_ms: int) -> str:
     # isoformat always writes four year digits (strftime's %Y writes "407" for the year 407, which is not RFC 3339).
     # A naive UTC datetime: no offset to write and strip (a quarter faster, and a list page writes hundreds).
-    return (_NAIVE_EPOCH + timedelta(milliseconds=epoch_ms)).isoformat(timespec="milliseconds") + "Z"
+    try:
+        return (_NAIVE_EPOCH + timedelta(milliseconds=epoch_ms)).isoformat(timespec="milliseconds") + "Z"
+    except OverflowError:
+        # Inputs are checked to stay within the years 1 to 9999, but a row written before those checks (a token
+        # expiring after 9999) must not make every page that shows it fail: such a time is written as the bound.
+        return "9999-12-31T23:59:59.999Z" if epoch_ms > 0 else "0001-01-01T00:00:00.000Z"
 
 
 def from_datetime(value: datetime) -> int:

@@ -88,6 +88,11 @@ _UNKNOWN = re.compile(r"^Object contains unknown field `([^`]*)`")
 _ENUM = re.compile(r"^Invalid enum value (.*?)(?: - at|$)")
 _AT = re.compile(r" - at `\$(.*)`$")
 _NUL = re.compile(r"^Text in `([^`]*)` contains a NUL character")
+# msgspec's messages for values outside a Meta constraint: "Expected `int` <= 100", "Expected `str` of length
+# >= 1", "Expected `array` of length <= 50".
+_BOUND = re.compile(r"^Expected `([^`]*)` (of length )?(<=|>=|<|>) (\S+)$")
+_BOUND_WORDS = {"<=": "at most", ">=": "at least", "<": "less than", ">": "greater than"}
+_BOUND_UNITS = {"str": " characters", "array": " items", "object": " keys", "bytes": " bytes"}
 
 
 def _json_type(text: str) -> str:
@@ -113,6 +118,16 @@ def decoding_error(message: str, path: str = "") -> ApiError:
         message = message[: match.start()]
     if match := _EXPECTED.match(message):
         expected, actual = match.groups()
+        field = path or "body"
+        kinds = {kind.strip() for kind in expected.split("|")} - {"null", "None"}
+        if actual == "float" and "int" in kinds and "float" not in kinds:
+            # The JSON type is right (DevRev's types say "expected number, got number"); the value is not.
+            return InvalidField(f"{field}: expected an integer, got a fraction", field_name=field)
+        if kinds == {"int"}:
+            got = _json_type(actual)
+            return UnexpectedJsonType(
+                f"{field}: expected an integer, got {got}", field_name=field, expected="number", actual=got
+            )
         return UnexpectedJsonType(
             f"{path or 'body'}: expected {_json_type(expected)}, got {_json_type(actual)}",
             field_name=path or "body",
@@ -125,6 +140,11 @@ def decoding_error(message: str, path: str = "") -> ApiError:
     if match := _UNKNOWN.match(message):
         field = join_path(path, match.group(1))
         return InvalidField(f"unknown field '{field}'", field_name=field)
+    if match := _BOUND.match(message):
+        kind, of_length, comparison, bound = match.groups()
+        unit = _BOUND_UNITS.get(kind, "") if of_length else ""
+        field = path or "body"
+        return InvalidField(f"{field}: must be {_BOUND_WORDS[comparison]} {bound}{unit}", field_name=field)
     if match := _NUL.match(message):
         field = join_path(path, match.group(1))
         return InvalidField(f"{field}: text must not contain NUL characters", field_name=field)
@@ -135,6 +155,8 @@ def decoding_error(message: str, path: str = "") -> ApiError:
             value=match.group(1).strip("'\""),
             allowed_values=[],
         )
+    if message.startswith(("Integer value out of range", "Number out of range")) and path:
+        return InvalidField(f"{path}: the number is out of range", field_name=path)
     if message.startswith(("JSON is malformed", "Input data was truncated", "Invalid")) and not path:
         return ParseError(f"the request body is not valid JSON: {message}")
     return InvalidField(f"{path or 'body'}: {message}", field_name=path or "body")
