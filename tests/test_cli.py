@@ -59,10 +59,12 @@ def test_an_invalid_setting_ends_a_real_process_with_one_line_and_no_traceback(t
 
 
 @pytest.fixture
-def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """A private copy of the environment for in-process commands (they export their flags into it)."""
+def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A private copy of the environment for in-process commands (they export their flags into it), run in an
+    empty directory (a command that wrongly went ahead would make its database there)."""
     copy = clean_environment()
     monkeypatch.setattr(os, "environ", copy)
+    monkeypatch.chdir(tmp_path)
     yield copy
     get_settings.cache_clear()
 
