@@ -60,7 +60,7 @@ def served(directory: Path, *args: str) -> Iterator[Served]:
     try:
         output = ""
         deadline = time.monotonic() + 60
-        while (listening := re.search(r"^incidentd listening on (http://\S+)$", output, re.MULTILINE)) is None:
+        while (listening := re.search(r"^incidentd listening on (http://[^\s,]+)", output, re.MULTILINE)) is None:
             try:
                 output += lines.get(timeout=max(deadline - time.monotonic(), 0))
             except queue.Empty:

@@ -33,8 +33,9 @@ def test_seed_on_an_empty_database_prints_the_admin_token_once_and_it_lets_its_h
     assert again.returncode == 0, again.stderr
     assert TOKEN.search(again.stdout) is None and "Created dev org" not in again.stdout
 
-    with served(tmp_path) as server:  # a later serve creates nothing and shows no token either
+    with served(tmp_path, "--workers", "2") as server:  # a later serve creates nothing and shows no token
         assert TOKEN.search(server.output) is None
+        assert re.search(r"^incidentd listening on http://127\.0\.0\.1:\d+ \(2 workers\)$", server.output, re.M)
         answer = httpx.get(f"{server.url}/dev-users.self", headers={"Authorization": f"Bearer {tokens[0]}"})
         assert answer.status_code == 200
         assert answer.json()["dev_user"]["email"] == "admin@incidentd.local"

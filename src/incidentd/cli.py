@@ -179,6 +179,7 @@ def run_server(config: Any) -> bool:
         server.run()
         return bool(server.started)
     sock = listening_socket(config)
+    sock.listen(config.backlog)  # connections queue from now on, before the workers start accepting
     announce([sock], config.workers)
     Multiprocess(config, sockets=[sock]).run()
     return True
