@@ -14,9 +14,8 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 
-from incidentd import __version__
+from incidentd import __version__, apidocs
 from incidentd import db as database
 from incidentd.auth import PUBLIC_PATHS, TokenAuthentication, authorization_header, provide_principal
 from incidentd.config import Settings, get_settings
@@ -91,7 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     public = "|".join(re.escape(path) for path in sorted(PUBLIC_PATHS))
     app = IncidentdApp(
-        route_handlers=[*ROUTES, health, ready, metrics, openapi_document],
+        route_handlers=[*ROUTES, health, ready, metrics, openapi_document, apidocs.static_files()],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
@@ -112,7 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=__version__,
             description="DevRev's Incidents REST API, self-hosted.",
             path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/")],
+            render_plugins=[apidocs.swagger_page()],  # its files come from the package: /docs works offline
         ),
         debug=False,
     )

@@ -11,22 +11,27 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from incidentd import db as database
-from incidentd.config import Settings, get_settings
+from incidentd.config import Settings, UnparsableSetting, get_settings, invalid_settings
 from incidentd.errors import ApiError
 from incidentd.identity import service as identity
 from incidentd.kit import ids
 from incidentd.kit.time import to_rfc3339
 from incidentd.principal import ADMIN
 
-app = typer.Typer(
-    help="incidentd: a self-hosted incident server that speaks DevRev's Incidents API.", no_args_is_help=True
-)
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-org_app = typer.Typer(help="Dev orgs.", no_args_is_help=True)
-user_app = typer.Typer(help="Users: dev users, service accounts, sys users.", no_args_is_help=True)
-token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+
+def _commands(description: str) -> typer.Typer:
+    # Plain help (click's): Rich's tables label even flags with a type (`--help <bool>`) and draw boxes around them.
+    return typer.Typer(help=description, no_args_is_help=True, rich_markup_mode=None)
+
+
+app = _commands("incidentd: a self-hosted incident server that speaks DevRev's Incidents API.")
+db_app = _commands("Database schema.")
+org_app = _commands("Dev orgs.")
+user_app = _commands("Users: dev users, service accounts, sys users.")
+token_app = _commands("API tokens.")
 app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
@@ -38,14 +43,26 @@ DatabaseOption = typer.Option(None, "--database-url", help="Database URL (env IN
 OrgOption = typer.Option(None, "--org", help="Org slug; may be left out when there is only one org.")
 
 
+# The flags whose names are not their setting's name with dashes.
+FLAG_NAMES = {"shutdown_timeout_seconds": "--shutdown-timeout"}
+
+
 def _settings(**overrides: Any) -> Settings:
     """Settings from the environment, with the flags that were given written over them (and exported, so that
-    server worker processes see the same settings)."""
+    server worker processes see the same settings). An invalid setting ends the command with one line per
+    setting on stderr (its name, value and what is allowed) and exit code 2, like an invalid flag."""
+    flags = {}
     for name, value in overrides.items():
         if value is not None:
             os.environ[f"INCIDENTD_{name.upper()}"] = str(value)
+            flags[name] = FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
     get_settings.cache_clear()
-    return get_settings()
+    try:
+        return get_settings()
+    except (ValidationError, UnparsableSetting) as exc:
+        for line in invalid_settings(exc, flags):
+            typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
 
 
 def _run(settings: Settings, work: Callable[[database.Database], Awaitable[T]]) -> T:
@@ -63,13 +80,31 @@ def _run(settings: Settings, work: Callable[[database.Database], Awaitable[T]]) 
         raise typer.Exit(1) from None
 
 
-def _print_token(host: str, port: int, secret: str) -> None:
+def _print_token(settings: Settings, secret: str, *, server_starts: bool = False) -> None:
     typer.echo("")
     typer.secho("An API token for the admin dev user (shown once, store it now):", bold=True)
     typer.echo(f"  {secret}")
-    typer.echo("Try it:")
-    typer.echo(f'  curl -H "Authorization: Bearer {secret}" http://{host}:{port}/dev-users.self')
+    typer.echo("Try it:" if server_starts else "Try it while `incidentd serve` runs:")
+    url = client_url(settings.host, settings.port or "PORT")  # --port 0: the port is printed once it is bound
+    typer.echo(f'  curl -H "Authorization: Bearer {secret}" {url}/dev-users.self')
     typer.echo("")
+
+
+def _print_bootstrap(settings: Settings, created: identity.Bootstrap, *, server_starts: bool = False) -> None:
+    """What the first command on an empty database made: the default org, its admin and the admin's token, whose
+    secret is shown this once (the database keeps only its hash)."""
+    typer.echo(f"Created dev org '{created.org.slug}' ({created.org.org_don}) and its admin dev user.")
+    _print_token(settings, created.token.secret, server_starts=server_starts)
+
+
+def http_url(host: str, port: int | str) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def client_url(host: str, port: int | str) -> str:
+    """The URL at which a client on this machine reaches a server that listens on host:port."""
+    loopback = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # every interface: loopback is one of them
+    return http_url(loopback.get(host, host), port)
 
 
 @app.command()
@@ -102,9 +137,8 @@ def serve(
         return await identity.bootstrap(db, admin_email=settings.bootstrap_admin_email)
 
     created = _run(settings, prepare)
-    if created is not None:
-        typer.echo(f"Created dev org '{created.org.slug}' ({created.org.org_don}) and its admin dev user.")
-        _print_token(settings.host, settings.port, created.token.secret)
+    if created is not None:  # printed before the server starts: a port in use must not lose the token
+        _print_bootstrap(settings, created, server_starts=True)
     config = server_config(settings)
     if not run_server(config):
         raise typer.Exit(3)  # uvicorn's own exit code for a failed startup
@@ -135,12 +169,27 @@ def run_server(config: Any) -> bool:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    class AnnouncingServer(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                announce([sock for server in self.servers for sock in server.sockets])
+
     if config.workers == 1:
-        server = uvicorn.Server(config)
+        server = AnnouncingServer(config)
         server.run()
         return bool(server.started)
-    Multiprocess(config, sockets=[listening_socket(config)]).run()
+    sock = listening_socket(config)
+    sock.listen(config.backlog)  # connections queue from now on, before the workers start accepting
+    announce([sock], config.workers)
+    Multiprocess(config, sockets=[sock]).run()
     return True
+
+
+def announce(sockets: list[socket.socket], workers: int = 1) -> None:
+    """Say where the server listens: the addresses bound, so that `--port 0` shows the port it got."""
+    addresses = ", ".join(http_url(*sock.getsockname()[:2]) for sock in sockets)
+    typer.echo(f"incidentd listening on {addresses}" + (f" ({workers} workers)" if workers > 1 else ""))
 
 
 def listening_socket(config: Any) -> socket.socket:
@@ -188,7 +237,7 @@ def org_create(
     org, token = _run(settings, work)
     typer.echo(f"{org.slug}\t{org.org_don}")
     if token is not None:
-        _print_token(settings.host, settings.port, token.secret)
+        _print_token(settings, token.secret)
 
 
 @org_app.command("list")
@@ -366,7 +415,9 @@ def seed(
     async def work(db: database.Database) -> int:
         if settings.migrate_on_start:
             await database.upgrade(db.engine)
-        await identity.bootstrap(db, admin_email=settings.bootstrap_admin_email)
+        created = await identity.bootstrap(db, admin_email=settings.bootstrap_admin_email)
+        if created is not None:  # before seeding: an interrupted seed must not lose the token
+            _print_bootstrap(settings, created)
         with typer.progressbar(length=count, label="seeding incidents") as bar:
             return await seed_org(db, count=count, org_slug=org, batch=batch, rng_seed=random_seed, progress=bar.update)
 

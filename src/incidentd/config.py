@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as UnparsableSetting
 
 from incidentd.kit import ids
 
@@ -37,7 +40,7 @@ class Settings(BaseSettings):
     don_partition: str = "dvrv-us-1"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_format: Literal["console", "json"] = "console"
-    log_level: str = "info"
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     # How long a request may wait for the database (pool slot, lock, connect) before it answers 503.
     db_wait_seconds: float = Field(default=5.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1)
@@ -78,6 +81,11 @@ class Settings(BaseSettings):
     def _async_driver(cls, value: str) -> str:
         return normalize_database_url(value)
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case_level(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
     @field_validator("rate_limit_storage")
     @classmethod
     def _known_storage(cls, value: str) -> str:
@@ -108,3 +116,58 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+# Settings whose values are never printed, not even when they are invalid.
+SECRET_SETTINGS = {"metrics_token", "artifacts_secret"}
+
+
+def invalid_settings(exc: ValidationError | UnparsableSetting, flags: dict[str, str] | None = None) -> list[str]:
+    """One line per invalid setting of `exc`, each naming the environment variable (and the flag it came from,
+    among `flags`: setting name -> flag), the value as given and what is allowed."""
+    flags = flags or {}
+    if isinstance(exc, UnparsableSetting):  # pydantic-settings could not decode a JSON value
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = found.group(1) if found else "?"
+        return [_line(name, None, "expected a JSON object", flags)]
+    lines = []
+    for error in exc.errors(include_url=False):
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        lines.append(_line(name, error.get("input"), _expected(name, error), flags))
+    return lines
+
+
+def _line(name: str, value: Any, expected: str, flags: dict[str, str]) -> str:
+    variable = f"INCIDENTD_{name.upper()}"
+    raw = next((given for key, given in os.environ.items() if key.upper() == variable), value)
+    if name in SECRET_SETTINGS:
+        shown = f" ({len(str(raw))} characters, not shown)"
+    else:
+        shown = "=" + repr(re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(raw)))  # no password of a URL
+    given_as = f" (from {flags[name]})" if name in flags else ""
+    return f"invalid setting {variable}{shown}{given_as}: {expected}"
+
+
+def _expected(name: str, error: Any) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "literal_error":
+        return "expected one of " + ", ".join(str(value) for value in _literal_values(name))
+    if kind == "bool_parsing":
+        return "expected true or false"
+    if kind in ("int_parsing", "int_from_float", "int_type"):
+        return "expected a whole number"
+    if kind in ("float_parsing", "float_type"):
+        return "expected a number"
+    comparisons = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
+    if kind in comparisons:
+        bound = next(iter(ctx.values()))
+        return f"expected a number {comparisons[kind]} {bound}"
+    if kind == "string_too_short":
+        return f"expected at least {ctx['min_length']} characters"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return message[:1].lower() + message[1:]
+
+
+def _literal_values(name: str) -> tuple[Any, ...]:
+    """The values a Literal[...] setting allows."""
+    return get_args(Settings.model_fields[name].annotation)
