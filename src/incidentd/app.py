@@ -25,6 +25,7 @@ from incidentd.idempotency import service as idempotency
 from incidentd.idempotency.middleware import IdempotencyMiddleware
 from incidentd.logs import configure_logging
 from incidentd.metrics import MEDIA_TYPE
+from incidentd.openapi_document import WireJsonRenderPlugin, openapi_document
 from incidentd.ratelimit import RateLimiter, RateLimitMiddleware
 from incidentd.routes import ROUTES
 from incidentd.web import IncidentdApp, handle_exception, metrics_of
@@ -64,8 +65,9 @@ async def metrics(request: Request[Any, Any, Any], state: State) -> Response[byt
 
 
 @get("/openapi.json", operation_id="openapi", include_in_schema=False)
-async def openapi_document(request: Any) -> Response[dict[str, Any]]:
-    return Response(request.app.openapi_schema.to_schema())
+async def openapi(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    """The OpenAPI document of the wire as it is: DevRev's error bodies, the bearer scheme, every limit."""
+    return Response(openapi_document(request.app))
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -91,7 +93,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     public = "|".join(re.escape(path) for path in sorted(PUBLIC_PATHS))
     app = IncidentdApp(
-        route_handlers=[*ROUTES, health, ready, metrics, openapi_document],
+        route_handlers=[*ROUTES, health, ready, metrics, openapi],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
@@ -111,7 +113,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=__version__,
             description="DevRev's Incidents REST API, self-hosted.",
             path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/")],
+            render_plugins=[SwaggerRenderPlugin(path="/"), WireJsonRenderPlugin()],
         ),
         debug=False,
     )

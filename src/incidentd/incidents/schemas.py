@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -19,6 +19,12 @@ from incidentd.tags.schemas import TagSummary
 SyncInStatus = Literal["failed", "modified", "staged", "succeeded"]
 SyncOutStatus = Literal["failed", "modified", "succeeded"]
 ListMode = Literal["after", "before"]
+
+MAX_TITLE = 256
+MAX_BODY = 65_536
+# Checked while decoding (invalid_field naming the field) and so shown in /openapi.json; the service checks again.
+Title = Annotated[str, msgspec.Meta(max_length=MAX_TITLE)]
+Body = Annotated[str, msgspec.Meta(max_length=MAX_BODY)]
 
 
 # shared request pieces ------------------------------------------------------------------------------
@@ -83,11 +89,11 @@ class ImpactInput(Request):
 
 
 class IncidentsCreateRequest(Request):
-    title: str
+    title: Title
     acknowledged_date: str | None = None
     applies_to_parts: list[str] | None = None
     artifacts: list[str] | None = None
-    body: str | None = None
+    body: Body | None = None
     custom_fields: dict[str, Any] | None = None
     custom_schema_spec: CustomSchemaSpec | None = None
     external_source_data: ExternalSourceData | None = None
@@ -138,7 +144,7 @@ class IncidentsUpdateRequest(Request):
     acknowledged_date: str | UnsetType | None = UNSET
     applies_to_parts: SetIds | None = None
     artifacts: SetIds | None = None
-    body: str | UnsetType | None = UNSET
+    body: Body | UnsetType | None = UNSET
     custom_fields: dict[str, Any] | UnsetType | None = UNSET
     custom_schema_spec: CustomSchemaSpec | None = None
     external_source_data: ExternalSourceData | None = None
@@ -158,7 +164,7 @@ class IncidentsUpdateRequest(Request):
     sync_metadata: SyncMetadataInput | None = None
     tags: SetTags | None = None
     target_close_date: str | UnsetType | None = UNSET
-    title: str | UnsetType | None = UNSET
+    title: Title | UnsetType | None = UNSET
 
 
 # list and group -------------------------------------------------------------------------------------

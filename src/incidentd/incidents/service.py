@@ -36,8 +36,8 @@ from incidentd.tags import service as tags
 
 PARENT_KIND = "incident"
 LEAF_TYPE = "incident"
-MAX_TITLE = 256
-MAX_BODY = 65_536
+MAX_TITLE = schemas.MAX_TITLE
+MAX_BODY = schemas.MAX_BODY
 CUSTOM_GROUP = "custom_fields."  # group_by custom_fields.<name>
 FEW_MATCHES_AT_LEAST = 256
 
