@@ -273,6 +273,8 @@ def _structs(roots: Any) -> list[type]:
 
 
 def _children(info: msgspec.inspect.Type) -> list[msgspec.inspect.Type]:
+    if isinstance(info, msgspec.inspect.Metadata):
+        return [info.type]
     if isinstance(info, msgspec.inspect.UnionType):
         return list(info.types)
     if isinstance(info, msgspec.inspect.ListType | msgspec.inspect.SetType | msgspec.inspect.FrozenSetType):
@@ -351,12 +353,19 @@ def bound(schema: dict[str, Any], info: msgspec.inspect.Type) -> None:
     inner = _without_null(info)
     alternatives = inner.types if isinstance(inner, msgspec.inspect.UnionType) else (inner,)
     for alternative in alternatives:
+        extra: dict[str, Any] = {}
+        if isinstance(alternative, msgspec.inspect.Metadata):
+            extra = alternative.extra_json_schema or {}
+            alternative = alternative.type
         json_type = next((name for kind, name in _JSON_TYPES if isinstance(alternative, kind)), None)
         target = _part_of_type(schema, json_type) if json_type else None
         if target is None:
             continue
-        for constraint, keyword in _KEYWORDS[json_type].items():  # type: ignore[index]
-            value = getattr(alternative, constraint, None)
+        keywords = _KEYWORDS[json_type]  # type: ignore[index]
+        wanted = {keyword: getattr(alternative, constraint, None) for constraint, keyword in keywords.items()}
+        # A limit a service enforces (not msgspec) is declared as Meta(extra_json_schema={...}).
+        wanted |= {keyword: value for keyword, value in extra.items() if keyword in keywords.values()}
+        for keyword, value in wanted.items():
             if value is not None and keyword not in schema and keyword not in target:
                 target[keyword] = value
         if json_type == "array" and isinstance(target.get("items"), dict):

@@ -219,19 +219,26 @@ async def test_the_limits_are_in_the_document(client):
     assert schemas["IncidentsCreateRequest"]["additionalProperties"] is False
     (key,) = [p for p in document["paths"]["/incidents.create"]["post"]["parameters"] if p["name"] == "Idempotency-Key"]
     assert key["in"] == "header" and key["schema"]["maxLength"] == MAX_KEY_LENGTH
+    limit = {p["name"]: p for p in document["paths"]["/incidents.list"]["get"]["parameters"]}["limit"]
+    assert limit["schema"]["minimum"] == 1
+    group = schemas["IncidentsGroupRequest"]["properties"]
+    assert group["limit"]["minimum"] == group["limit_per_group"]["minimum"] == 1
 
 
 def _constraints(info: msgspec.inspect.Type) -> list[tuple[str, Any]]:
     """Every msgspec constraint inside a field's type, nested lists and maps included."""
     found: list[tuple[str, Any]] = []
     names = ("min_length", "max_length", "pattern", "ge", "le", "gt", "lt", "multiple_of")
+    if isinstance(info, msgspec.inspect.Metadata):
+        limits = ("maxLength", "minLength", "maximum", "minimum", "maxItems", "minItems")
+        found += [(k, v) for k, v in (info.extra_json_schema or {}).items() if k in limits]
     for name in names:
         if getattr(info, name, None) is not None:
             found.append((name, getattr(info, name)))
-    for child in ("types", "item_type", "value_type"):
+    for child in ("types", "item_type", "value_type", "type"):
         value = getattr(info, child, None)
         for inner in value if isinstance(value, tuple) else [value] if value is not None else []:
-            if not isinstance(inner, msgspec.inspect.StructType):
+            if isinstance(inner, msgspec.inspect.Type) and not isinstance(inner, msgspec.inspect.StructType):
                 found += _constraints(inner)
     return found
 
@@ -275,10 +282,11 @@ def test_every_request_limit_of_the_structs_is_in_the_document(settings: Setting
 
 def _flatten(info: msgspec.inspect.Type) -> list[msgspec.inspect.Type]:
     found = [info]
-    for child in ("types", "item_type", "value_type"):
+    for child in ("types", "item_type", "value_type", "type"):
         value = getattr(info, child, None)
         for inner in value if isinstance(value, tuple) else [value] if value is not None else []:
-            found += _flatten(inner)
+            if isinstance(inner, msgspec.inspect.Type):
+                found += _flatten(inner)
     return found
 
 

@@ -12,6 +12,7 @@ from incidentd.articles.schemas import ArticleSummary
 from incidentd.artifacts.schemas import ArtifactSummary
 from incidentd.customization.schemas import CustomSchemaSpec, CustomStageSummary, CustomStateSummary
 from incidentd.kit.enums import EnumValue
+from incidentd.kit.pages import PageLimit
 from incidentd.kit.wire import Request, Response, UserSummary
 from incidentd.parts.schemas import PartSummary
 from incidentd.tags.schemas import TagSummary
@@ -235,7 +236,7 @@ class IncidentFilters(Request):
 
 class IncidentsListRequest(IncidentFilters):
     cursor: str | None = None
-    limit: int | None = None
+    limit: PageLimit | None = None
     mode: ListMode | None = None
     sort_by: list[str] | None = None
 
@@ -243,8 +244,8 @@ class IncidentsListRequest(IncidentFilters):
 class IncidentsGroupRequest(IncidentFilters, kw_only=True):
     group_by: str
     cursor: str | None = None
-    limit: int | None = None
-    limit_per_group: int | None = None
+    limit: PageLimit | None = None
+    limit_per_group: PageLimit | None = None
     mode: ListMode | None = None
     sort_by: list[str] | None = None
 
