@@ -221,6 +221,9 @@ async def test_the_limits_are_in_the_document(client):
     assert key["in"] == "header" and key["schema"]["maxLength"] == MAX_KEY_LENGTH
     limit = {p["name"]: p for p in document["paths"]["/incidents.list"]["get"]["parameters"]}["limit"]
     assert limit["schema"]["minimum"] == 1
+    assert schemas["ArtifactsPrepareRequest"]["properties"]["file_name"]["maxLength"] == 512
+    days = {p["name"]: p for p in document["paths"]["/incidents.list"]["get"]["parameters"]}["created_date.days"]
+    assert days["schema"]["maximum"] == 36_600 and days["schema"]["minimum"] == 0
     group = schemas["IncidentsGroupRequest"]["properties"]
     assert group["limit"]["minimum"] == group["limit_per_group"]["minimum"] == 1
 

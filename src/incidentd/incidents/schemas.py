@@ -26,6 +26,7 @@ MAX_BODY = 65_536
 # Checked while decoding (invalid_field naming the field) and so shown in /openapi.json; the service checks again.
 Title = Annotated[str, msgspec.Meta(max_length=MAX_TITLE)]
 Body = Annotated[str, msgspec.Meta(max_length=MAX_BODY)]
+MAX_PRESET_DAYS = 36_600  # a century; larger values would overflow nothing useful
 
 
 # shared request pieces ------------------------------------------------------------------------------
@@ -179,7 +180,8 @@ class DateFilter(Request):
     after: str | None = None
     before: str | None = None
     preset_type: Literal["last_n_days", "next_n_days"] | None = None
-    days: int | None = None
+    # Checked by the service with the filter's own field name (created_date.days), documented here.
+    days: Annotated[int, msgspec.Meta(extra_json_schema={"minimum": 0, "maximum": MAX_PRESET_DAYS})] | None = None
 
 
 class StagedInfoFilter(Request):
