@@ -18,6 +18,7 @@ from incidentd.config import Settings
 from incidentd.idempotency.service import MAX_KEY_LENGTH
 from incidentd.incidents import schemas as incident_schemas
 from incidentd.openapi_document import SECURITY_SCHEME, bound, is_public, openapi_document
+from incidentd.tags import service as tag_service
 
 METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -111,7 +112,7 @@ async def test_successes_match_the_document(client, admin: Actor):
     await call("post", "/incidents.delete", 200, json={"id": incident})
 
 
-async def test_every_error_class_matches_the_document(client, admin: Actor, settings: Settings):
+async def test_every_error_class_matches_the_document(client, admin: Actor, settings: Settings, monkeypatch):
     document = await fetch_document(client)
     call = Caller(client, document, admin.headers)
     # 400, several types
@@ -140,7 +141,14 @@ async def test_every_error_class_matches_the_document(client, admin: Actor, sett
     # 413: a JSON body over INCIDENTD_MAX_BODY_BYTES
     too_big = {"title": "t", "body": "x" * (settings.max_body_bytes + 1)}
     assert (await call("post", "/incidents.create", 413, json=too_big)).json()["max_bytes"] == settings.max_body_bytes
-    assert call.seen == {201, 400, 401, 403, 404, 409, 413}
+
+    # 500: a bug in a service (here: one made to raise)
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(tag_service, "list_tags", broken)
+    assert (await call("get", "/tags.list", 500)).json()["reference_id"]
+    assert call.seen == {201, 400, 401, 403, 404, 409, 413, 500}
 
 
 async def test_rate_limited_and_unavailable_answers_match_the_document(settings: Settings, admin: Actor, tmp_path):
