@@ -24,6 +24,7 @@ from incidentd.idempotency import service as idempotency
 from incidentd.idempotency.middleware import IdempotencyMiddleware
 from incidentd.logs import configure_logging, configured_secrets
 from incidentd.metrics import MEDIA_TYPE
+from incidentd.openapi_document import WireJsonRenderPlugin, openapi_document
 from incidentd.ratelimit import RateLimiter, RateLimitMiddleware
 from incidentd.routes import ROUTES
 from incidentd.web import BoundedJsonRequest, IncidentdApp, handle_exception, metrics_of
@@ -63,8 +64,9 @@ async def metrics(request: Request[Any, Any, Any], state: State) -> Response[byt
 
 
 @get("/openapi.json", operation_id="openapi", include_in_schema=False)
-async def openapi_document(request: Any) -> Response[dict[str, Any]]:
-    return Response(request.app.openapi_schema.to_schema())
+async def openapi(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    """The OpenAPI document of the wire as it is: DevRev's error bodies, the bearer scheme, every limit."""
+    return Response(openapi_document(request.app))
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -90,7 +92,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     public = "|".join(re.escape(path) for path in sorted(PUBLIC_PATHS))
     app = IncidentdApp(
-        route_handlers=[*ROUTES, health, ready, metrics, openapi_document, apidocs.static_files()],
+        route_handlers=[*ROUTES, health, ready, metrics, openapi, apidocs.static_files()],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
@@ -111,7 +113,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=__version__,
             description="DevRev's Incidents REST API, self-hosted.",
             path="/docs",
-            render_plugins=[apidocs.swagger_page()],  # its files come from the package: /docs works offline
+            # Swagger UI's files come from the package (/docs works offline); /docs/openapi.json is our document.
+            render_plugins=[apidocs.swagger_page(), WireJsonRenderPlugin()],
         ),
         debug=False,
     )

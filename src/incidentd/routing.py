@@ -118,6 +118,8 @@ _SCALARS = {
 
 def _schema(info: Any) -> Schema:
     info = unwrap_optional(info)
+    if isinstance(info, msgspec.inspect.Metadata):  # Annotated[..., Meta]: openapi_document adds the bounds
+        info = info.type
     if isinstance(info, msgspec.inspect.UnionType):  # e.g. severity: int | str -> documented as its first form
         info = info.types[0]
     if isinstance(info, msgspec.inspect.ListType):

@@ -9,6 +9,7 @@ from msgspec import UNSET, UnsetType
 
 from incidentd.identity.schemas import user_summary
 from incidentd.kit import ids
+from incidentd.kit.pages import PageLimit
 from incidentd.kit.time import to_rfc3339
 from incidentd.kit.wire import Request, Response, UserSummary
 from incidentd.principal import OrgScope
@@ -89,7 +90,7 @@ class AccountsListRequest(Request):
     display_name: list[str] | None = None
     domains: list[str] | None = None
     external_refs: list[str] | None = None
-    limit: int | None = None
+    limit: PageLimit | None = None
     mode: ListMode | None = None
     modified_date: DateTimeFilter | None = None
     tier: list[str] | None = None

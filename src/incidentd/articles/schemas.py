@@ -10,6 +10,7 @@ from msgspec import UNSET, UnsetType
 from incidentd.artifacts.schemas import ArtifactSummary
 from incidentd.identity.schemas import user_summary
 from incidentd.kit import ids
+from incidentd.kit.pages import PageLimit
 from incidentd.kit.time import to_rfc3339
 from incidentd.kit.wire import Request, Response, UserSummary
 from incidentd.principal import OrgScope
@@ -88,7 +89,7 @@ class ArticlesListRequest(Request):
     modified_by: list[str] | None = None
     owned_by: list[str] | None = None
     cursor: str | None = None
-    limit: int | None = None
+    limit: PageLimit | None = None
     mode: ListMode | None = None
 
 

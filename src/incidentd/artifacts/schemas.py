@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+import msgspec
 
 from incidentd.identity.schemas import user_summary
 from incidentd.kit import ids
@@ -59,9 +61,14 @@ class ArtifactVersion(Response):
     modified_by: UserSummary | None = None
 
 
+MAX_FILE_NAME = 512
+MAX_FILE_TYPE = 256
+
+
 class ArtifactsPrepareRequest(Request):
-    file_name: str
-    file_type: str | None = None
+    # The service checks the lengths after stripping blanks, so they are documented here, not enforced by msgspec.
+    file_name: Annotated[str, msgspec.Meta(extra_json_schema={"maxLength": MAX_FILE_NAME})]
+    file_type: Annotated[str, msgspec.Meta(extra_json_schema={"maxLength": MAX_FILE_TYPE})] | None = None
     configuration_set: ConfigurationSet | None = None
 
 

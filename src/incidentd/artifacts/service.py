@@ -51,8 +51,8 @@ _MAX_FORM_FIELDS = 16
 _MAX_FIELD_BYTES = 4096
 # What a multipart body may carry besides the file itself (fields, part headers, delimiters).
 _MAX_FORM_OVERHEAD = 256 * 1024
-_MAX_FILE_NAME = 512
-_MAX_FILE_TYPE = 256
+_MAX_FILE_NAME = schemas.MAX_FILE_NAME
+_MAX_FILE_TYPE = schemas.MAX_FILE_TYPE
 _PRINTABLE_ASCII = set(string.printable) - set("\t\n\r\x0b\x0c")
 
 

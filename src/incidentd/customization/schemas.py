@@ -9,6 +9,7 @@ import msgspec
 
 from incidentd.identity.schemas import user_summary
 from incidentd.kit import ids
+from incidentd.kit.pages import PageLimit
 from incidentd.kit.time import to_rfc3339
 from incidentd.kit.wire import Request, Response, UserSummary
 from incidentd.principal import OrgScope
@@ -57,7 +58,7 @@ class CustomStagesGetResponse(Response):
 
 class CustomStagesListRequest(Request):
     cursor: str | None = None
-    limit: int | None = None
+    limit: PageLimit | None = None
     name: list[str] | None = None
     ordinal: list[int] | None = None
 
@@ -77,7 +78,7 @@ class CustomStatesGetResponse(Response):
 
 class CustomStatesListRequest(Request):
     cursor: str | None = None
-    limit: int | None = None
+    limit: PageLimit | None = None
     name: list[str] | None = None
     ordinal: list[int] | None = None
     is_final: bool | None = None
@@ -257,7 +258,7 @@ class CustomSchemaFragmentsListRequest(Request):
     is_custom_leaf_type: bool | None = None
     is_deprecated: bool | None = None
     leaf_type: list[str] | None = None
-    limit: int | None = None
+    limit: PageLimit | None = None
     mode: Literal["after", "before"] | None = None
     prune: list[Literal["fields"]] | None = None
     subtype: list[str] | None = None

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from incidentd.kit import ids
+from incidentd.kit.pages import PageLimit
 from incidentd.kit.time import to_rfc3339
 from incidentd.kit.wire import Request, Response, UserSummary
 from incidentd.principal import OrgScope
@@ -53,7 +54,7 @@ class DevUsersGetResponse(Response):
 class DevUsersListRequest(Request):
     cursor: str | None = None
     email: list[str] | None = None
-    limit: int | None = None
+    limit: PageLimit | None = None
     mode: ListMode | None = None
     state: list[UserState] | None = None
 

@@ -19,7 +19,7 @@ from incidentd.kit.time import parse_rfc3339
 from incidentd.principal import OrgScope
 
 DAY_MS = 86_400_000
-MAX_PRESET_DAYS = 36_600  # a century; larger values would overflow nothing useful
+MAX_PRESET_DAYS = schemas.MAX_PRESET_DAYS
 DATE_FILTERS = (
     "acknowledged_date",
     "actual_close_date",

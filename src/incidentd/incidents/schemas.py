@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -12,6 +12,7 @@ from incidentd.articles.schemas import ArticleSummary
 from incidentd.artifacts.schemas import ArtifactSummary
 from incidentd.customization.schemas import CustomSchemaSpec, CustomStageSummary, CustomStateSummary
 from incidentd.kit.enums import EnumValue
+from incidentd.kit.pages import PageLimit
 from incidentd.kit.wire import Request, Response, UserSummary
 from incidentd.parts.schemas import PartSummary
 from incidentd.tags.schemas import TagSummary
@@ -19,6 +20,13 @@ from incidentd.tags.schemas import TagSummary
 SyncInStatus = Literal["failed", "modified", "staged", "succeeded"]
 SyncOutStatus = Literal["failed", "modified", "succeeded"]
 ListMode = Literal["after", "before"]
+
+MAX_TITLE = 256
+MAX_BODY = 65_536
+# Checked while decoding (invalid_field naming the field) and so shown in /openapi.json; the service checks again.
+Title = Annotated[str, msgspec.Meta(max_length=MAX_TITLE)]
+Body = Annotated[str, msgspec.Meta(max_length=MAX_BODY)]
+MAX_PRESET_DAYS = 36_600  # a century; larger values would overflow nothing useful
 
 
 # shared request pieces ------------------------------------------------------------------------------
@@ -83,11 +91,11 @@ class ImpactInput(Request):
 
 
 class IncidentsCreateRequest(Request):
-    title: str
+    title: Title
     acknowledged_date: str | None = None
     applies_to_parts: list[str] | None = None
     artifacts: list[str] | None = None
-    body: str | None = None
+    body: Body | None = None
     custom_fields: dict[str, Any] | None = None
     custom_schema_spec: CustomSchemaSpec | None = None
     external_source_data: ExternalSourceData | None = None
@@ -138,7 +146,7 @@ class IncidentsUpdateRequest(Request):
     acknowledged_date: str | UnsetType | None = UNSET
     applies_to_parts: SetIds | None = None
     artifacts: SetIds | None = None
-    body: str | UnsetType | None = UNSET
+    body: Body | UnsetType | None = UNSET
     custom_fields: dict[str, Any] | UnsetType | None = UNSET
     custom_schema_spec: CustomSchemaSpec | None = None
     external_source_data: ExternalSourceData | None = None
@@ -158,7 +166,7 @@ class IncidentsUpdateRequest(Request):
     sync_metadata: SyncMetadataInput | None = None
     tags: SetTags | None = None
     target_close_date: str | UnsetType | None = UNSET
-    title: str | UnsetType | None = UNSET
+    title: Title | UnsetType | None = UNSET
 
 
 # list and group -------------------------------------------------------------------------------------
@@ -172,7 +180,8 @@ class DateFilter(Request):
     after: str | None = None
     before: str | None = None
     preset_type: Literal["last_n_days", "next_n_days"] | None = None
-    days: int | None = None
+    # Checked by the service with the filter's own field name (created_date.days), documented here.
+    days: Annotated[int, msgspec.Meta(extra_json_schema={"minimum": 0, "maximum": MAX_PRESET_DAYS})] | None = None
 
 
 class StagedInfoFilter(Request):
@@ -229,7 +238,7 @@ class IncidentFilters(Request):
 
 class IncidentsListRequest(IncidentFilters):
     cursor: str | None = None
-    limit: int | None = None
+    limit: PageLimit | None = None
     mode: ListMode | None = None
     sort_by: list[str] | None = None
 
@@ -237,8 +246,8 @@ class IncidentsListRequest(IncidentFilters):
 class IncidentsGroupRequest(IncidentFilters, kw_only=True):
     group_by: str
     cursor: str | None = None
-    limit: int | None = None
-    limit_per_group: int | None = None
+    limit: PageLimit | None = None
+    limit_per_group: PageLimit | None = None
     mode: ListMode | None = None
     sort_by: list[str] | None = None
 

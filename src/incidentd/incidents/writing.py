@@ -24,8 +24,8 @@ from incidentd.kit.references import Lookup, resolve_many
 from incidentd.kit.time import now_ms, parse_rfc3339
 from incidentd.principal import OrgScope, Principal
 
-MAX_TITLE = 256
-MAX_BODY = 65_536
+MAX_TITLE = schemas.MAX_TITLE
+MAX_BODY = schemas.MAX_BODY
 
 
 # create ----------------------------------------------------------------------------------------------

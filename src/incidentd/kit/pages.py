@@ -6,13 +6,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from incidentd.errors import InvalidField
 from incidentd.kit import cursors
 
+MAX_PAGE = 100
 
-def page_limit(limit: int | None, default: int = 50, maximum: int = 100, *, field_name: str = "limit") -> int:
+# A request's `limit`: below 1 is invalid while decoding (invalid_field), and /openapi.json says so.
+PageLimit = Annotated[
+    int, msgspec.Meta(ge=1, description=f"At least 1; a value over {MAX_PAGE} is served as {MAX_PAGE}.")
+]
+
+
+def page_limit(limit: int | None, default: int = 50, maximum: int = MAX_PAGE, *, field_name: str = "limit") -> int:
     """DevRev's `limit`: default 50, larger values clamped to 100, below 1 is invalid."""
     if limit is None:
         return default

@@ -9,6 +9,7 @@ from msgspec import UNSET, UnsetType
 
 from incidentd.identity.schemas import user_summary
 from incidentd.kit import ids
+from incidentd.kit.pages import PageLimit
 from incidentd.kit.time import to_rfc3339
 from incidentd.kit.wire import Request, Response, UserSummary
 from incidentd.principal import OrgScope
@@ -73,7 +74,7 @@ class PartsListRequest(Request):
     type: list[PartType] | None = None
     created_by: list[str] | None = None
     cursor: str | None = None
-    limit: int | None = None
+    limit: PageLimit | None = None
     mode: ListMode | None = None
     modified_by: list[str] | None = None
     name: list[str] | None = None

@@ -9,6 +9,7 @@ from msgspec import UNSET, UnsetType
 
 from incidentd.identity.schemas import user_summary
 from incidentd.kit import ids
+from incidentd.kit.pages import PageLimit
 from incidentd.kit.time import to_rfc3339
 from incidentd.kit.wire import Request, Response, UserSummary
 from incidentd.principal import OrgScope
@@ -71,7 +72,7 @@ class TagsGetResponse(Response):
 
 class TagsListRequest(Request):
     cursor: str | None = None
-    limit: int | None = None
+    limit: PageLimit | None = None
     mode: ListMode | None = None
     name: list[str] | None = None
     sort_by: list[str] | None = None
