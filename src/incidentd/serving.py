@@ -296,12 +296,17 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
 
     def _reject(self, status: int) -> None:
+        self._rejected = True
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined request's head is too large while the one before it is still being answered: an answer
+            # written now would land inside that one's.
+            self.transport.close()
+            return
         if status == 414:
             message = f"the request's URL is longer than {self.max_url_bytes} bytes"
         else:
             message = f"the request's header block is larger than {self.max_header_bytes} bytes"
         self.transport.write(rejection(status, message, self.server_state.default_headers))
-        self._rejected = True
         self.url = b""
         # Stop any further parsing and let the client read the answer; then close.
         self.loop.call_later(_LINGER_SECONDS, self.transport.close)
