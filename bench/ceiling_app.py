@@ -40,6 +40,7 @@ if __name__ == "__main__":
 
     import uvicorn
 
+    from incidentd import serving
     from incidentd.cli import run_server
 
     port, workers = int(sys.argv[1]), int(sys.argv[2])
@@ -50,8 +51,9 @@ if __name__ == "__main__":
             host="127.0.0.1",
             port=port,
             workers=workers,
-            # The same event loop as the server it is the ceiling of.
-            loop=os.environ.get("INCIDENTD_EVENT_LOOP", "auto"),
+            # The same event loop and HTTP protocol as the server it is the ceiling of.
+            loop=serving.loop_factory(os.environ.get("INCIDENTD_EVENT_LOOP", "auto")),
+            http=serving.BoundedHttpToolsProtocol,
             log_level="warning",
             access_log=False,
         )

@@ -148,13 +148,18 @@ def server_config(settings: Settings) -> Any:
     """uvicorn's configuration of `incidentd serve`."""
     import uvicorn
 
+    from incidentd import serving
+
     return uvicorn.Config(
         "incidentd.app:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        loop=settings.event_loop,
+        # uvloop that accepts every waiting connection, and httptools fed a bounded request head: serving.py.
+        loop=serving.loop_factory(settings.event_loop),
+        http=serving.BoundedHttpToolsProtocol,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
         log_level="warning",
         access_log=False,
         # On SIGTERM each worker stops accepting, lets requests in flight finish (their transactions commit and

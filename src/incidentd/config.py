@@ -34,9 +34,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = Field(default=1, ge=1)
-    # The event loop uvicorn serves on: auto is uvloop. uvloop serves more requests per second, but under a
-    # saturated CPU it left some connections unread for seconds (measured: docs/performance.md); asyncio stays fair.
+    # The event loop uvicorn serves on: auto and uvloop are uvloop with a server that accepts every waiting
+    # connection at once (`serving.AcceptingLoop`; auto falls back to asyncio without uvloop).
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    # The largest request head (request line and headers) and URL a client may send: 431 / 414 past them.
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_url_bytes: int = Field(default=8 * 1024, ge=256)
     don_partition: str = "dvrv-us-1"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_format: Literal["console", "json"] = "console"

@@ -167,7 +167,11 @@ def test_the_socket_workers_share_passes_tcp_nodelay_to_the_connections_it_accep
 def test_serve_runs_on_the_event_loop_the_settings_name():
     from incidentd.cli import server_config
 
-    assert server_config(Settings()).loop == "auto"  # uvloop, when installed
+    assert server_config(Settings()).loop == "incidentd.serving:AcceptingLoop"  # uvloop, when installed
     assert server_config(Settings(event_loop="asyncio")).loop == "asyncio"
     config = server_config(Settings(event_loop="asyncio", workers=2, port=free_port()))
     assert (config.loop, config.workers) == ("asyncio", 2)
+    # The bounded request head on either HTTP parser.
+    config = server_config(Settings(max_header_bytes=4096))
+    assert config.http.__name__ == "BoundedHttpToolsProtocol"
+    assert config.h11_max_incomplete_event_size == 4096
