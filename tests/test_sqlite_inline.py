@@ -92,7 +92,7 @@ async def test_marked_scans_run_in_a_worker_thread_and_others_on_the_loop_thread
 async def test_connections_go_back_to_the_pool_as_each_unit_of_work_ends(database_url):
     # Returned as the block ends, not from a task scheduled later: 64 concurrent readers and writers hold at most
     # two connections at once (a write waiting for the disk, and the reads the loop serves meanwhile).
-    db = Database(Settings(database_url=database_url, auto_migrate=False, db_wait_seconds=1, db_pool_size=20))
+    db = Database(Settings(database_url=database_url, auto_migrate=False, db_wait_seconds=30, db_pool_size=20))
     pools = [engine.sync_engine.pool for engine in db.engines]
     held: list[int] = []
     for pool in pools:
