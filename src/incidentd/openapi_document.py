@@ -25,6 +25,7 @@ from litestar.routes import HTTPRoute
 from incidentd import errors
 from incidentd.auth import PUBLIC_PATHS
 from incidentd.idempotency.service import MAX_KEY_LENGTH
+from incidentd.routing import query_fields
 
 SECURITY_SCHEME = "auth-token"
 _STATE_KEY = "openapi_document"
@@ -302,24 +303,10 @@ def _bound_struct(schema: dict[str, Any] | None, struct: type) -> None:
 def _bound_query_parameters(parameters: list[dict[str, Any]], request_type: type) -> None:
     """The GET form's parameters (routing.query_parameters: dotted names for nested Structs) get the bounds of
     the fields they stand for."""
-    fields = _leaf_fields(request_type)
+    fields = {name: field.type for name, field, _ in query_fields(request_type)}
     for parameter in parameters:
         if parameter.get("in") == "query" and parameter["name"] in fields:
             bound(parameter["schema"], fields[parameter["name"]])
-
-
-def _leaf_fields(request_type: type, prefix: str = "") -> dict[str, msgspec.inspect.Type]:
-    found: dict[str, msgspec.inspect.Type] = {}
-    info = msgspec.inspect.type_info(request_type)
-    assert isinstance(info, msgspec.inspect.StructType)
-    for field in info.fields:
-        name = f"{prefix}{field.encode_name}"
-        inner = _without_null(field.type)
-        if isinstance(inner, msgspec.inspect.StructType):
-            found |= _leaf_fields(inner.cls, f"{name}.")
-        else:
-            found[name] = field.type
-    return found
 
 
 _JSON_TYPES: list[tuple[Any, str]] = [

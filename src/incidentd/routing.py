@@ -132,28 +132,35 @@ def _schema(info: Any) -> Schema:
     return Schema(type=OpenAPIType.OBJECT)
 
 
-def query_parameters(request_type: type, prefix: str = "") -> list[Parameter]:
-    """One query parameter per leaf field of the request Struct; nested Structs give dotted names
-    (`staged_info.is_staged`), arrays are comma-separated (`explode: false`), as DevRev documents its GET forms."""
-    parameters: list[Parameter] = []
+def query_fields(request_type: type, prefix: str = "") -> list[tuple[str, msgspec.inspect.Field, bool]]:
+    """The request Struct's leaf fields as the GET form names them: nested Structs give dotted names
+    (`staged_info.is_staged`). Each comes with whether it sits at the top level."""
+    found: list[tuple[str, msgspec.inspect.Field, bool]] = []
     info = msgspec.inspect.type_info(request_type)
     assert isinstance(info, msgspec.inspect.StructType)
     for field in info.fields:
         name = f"{prefix}{field.encode_name}"
         inner = unwrap_optional(field.type)
         if isinstance(inner, msgspec.inspect.StructType):
-            parameters += query_parameters(inner.cls, f"{name}.")
-            continue
-        parameters.append(
-            Parameter(
-                name=name,
-                param_in="query",
-                schema=_schema(field.type),
-                required=field.required and not prefix,
-                explode=False,
-            )
+            found += [(leaf, f, False) for leaf, f, _ in query_fields(inner.cls, f"{name}.")]
+        else:
+            found.append((name, field, not prefix))
+    return found
+
+
+def query_parameters(request_type: type) -> list[Parameter]:
+    """One query parameter per leaf field of the request Struct; arrays are comma-separated (`explode: false`),
+    as DevRev documents its GET forms."""
+    return [
+        Parameter(
+            name=name,
+            param_in="query",
+            schema=_schema(field.type),
+            required=field.required and top_level,
+            explode=False,
         )
-    return parameters
+        for name, field, top_level in query_fields(request_type)
+    ]
 
 
 def _with_query_parameters(request_type: type) -> type[Operation]:
