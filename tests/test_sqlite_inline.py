@@ -75,18 +75,48 @@ async def test_a_failed_write_rolls_back_everything(db: Database, database_url):
         assert (await conn.execute(sa.text("SELECT count(*) FROM inline_rollback"))).scalar_one() == 0
 
 
-async def test_marked_scans_run_in_a_worker_thread_and_others_on_the_loop_thread(db: Database):
-    threads: set[str] = set()
+async def test_marked_scans_move_to_a_worker_thread_past_their_inline_budget(db: Database):
+    threads: list[str] = []
     async with db.read() as conn:
         # A function SQLite calls back tells which thread ran the statement.
         raw = (await conn.get_raw_connection()).driver_connection
-        raw._conn.create_function("probe", 0, lambda: threads.add(threading.current_thread().name) or 1)
+        raw._conn.create_function("probe", 0, lambda: threads.append(threading.current_thread().name) or 1)
+        loop_thread = threading.current_thread().name
+        # A short marked read stays on the loop's thread, its rows fetched whole.
         with off_loop():
-            assert (await conn.execute(sa.text("SELECT probe()"))).scalar_one() == 1
-        assert threads and threading.current_thread().name not in threads
+            result = await conn.execute(sa.text("SELECT probe() UNION ALL SELECT 2 UNION ALL SELECT 3"))
+            assert result.fetchone() == (1,)
+            assert result.fetchall() == [(2,), (3,)]
+        assert threads == [loop_thread]
         threads.clear()
+        # A long one (a recursive count to ten million: seconds of SQLite work) is interrupted after the budget and
+        # runs again, whole, in a worker thread: probe() is called on both threads, the rows come back once.
+        long_scan = sa.text(
+            "WITH RECURSIVE n(i) AS (SELECT probe() UNION ALL SELECT i + 1 FROM n WHERE i < 10000000) "
+            "SELECT count(*), max(i) FROM n"
+        )
+        with off_loop():
+            assert (await conn.execute(long_scan)).one() == (10_000_000, 10_000_000)
+        assert threads[0] == loop_thread and threads[1:] and loop_thread not in threads[1:]
+        threads.clear()
+        # Unmarked statements run on the loop's thread, however long.
         assert (await conn.execute(sa.text("SELECT probe()"))).scalar_one() == 1
-        assert threads == {threading.current_thread().name}
+        assert threads == [loop_thread]
+
+
+async def test_a_marked_write_is_never_interrupted(db: Database):
+    # Interrupting a write would roll back its whole transaction: marked writes go to the thread at once.
+    async with db.write() as conn:
+        await conn.execute(sa.text("CREATE TABLE inline_marked_write (x INTEGER)"))
+        with off_loop():
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO inline_marked_write WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                    "WHERE i < 2000000) SELECT i FROM n"
+                )
+            )
+    async with db.read() as conn:
+        assert (await conn.execute(sa.text("SELECT count(*) FROM inline_marked_write"))).scalar_one() == 2_000_000
 
 
 async def test_connections_go_back_to_the_pool_as_each_unit_of_work_ends(database_url):

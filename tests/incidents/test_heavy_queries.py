@@ -1,5 +1,6 @@
 """On SQLite, statements run on the event loop's thread; the ones a request can make heavy (a filtered list page,
-group counts) run in a worker thread, so that other orgs' requests are answered meanwhile."""
+group counts) move to a worker thread once they outrun their inline budget, so that other orgs' requests are
+answered meanwhile."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ STALL_SECONDS = 10  # a safety net only: the heavy statement is released as soon
 
 
 class StalledStatement:
-    """Holds the first statement that `matches` inside SQLite (a progress handler waits) until released; a
-    statement held on the loop's thread holds the whole loop."""
+    """Makes the first statement that `matches` heavy: on the loop's thread it outruns its inline budget (the
+    progress handler interrupts it, as the server's own handler would), and in the worker thread that runs it again
+    it is held inside SQLite until released. A statement held on the loop's thread would hold the whole loop."""
 
     def __init__(self, matches: Any) -> None:
         self.matches = matches
@@ -40,12 +42,14 @@ class StalledStatement:
 
         def progress() -> int:
             if id(sqlite) in self.armed:
+                if threading.current_thread() is threading.main_thread():
+                    return 1  # past the inline budget: SQLite interrupts it
                 self.armed.discard(id(sqlite))
                 self.stalled.set()
                 self.released.wait(STALL_SECONDS)
             return 0
 
-        sqlite.set_progress_handler(progress, 1)
+        sqlite.set_progress_handler(progress, 1)  # replaces the server's budget handler on this connection
 
     def _before_execute(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if not self.stalled.is_set() and self.matches(statement):

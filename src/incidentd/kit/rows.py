@@ -64,11 +64,24 @@ class among(FunctionElement[Any]):
         super().__init__(column, values)
 
 
-def one_of(column: sa.ColumnElement[Any], values: Iterable[Any]) -> among:
-    """`column` is one of `values` (numbers for an integer column, else strings), de-duplicated and bound as one
-    parameter: the statement's text is the same whatever their number."""
+# Up to this many values are bound a parameter each, padded to a power of two by repeating the last (1, 2, 4 or 8
+# parameters: four texts per filter, however long the lists callers send). SQLite's planner sees such values and
+# takes the index they match; a list bound as one JSON parameter hides its length, and for the benchmark's page
+# (`severity=2,3&stage=resolved`, newest first) SQLite walked the created-date index instead: 6.2 ms a page
+# against 0.66 ms, a third of the list scenario's throughput.
+SPELLED_OUT_MAX = 8
+
+
+def one_of(column: sa.ColumnElement[Any], values: Iterable[Any]) -> sa.ColumnElement[Any]:
+    """`column` is one of `values` (numbers for an integer column, else strings), de-duplicated. A few values are
+    spelled out (see SPELLED_OUT_MAX); more are bound as one parameter. Either way a statement's text takes one of
+    five shapes whatever the number of values, so per-connection statement caches stay small."""
+    wanted = sorted(set(values))
+    if 0 < len(wanted) <= SPELLED_OUT_MAX:
+        padded = wanted + wanted[-1:] * ((1 << (len(wanted) - 1).bit_length()) - len(wanted))
+        return column.in_([sa.bindparam(None, value, type_=column.type) for value in padded])
     kind = NumberList() if isinstance(column.type, sa.Integer) else TextList()
-    return among(column, sa.bindparam(None, sorted(set(values)), type_=kind))
+    return among(column, sa.bindparam(None, wanted, type_=kind))
 
 
 @compiles(among, "sqlite")
