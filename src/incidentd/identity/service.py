@@ -20,6 +20,7 @@ from incidentd.db import Database
 from incidentd.errors import BadRequestError, Conflict, InvalidField, NotFound, Unauthenticated
 from incidentd.identity import repository, schemas
 from incidentd.kit import counters, ids, pages
+from incidentd.kit.bounds import MAX_NAME
 from incidentd.kit.filters import check_list_lengths
 from incidentd.kit.time import now_ms
 from incidentd.memo import ImmutableRows
@@ -141,7 +142,8 @@ async def create_user(
         user_type=user_type,
         email=email,
         full_name=full_name,
-        display_name=display_name or (email.split("@")[0] if email else f"{user_type}-{number}"),
+        # the default is the address's local part, cut to the column (an address may be 320 characters long)
+        display_name=display_name or (email.split("@")[0][:MAX_NAME] if email else f"{user_type}-{number}"),
         state=state,
         role=role,
         created_by=created_by,
