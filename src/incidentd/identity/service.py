@@ -276,6 +276,11 @@ async def set_role(db: Database, org: OrgScope, reference: str, role: str) -> Ro
     _check_role(role)
     async with db.write() as conn:
         user = await resolve_user(conn, org, reference, field_name="user")
+        if role != ADMIN and await repository.admin_numbers(conn, org.dev_org_id) == [user.number]:
+            raise Conflict(
+                f"{ids.to_display(user.user_type, user.number)} is the org's last admin: make another user admin "
+                "first, so that someone can still administer the org"
+            )
         await repository.set_role(conn, org.dev_org_id, user.number, role, now_ms())
         updated = (await repository.get_users(conn, org.dev_org_id, [user.number]))[user.number]
     token_cache(db).forget_user(org.dev_org_id, user.number)
