@@ -422,3 +422,18 @@ async def test_a_stored_fragment_beyond_todays_bounds_is_still_read(app: Any, cl
         headers=admin.headers,
     )
     assert created.status_code == 201, created.text
+
+
+async def test_the_openapi_document_shows_the_bounds(client: httpx.AsyncClient):
+    document = (await client.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    create = schemas["IncidentsCreateRequest"]["properties"]
+    owned_by = create["owned_by"]
+    assert owned_by["maxItems"] == MAX_VALUES
+    assert owned_by["oneOf"][0]["items"] == {"type": "string", "minLength": 1, "maxLength": MAX_ID}
+    custom_fields = create["custom_fields"]["oneOf"][0]
+    assert (custom_fields["maxProperties"], custom_fields["propertyNames"]) == (MAX_VALUES, {"maxLength": MAX_NAME})
+    assert create["severity"]["oneOf"][0]["maximum"] == 2**63 - 1
+    parameters = {p["name"]: p["schema"] for p in document["paths"]["/incidents.list"]["get"]["parameters"]}
+    assert parameters["cursor"]["maxLength"] == MAX_CURSOR
+    assert parameters["title"]["items"]["maxLength"] == MAX_NAME
