@@ -391,6 +391,14 @@ async def test_nested_fields_are_named_by_their_whole_path(
     assert (response.json()["type"], response.json()["field_name"]) == ("invalid_field", field_name)
 
 
+async def test_a_value_in_a_map_names_the_map(client: httpx.AsyncClient, admin: Actor):
+    field = {"name": "e", "field_type": "enum", "allowed_values": ["a"], "translated_values": {"a": "x" * 257}}
+    body = {"type": "tenant_fragment", "leaf_type": "incident", "description": "d", "fields": [field]}
+    response = await client.post("/schemas.custom.set", json=body, headers=admin.headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["field_name"] == "fields[0].translated_values"
+
+
 # stored values stay readable ----------------------------------------------------------------------------------
 
 

@@ -123,7 +123,8 @@ def decoding_error(message: str, path: str = "") -> ApiError:
         message = message[: match.start()]
         key_of = "a key of "
     elif match := _AT.search(message):
-        path = join_path(path, match.group(1).lstrip("."))
+        # msgspec writes a map's key as `[...]`: the error names the map (`fields[0].translated_values`)
+        path = join_path(path, match.group(1).lstrip(".").split("[...]")[0])
         message = message[: match.start()]
     if match := _EXPECTED.match(message):
         expected, actual = match.groups()
