@@ -98,3 +98,17 @@ def test_another_orgs_admin_does_not_count(incidentd: CliRunner):
     run(incidentd, "org", "create", "Other", "--slug", "other", "--admin-email", "ops@other.test")
     refused = run(incidentd, "user", "set-role", "--org", "acme", "ops@acme.test", "member", code=1)
     assert "last admin" in refused.output
+
+
+def test_the_cli_refuses_names_longer_than_their_columns(incidentd: CliRunner):
+    long_name = "n" * 257
+    refused = run(incidentd, "org", "create", long_name, "--slug", "acme", code=1)
+    assert "display_name: must be at most 256 characters" in refused.output
+    run(incidentd, "org", "create", "Acme", "--slug", "acme", "--admin-email", "ops@acme.test")
+    refused = run(
+        incidentd, "user", "create", "--org", "acme", "--email", "a@acme.test", "--full-name", long_name, code=1
+    )
+    assert "full_name: must be at most 256 characters" in refused.output
+    refused = run(incidentd, "token", "create", "--org", "acme", "--user", "ops@acme.test", "--hint", long_name, code=1)
+    assert "token_hint: must be at most 256 characters" in refused.output
+    run(incidentd, "user", "create", "--org", "acme", "--email", "b@acme.test", "--full-name", "n" * 256)

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import msgspec
 
+from incidentd.errors import InvalidField
 from incidentd.kit.numbers import INT64_MAX, INT64_MIN
 
 MAX_VALUES = 1_000  # items of a list: filters, owned_by, tags, a fragment's fields, ...
@@ -44,3 +45,9 @@ Int64s = Annotated[list[Int64], VALUES]
 # An integer stored in a 32-bit column (INTEGER on PostgreSQL): ordinals, enum ids.
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 Int32 = Annotated[int, msgspec.Meta(ge=INT32_MIN, le=INT32_MAX)]
+
+
+def check_length(value: str | None, cap: int, *, field_name: str) -> None:
+    """The bound of a wire field, for callers that do not decode a request (the CLI): 400 invalid_field past it."""
+    if value is not None and len(value) > cap:
+        raise InvalidField(f"{field_name}: must be at most {cap} characters", field_name=field_name)
