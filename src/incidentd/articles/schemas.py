@@ -10,7 +10,7 @@ from msgspec import UNSET, UnsetType
 from incidentd.artifacts.schemas import ArtifactSummary
 from incidentd.identity.schemas import user_summary
 from incidentd.kit import ids
-from incidentd.kit.bounds import MAX_URL, VALUES, Cursor, Id, Ids
+from incidentd.kit.bounds import VALUES, Cursor, Id, Ids, Url
 from incidentd.kit.pages import PageLimit
 from incidentd.kit.time import to_rfc3339
 from incidentd.kit.wire import Request, Response, UserSummary
@@ -22,7 +22,6 @@ ListMode = Literal["after", "before"]
 # At least one visible character; the column holds 256.
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=r"\S")]
 Description = Annotated[str, msgspec.Meta(max_length=65_536)]
-Url = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_URL)]
 
 
 class Resource(Response):

@@ -41,8 +41,7 @@ Email = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_EMAIL)]
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_URL)]
 # Every integer a request carries fits a signed 64-bit column (BIGINT); columns that hold less declare their own.
 Int64 = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
-Int64s = Annotated[list[Int64], VALUES]
-# An integer stored in a 32-bit column (INTEGER on PostgreSQL): ordinals, enum ids.
+# An integer compared with a 32-bit column (INTEGER on PostgreSQL): ordinals.
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 Int32 = Annotated[int, msgspec.Meta(ge=INT32_MIN, le=INT32_MAX)]
 

@@ -153,6 +153,7 @@ def decoding_error(message: str, path: str = "") -> ApiError:
     if match := _BOUND.match(message):
         kind, of_length, comparison, bound = match.groups()
         unit = _BOUND_UNITS.get(kind, "") if of_length else ""
+        unit = unit.removesuffix("s") if bound == "1" else unit  # "at least 1 character"
         field = path or "body"
         return InvalidField(f"{key_of}{field}: must be {_BOUND_WORDS[comparison]} {bound}{unit}", field_name=field)
     if match := _NUL.match(message):
