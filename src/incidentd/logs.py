@@ -52,6 +52,14 @@ def configured_secrets(settings: Settings) -> list[str]:
     return [secret for secret in found if secret]
 
 
+def mask_secret(secret: str) -> None:
+    """Mask `secret` in every later log line too: a secret the process comes to hold after logging was configured
+    (the artifacts signing secret derived into a file when INCIDENTD_ARTIFACTS_SECRET is unset)."""
+    global _configured_secrets
+    if secret and secret not in _configured_secrets:
+        _configured_secrets = tuple(sorted({*_configured_secrets, secret}, key=len, reverse=True))
+
+
 @functools.lru_cache(maxsize=1024)
 def _is_secret_key(key: str) -> bool:
     return _SECRET_KEY.search(key) is not None

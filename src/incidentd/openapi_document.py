@@ -359,6 +359,9 @@ def bound(schema: dict[str, Any], info: msgspec.inspect.Type) -> None:
             bound(target["items"], alternative.item_type)  # type: ignore[attr-defined]
         if json_type == "object" and isinstance(target.get("additionalProperties"), dict):
             bound(target["additionalProperties"], alternative.value_type)  # type: ignore[attr-defined]
+        key_type = getattr(alternative, "key_type", None)
+        if json_type == "object" and isinstance(key_type, msgspec.inspect.StrType) and key_type.max_length:
+            target.setdefault("propertyNames", {"maxLength": key_type.max_length})  # a map's keys (custom fields)
 
 
 def _without_null(info: msgspec.inspect.Type) -> msgspec.inspect.Type:

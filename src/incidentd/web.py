@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any
@@ -13,6 +14,7 @@ from litestar.exceptions import (
     HTTPException,
     MethodNotAllowedException,
     NotFoundException,
+    SerializationException,
     ValidationException,
 )
 from litestar.types import Message, Receive, Scope, Send
@@ -32,12 +34,14 @@ from incidentd.errors import (
     Unauthenticated,
 )
 from incidentd.kit.nesting import check_json_depth
-from incidentd.kit.wire import allowed_values, decoding_error, with_allowed_values
+from incidentd.kit.wire import allowed_values, decoding_error, number_out_of_range, with_allowed_values
 from incidentd.metrics import UNMATCHED, Metrics
 
 log = structlog.get_logger("incidentd")
 
 REQUEST_ID_HEADER = "x-request-id"
+# The handler's `data` parameter at the start of a path in msgspec's message: "... - at `$.data.impact.count`".
+_DATA_PATH = re.compile(r"`\$\.data(?=[.\[`])")
 
 
 def error_response(error: ApiError) -> Response[Any]:
@@ -71,13 +75,18 @@ async def send_error(send: Send, error: ApiError, headers: list[tuple[bytes, byt
 def _from_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> ApiError:
     if isinstance(exc, ValidationException):
         problems = exc.extra if isinstance(exc.extra, list) else []
-        if problems and isinstance(problems[0], dict):
+        error: ApiError | None = None
+        if _DATA_PATH.search(str(exc.__cause__)):
+            # msgspec's own message keeps the whole path; Litestar's `key` drops every "data." in it
+            # (`sync_metadata.origin_system` became `sync_metaorigin_system`) and the `key` of a map key.
+            error = decoding_error(_DATA_PATH.sub("`$", str(exc.__cause__)))
+        elif problems and isinstance(problems[0], dict):
             key = str(problems[0].get("key") or "")
-            path = "" if key == "data" else key
-            error = decoding_error(str(problems[0].get("message", "")), path)
-            body_type = _body_type(request)
-            return with_allowed_values(error, body_type, allowed_values) if body_type else error
-        return BadRequestError(str(exc.detail))
+            error = decoding_error(str(problems[0].get("message", "")), "" if key == "data" else key)
+        if error is None:
+            return BadRequestError(str(exc.detail))
+        body_type = _body_type(request)
+        return with_allowed_values(error, body_type, allowed_values) if body_type else error
     if isinstance(exc, NotFoundException):
         return NotFound("route not found")
     if isinstance(exc, MethodNotAllowedException):
@@ -136,8 +145,12 @@ class BoundedJsonRequest(Request[Any, Any, Any]):
     """A request whose JSON body is refused (400 parse_error) when it nests deeper than the decoder can follow."""
 
     async def json(self) -> Any:
-        check_json_depth(await self.body(), what="the request body")
-        return await super().json()
+        body = await self.body()
+        check_json_depth(body, what="the request body")
+        try:
+            return await super().json()
+        except SerializationException as exc:
+            raise number_out_of_range(body) or ParseError(f"the request body could not be parsed: {exc}") from None
 
 
 class IncidentdApp(Litestar):

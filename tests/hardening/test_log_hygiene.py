@@ -7,13 +7,16 @@ a freshly created token, the database password. Both log formats; stdlib loggers
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from conftest import make_org
 from hardening.harness import serving
 from incidentd import logs
+from incidentd.artifacts.storage import SECRET_FILE
 from incidentd.config import Settings
 from incidentd.idempotency import service as idempotency
 from incidentd.identity import service as identity
@@ -149,3 +152,18 @@ def test_the_settings_secrets_are_collected():
     assert sorted(logs.configured_secrets(settings)) == sorted(
         [ARTIFACTS_SECRET, METRICS_TOKEN, "pg-pass", "redis-pass"]
     )
+
+
+async def test_the_artifacts_secret_derived_into_a_file_is_masked(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+):
+    async with serving(settings, log_format="json", artifacts_secret=None) as served:
+        admin = await make_org(served.app, "acme")
+        response = await served.client.post("/artifacts.prepare", json={"file_name": "a.txt"}, headers=admin.headers)
+        assert response.status_code == 200, response.text
+        derived = (Path(settings.artifacts_dir) / SECRET_FILE).read_text().strip()
+        assert len(derived) >= 32
+        structlog.get_logger("incidentd").error("reading the secret failed", detail=f"the secret was {derived}")
+    log = capsys.readouterr().err
+    assert "reading the secret failed" in log
+    assert_clean(log, [derived])

@@ -76,3 +76,39 @@ def test_a_bad_role_or_an_unknown_user_is_an_error(incidentd: CliRunner):
     unknown = run(incidentd, "user", "set-role", "--org", "acme", "nobody@acme.test", "admin", code=1)
     assert "does not exist" in unknown.output
     assert roles(incidentd) == {"ops@acme.test": "admin"}
+
+
+def test_the_last_admin_cannot_be_demoted(incidentd: CliRunner):
+    run(incidentd, "org", "create", "Acme", "--slug", "acme", "--admin-email", "ops@acme.test")
+    run(incidentd, "user", "create", "--org", "acme", "--email", "sre@acme.test")
+    refused = run(incidentd, "user", "set-role", "--org", "acme", "ops@acme.test", "member", code=1)
+    assert "DEVU-1 is the org's last admin: make another user admin first" in refused.output
+    run(incidentd, "user", "set-role", "--org", "acme", "ops@acme.test", "admin")  # staying admin is no demotion
+    assert roles(incidentd) == {"ops@acme.test": "admin", "sre@acme.test": "member"}
+
+    run(incidentd, "user", "set-role", "--org", "acme", "sre@acme.test", "admin")
+    run(incidentd, "user", "set-role", "--org", "acme", "ops@acme.test", "member")
+    refused = run(incidentd, "user", "set-role", "--org", "acme", "DEVU-2", "member", code=1)
+    assert "DEVU-2 is the org's last admin" in refused.output
+    assert roles(incidentd) == {"ops@acme.test": "member", "sre@acme.test": "admin"}
+
+
+def test_another_orgs_admin_does_not_count(incidentd: CliRunner):
+    run(incidentd, "org", "create", "Acme", "--slug", "acme", "--admin-email", "ops@acme.test")
+    run(incidentd, "org", "create", "Other", "--slug", "other", "--admin-email", "ops@other.test")
+    refused = run(incidentd, "user", "set-role", "--org", "acme", "ops@acme.test", "member", code=1)
+    assert "last admin" in refused.output
+
+
+def test_the_cli_refuses_names_longer_than_their_columns(incidentd: CliRunner):
+    long_name = "n" * 257
+    refused = run(incidentd, "org", "create", long_name, "--slug", "acme", code=1)
+    assert "display_name: must be at most 256 characters" in refused.output
+    run(incidentd, "org", "create", "Acme", "--slug", "acme", "--admin-email", "ops@acme.test")
+    refused = run(
+        incidentd, "user", "create", "--org", "acme", "--email", "a@acme.test", "--full-name", long_name, code=1
+    )
+    assert "full_name: must be at most 256 characters" in refused.output
+    refused = run(incidentd, "token", "create", "--org", "acme", "--user", "ops@acme.test", "--hint", long_name, code=1)
+    assert "token_hint: must be at most 256 characters" in refused.output
+    run(incidentd, "user", "create", "--org", "acme", "--email", "b@acme.test", "--full-name", "n" * 256)

@@ -9,6 +9,7 @@ from msgspec import UNSET, UnsetType
 
 from incidentd.identity.schemas import user_summary
 from incidentd.kit import ids
+from incidentd.kit.bounds import VALUES, Cursor, Date, Id, Names
 from incidentd.kit.pages import PageLimit
 from incidentd.kit.time import to_rfc3339
 from incidentd.kit.wire import Request, Response, UserSummary
@@ -20,6 +21,7 @@ Description = Annotated[str, msgspec.Meta(max_length=65_536)]
 Tier = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 # One domain, external ref or website.
 Entry = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+Entries = Annotated[list[Entry], VALUES]
 ListMode = Literal["after", "before"]
 
 
@@ -60,10 +62,10 @@ class DefaultRevOrg(Response):
 class AccountsCreateRequest(Request):
     display_name: DisplayName
     description: Description | None = None
-    domains: list[Entry] | None = None
-    external_refs: list[Entry] | None = None
+    domains: Entries | None = None
+    external_refs: Entries | None = None
     tier: Tier | None = None
-    websites: list[Entry] | None = None
+    websites: Entries | None = None
 
 
 class AccountsCreateResponse(Response):
@@ -72,7 +74,7 @@ class AccountsCreateResponse(Response):
 
 
 class AccountsGetRequest(Request):
-    id: str
+    id: Id
 
 
 class AccountsGetResponse(Response):
@@ -80,21 +82,21 @@ class AccountsGetResponse(Response):
 
 
 class DateTimeFilter(Request):
-    after: str | None = None
-    before: str | None = None
+    after: Date | None = None
+    before: Date | None = None
 
 
 class AccountsListRequest(Request):
     created_date: DateTimeFilter | None = None
-    cursor: str | None = None
-    display_name: list[str] | None = None
-    domains: list[str] | None = None
-    external_refs: list[str] | None = None
+    cursor: Cursor | None = None
+    display_name: Names | None = None
+    domains: Entries | None = None
+    external_refs: Entries | None = None
     limit: PageLimit | None = None
     mode: ListMode | None = None
     modified_date: DateTimeFilter | None = None
-    tier: list[str] | None = None
-    websites: list[str] | None = None
+    tier: Names | None = None
+    websites: Entries | None = None
 
 
 class AccountsListResponse(Response):
@@ -104,15 +106,15 @@ class AccountsListResponse(Response):
 
 
 class AccountsUpdateWebsites(Request):
-    set: list[Entry] | None = None
+    set: Entries | None = None
 
 
 class AccountsUpdateRequest(Request):
-    id: str
+    id: Id
     display_name: DisplayName | UnsetType = UNSET
     description: Description | UnsetType | None = UNSET  # null clears it
-    domains: list[Entry] | UnsetType = UNSET  # replaces the list
-    external_refs: list[Entry] | UnsetType = UNSET  # replaces the list
+    domains: Entries | UnsetType = UNSET  # replaces the list
+    external_refs: Entries | UnsetType = UNSET  # replaces the list
     tier: Tier | UnsetType | None = UNSET  # null clears it
     websites: AccountsUpdateWebsites | UnsetType = UNSET
 
@@ -122,7 +124,7 @@ class AccountsUpdateResponse(Response):
 
 
 class AccountsDeleteRequest(Request):
-    id: str
+    id: Id
 
 
 # rows -> wire ----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from msgspec import UNSET, UnsetType
 from incidentd.artifacts.schemas import ArtifactSummary
 from incidentd.identity.schemas import user_summary
 from incidentd.kit import ids
+from incidentd.kit.bounds import VALUES, Cursor, Id, Ids, Url
 from incidentd.kit.pages import PageLimit
 from incidentd.kit.time import to_rfc3339
 from incidentd.kit.wire import Request, Response, UserSummary
@@ -21,7 +22,6 @@ ListMode = Literal["after", "before"]
 # At least one visible character; the column holds 256.
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=r"\S")]
 Description = Annotated[str, msgspec.Meta(max_length=65_536)]
-Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 
 
 class Resource(Response):
@@ -58,13 +58,13 @@ class ArticleSummary(Response):
 
 
 class ArticlesCreateRequestResource(Request):
-    artifacts: list[str] | None = None
+    artifacts: Ids | None = None
     url: Url | None = None
 
 
 class ArticlesCreateRequest(Request):
     title: Title
-    owned_by: list[str]
+    owned_by: Ids
     resource: ArticlesCreateRequestResource
     article_type: ArticleType | None = None
     description: Description | None = None
@@ -76,7 +76,7 @@ class ArticlesCreateResponse(Response):
 
 
 class ArticlesGetRequest(Request):
-    id: str
+    id: Id
 
 
 class ArticlesGetResponse(Response):
@@ -84,11 +84,11 @@ class ArticlesGetResponse(Response):
 
 
 class ArticlesListRequest(Request):
-    article_type: list[ArticleType] | None = None
-    created_by: list[str] | None = None
-    modified_by: list[str] | None = None
-    owned_by: list[str] | None = None
-    cursor: str | None = None
+    article_type: Annotated[list[ArticleType], VALUES] | None = None
+    created_by: Ids | None = None
+    modified_by: Ids | None = None
+    owned_by: Ids | None = None
+    cursor: Cursor | None = None
     limit: PageLimit | None = None
     mode: ListMode | None = None
 
@@ -103,11 +103,11 @@ class ArticlesListResponse(Response):
 class ArticlesUpdateRequestIds(Request):
     """`{"set": [ids]}` of owned_by and artifacts; without `set` the field is unchanged."""
 
-    set: list[str] | None = None
+    set: Ids | None = None
 
 
 class ArticlesUpdateRequest(Request):
-    id: str
+    id: Id
     title: Title | UnsetType | None = UNSET  # null is refused: an article has a title
     description: Description | UnsetType | None = UNSET  # null clears it
     status: ArticleStatus | UnsetType | None = UNSET  # null clears it
@@ -121,7 +121,7 @@ class ArticlesUpdateResponse(Response):
 
 
 class ArticlesDeleteRequest(Request):
-    id: str
+    id: Id
 
 
 # rows -> wire ----------------------------------------------------------------------------------------

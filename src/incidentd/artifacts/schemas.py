@@ -8,6 +8,7 @@ import msgspec
 
 from incidentd.identity.schemas import user_summary
 from incidentd.kit import ids
+from incidentd.kit.bounds import Id
 from incidentd.kit.time import to_rfc3339
 from incidentd.kit.wire import Request, Response, UserSummary
 from incidentd.principal import OrgScope
@@ -31,6 +32,7 @@ ConfigurationSet = Literal[
 
 # Each artifact has exactly one content (uploaded once), so it has exactly one version.
 VERSION = "1"
+Version = Annotated[str, msgspec.Meta(max_length=64)]
 
 
 class ArtifactFile(Response):
@@ -66,9 +68,9 @@ MAX_FILE_TYPE = 256
 
 
 class ArtifactsPrepareRequest(Request):
-    # The service checks the lengths after stripping blanks, so they are documented here, not enforced by msgspec.
-    file_name: Annotated[str, msgspec.Meta(extra_json_schema={"maxLength": MAX_FILE_NAME})]
-    file_type: Annotated[str, msgspec.Meta(extra_json_schema={"maxLength": MAX_FILE_TYPE})] | None = None
+    # The columns' sizes, as sent (blanks around included); the service also refuses a blank name.
+    file_name: Annotated[str, msgspec.Meta(max_length=MAX_FILE_NAME)]
+    file_type: Annotated[str, msgspec.Meta(max_length=MAX_FILE_TYPE)] | None = None
     configuration_set: ConfigurationSet | None = None
 
 
@@ -84,8 +86,8 @@ class ArtifactsPrepareResponse(Response):
 
 
 class ArtifactsGetRequest(Request):
-    id: str
-    version: str | None = None
+    id: Id
+    version: Version | None = None
 
 
 class ArtifactsGetResponse(Response):
@@ -94,8 +96,8 @@ class ArtifactsGetResponse(Response):
 
 
 class ArtifactsLocateRequest(Request):
-    id: str
-    version: str | None = None
+    id: Id
+    version: Version | None = None
 
 
 class ArtifactsLocateResponse(Response):

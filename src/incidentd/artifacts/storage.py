@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from incidentd.errors import RequestEntityTooLarge
+from incidentd.logs import mask_secret
 
 # Received data is gathered up to this size and then written by a worker thread, so the event loop never waits
 # on the disk and at most this much of an upload is held in memory.
@@ -83,8 +84,11 @@ class ArtifactStore:
             return None
 
     def signing_secret(self) -> bytes:
-        """The secret stored in the directory, created on first use by whichever process gets there first."""
-        return _stored_secret(str(self.root.resolve()))
+        """The secret stored in the directory, created on first use by whichever process gets there first; from
+        then on masked in the log like the configured secrets (logging may have been configured again since)."""
+        secret = _stored_secret(str(self.root.resolve()))
+        mask_secret(secret.decode("utf-8"))
+        return secret
 
 
 def _finish(file: BinaryIO, tail: bytes) -> None:

@@ -3,12 +3,11 @@ summaries incidents carry, and DevRev's custom-schema-spec that objects with cus
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-import msgspec
+from typing import Annotated, Any, Literal
 
 from incidentd.identity.schemas import user_summary
 from incidentd.kit import ids
+from incidentd.kit.bounds import KEYS, VALUES, Cursor, Id, Int32, Int64, Name, Names, Text
 from incidentd.kit.pages import PageLimit
 from incidentd.kit.time import to_rfc3339
 from incidentd.kit.wire import Request, Response, UserSummary
@@ -49,7 +48,7 @@ class CustomStage(Response):
 
 
 class CustomStagesGetRequest(Request):
-    id: str
+    id: Id
 
 
 class CustomStagesGetResponse(Response):
@@ -57,10 +56,10 @@ class CustomStagesGetResponse(Response):
 
 
 class CustomStagesListRequest(Request):
-    cursor: str | None = None
+    cursor: Cursor | None = None
     limit: PageLimit | None = None
-    name: list[str] | None = None
-    ordinal: list[int] | None = None
+    name: Names | None = None
+    ordinal: Annotated[list[Int32], VALUES] | None = None  # the column is 32-bit
 
 
 class CustomStagesListResponse(Response):
@@ -69,7 +68,7 @@ class CustomStagesListResponse(Response):
 
 
 class CustomStatesGetRequest(Request):
-    id: str
+    id: Id
 
 
 class CustomStatesGetResponse(Response):
@@ -77,10 +76,10 @@ class CustomStatesGetResponse(Response):
 
 
 class CustomStatesListRequest(Request):
-    cursor: str | None = None
+    cursor: Cursor | None = None
     limit: PageLimit | None = None
-    name: list[str] | None = None
-    ordinal: list[int] | None = None
+    name: Names | None = None
+    ordinal: Annotated[list[Int32], VALUES] | None = None  # the column is 32-bit
     is_final: bool | None = None
 
 
@@ -131,53 +130,63 @@ BaseType = Literal[
 class UenumValue(Request):
     """DevRev's schema-field-uenum-value: one value of a uenum field (the id is what objects store)."""
 
-    id: int
-    label: str
-    ordinal: int
+    id: Int64
+    label: Name
+    ordinal: Int64
     is_deprecated: bool | None = None
-    tooltip: str | None = None
+    tooltip: Text | None = None
+
+
+# DevRev's opaque hints of a field (ui, mfz, oasis) and the entries of a fragment's path: stored and echoed back.
+Hints = Annotated[dict[Name, Any], KEYS]
 
 
 class FieldDescriptor(Request):
     """DevRev's schema-field-descriptor, every field type in one shape (`field_type` / `base_type` say which
     checks apply; `customization.fields.check_descriptor` enforces it). Echoed back as given, normalised."""
 
-    name: str
+    name: Name
     field_type: FieldType
     base_type: BaseType | None = None
-    description: str | None = None
+    description: Text | None = None
     is_required: bool | None = None
     is_filterable: bool | None = None
     is_immutable: bool | None = None
     is_pii: bool | None = None
-    origin: str | None = None
-    ui: dict[str, Any] | None = None
-    mfz: dict[str, Any] | None = None
-    oasis: dict[str, Any] | None = None
+    origin: Name | None = None
+    ui: Hints | None = None
+    mfz: Hints | None = None
+    oasis: Hints | None = None
     default_value: Any = None
     # text, rich_text, tokens
-    contains: str | None = None
-    eq_len: int | None = None
-    max_len: int | None = None
-    min_len: int | None = None
-    pattern: str | None = None
-    prefix: str | None = None
-    suffix: str | None = None
+    contains: Text | None = None
+    eq_len: Int64 | None = None
+    max_len: Int64 | None = None
+    min_len: Int64 | None = None
+    pattern: Text | None = None
+    prefix: Text | None = None
+    suffix: Text | None = None
     # int (and double, beyond DevRev's spec)
-    gt: int | float | None = None
-    gte: int | float | None = None
-    lt: int | float | None = None
-    lte: int | float | None = None
+    gt: Int64 | float | None = None
+    gte: Int64 | float | None = None
+    lt: Int64 | float | None = None
+    lte: Int64 | float | None = None
     # enum, uenum
-    allowed_values: list[Any] | None = None
+    allowed_values: Annotated[list[Any], VALUES] | None = None
     is_overridable: bool | None = None
-    translated_values: dict[str, str] | None = None
+    translated_values: Annotated[dict[Name, Name], KEYS] | None = None
     # id
-    id_type: list[str] | None = None
+    id_type: Names | None = None
     # array
-    eq_items: int | None = None
-    max_items: int | None = None
-    min_items: int | None = None
+    eq_items: Int64 | None = None
+    max_items: Int64 | None = None
+    min_items: Int64 | None = None
+
+
+def stored_descriptor(entry: dict[str, Any]) -> FieldDescriptor:
+    """A descriptor as a fragment stored it (checked and normalised when it was set). Built without decoding, so
+    that the request bounds, which may tighten over releases, never make a stored fragment unreadable."""
+    return FieldDescriptor(**entry)
 
 
 class CustomSchemaFragmentsSetRequest(Request):
@@ -186,19 +195,19 @@ class CustomSchemaFragmentsSetRequest(Request):
     and `id_prefix` are not implemented and rejected as unknown fields."""
 
     type: FragmentType
-    description: str
-    leaf_type: str
-    fields: list[FieldDescriptor] | None = None
-    deleted_fields: list[str] | None = None
+    description: Text
+    leaf_type: Name
+    fields: Annotated[list[FieldDescriptor], VALUES] | None = None
+    deleted_fields: Names | None = None
     is_deprecated: bool | None = None
     deprecated: bool | None = None
     is_custom_leaf_type: bool | None = None
-    subtype: str | None = None
-    subtype_display_name: str | None = None
-    stage_diagram: str | None = None
-    path: list[dict[str, Any]] | None = None
-    app: str | None = None
-    app_display_name: str | None = None
+    subtype: Name | None = None
+    subtype_display_name: Name | None = None
+    stage_diagram: Id | None = None
+    path: Annotated[list[Hints], VALUES] | None = None
+    app: Name | None = None
+    app_display_name: Name | None = None
 
 
 class CustomSchemaFragmentsSetResponse(Response):
@@ -206,7 +215,7 @@ class CustomSchemaFragmentsSetResponse(Response):
 
 
 class CustomSchemaFragmentsGetRequest(Request):
-    id: str
+    id: Id
 
 
 class CustomSchemaFragmentSummary(Response):
@@ -252,17 +261,17 @@ class CustomSchemaFragmentsGetResponse(Response):
 
 
 class CustomSchemaFragmentsListRequest(Request):
-    app: list[str] | None = None
-    cursor: str | None = None
+    app: Names | None = None
+    cursor: Cursor | None = None
     deprecated: bool | None = None
     is_custom_leaf_type: bool | None = None
     is_deprecated: bool | None = None
-    leaf_type: list[str] | None = None
+    leaf_type: Names | None = None
     limit: PageLimit | None = None
     mode: Literal["after", "before"] | None = None
-    prune: list[Literal["fields"]] | None = None
-    subtype: list[str] | None = None
-    types: list[FragmentType] | None = None
+    prune: Annotated[list[Literal["fields"]], VALUES] | None = None
+    subtype: Names | None = None
+    types: Annotated[list[FragmentType], VALUES] | None = None
 
 
 class CustomSchemaFragmentsListResponse(Response):
@@ -272,8 +281,8 @@ class CustomSchemaFragmentsListResponse(Response):
 
 
 class SubtypesListRequest(Request):
-    leaf_type: str | None = None
-    leaf_types: list[str] | None = None
+    leaf_type: Name | None = None
+    leaf_types: Names | None = None
 
 
 class Subtype(Response):
@@ -288,16 +297,16 @@ class SubtypesListResponse(Response):
 
 
 class CustomSchemaSpecDrop(Request):
-    apps: list[str] | None = None
+    apps: Names | None = None
     subtype: bool | None = None
 
 
 class CustomSchemaSpec(Request):
     """DevRev's custom-schema-spec: which fragments a create or update applies (and `drop` removes)."""
 
-    apps: list[str] | None = None
+    apps: Names | None = None
     drop: CustomSchemaSpecDrop | None = None
-    subtype: str | None = None
+    subtype: Name | None = None
     tenant_fragment: bool | None = None
     validate_required_fields: bool | None = None
 
@@ -362,7 +371,7 @@ def custom_schema_fragment(
         fragment_type=kind.removesuffix("_fragment"),
         leaf_type=row.leaf_type,
         description=row.description,
-        fields=None if prune_fields else [msgspec.convert(entry, FieldDescriptor) for entry in row.fields],
+        fields=None if prune_fields else [stored_descriptor(entry) for entry in row.fields],
         is_custom_leaf_type=False,
         deprecated=row.is_deprecated,
         is_deprecated=row.is_deprecated,

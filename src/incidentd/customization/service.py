@@ -14,7 +14,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.customization import fields, repository, schemas
-from incidentd.customization.schemas import FieldDescriptor
+from incidentd.customization.schemas import FieldDescriptor, stored_descriptor
 from incidentd.db import Database
 from incidentd.errors import CustomizationValidationError, InvalidField, InvalidId, MissingRequiredField, NotFound
 from incidentd.identity import service as identity
@@ -350,7 +350,7 @@ def _lineage(kind: str, leaf_type: str, subtype: str | None, app: str | None) ->
 
 
 def _fragment(row: Any) -> Fragment:
-    descriptors = [msgspec.convert(entry, FieldDescriptor) for entry in row.fields]
+    descriptors = [stored_descriptor(entry) for entry in row.fields]
     return Fragment(
         number=row.number,
         kind=row.fragment_type,
@@ -485,7 +485,7 @@ def _check_evolution(versions: Sequence[Any], descriptors: list[FieldDescriptor]
                 f"the field '{entry['name']}' of the current version is missing; name it in deleted_fields to drop it",
                 field_name="fields",
             )
-    earlier = [msgspec.convert(entry, FieldDescriptor) for version in versions for entry in version.fields]
+    earlier = [stored_descriptor(entry) for version in versions for entry in version.fields]
     for index, descriptor in enumerate(descriptors):
         for before in earlier:
             if before.name == descriptor.name and not fields.same_type(before, descriptor):
@@ -578,7 +578,7 @@ async def declared_fields(conn: AsyncConnection, org: OrgScope, leaf_type: str) 
     declared: dict[str, list[FieldDescriptor]] = {}
     for row in await repository.declared_fields(conn, org.dev_org_id, leaf_type):
         for entry in row.fields:
-            descriptor = msgspec.convert(entry, FieldDescriptor)
+            descriptor = stored_descriptor(entry)
             known = declared.setdefault(field_key(row.fragment_type, row.app, descriptor.name), [])
             if not any(fields.same_type(descriptor, other) for other in known):
                 known.append(descriptor)

@@ -77,6 +77,18 @@ async def list_all_users(conn: AsyncConnection, dev_org_id: int) -> Sequence[Row
     return (await conn.execute(sa.select(users).where(users.c.dev_org_id == dev_org_id).order_by(users.c.number))).all()
 
 
+async def admin_numbers(conn: AsyncConnection, dev_org_id: int) -> list[int]:
+    """The numbers of the org's admins, locked until the unit of work ends (PostgreSQL; SQLite has one writer), so
+    that two demotions at once cannot both see another admin left."""
+    query = (
+        sa.select(users.c.number)
+        .where(users.c.dev_org_id == dev_org_id, users.c.role == "admin")
+        .order_by(users.c.number)
+        .with_for_update()
+    )
+    return [int(number) for number in (await conn.execute(query)).scalars()]
+
+
 async def set_role(conn: AsyncConnection, dev_org_id: int, number: int, role: str, now: int) -> None:
     await conn.execute(
         sa.update(users)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from incidentd.kit import ids
+from incidentd.kit.bounds import VALUES, Cursor, Email, Id, Name, Text
 from incidentd.kit.pages import PageLimit
 from incidentd.kit.time import to_rfc3339
 from incidentd.kit.wire import Request, Response, UserSummary
@@ -18,6 +19,12 @@ ListMode = Literal["after", "before"]
 # can write), and a hundred years is beyond any token's use. 0 (or none) is a token that never expires.
 MAX_EXPIRES_IN_DAYS = 36_500
 ExpiresInDays = Annotated[int, msgspec.Meta(ge=0, le=MAX_EXPIRES_IN_DAYS)]
+# A user's names: the columns hold 256 (kit.bounds.MAX_NAME).
+UserName = Name
+MAX_TOKEN_TYPE = 80  # requested_token_type: the column holds 80
+MAX_SCOPE = 1_024  # scope: the column holds 1,024
+TokenType = Annotated[str, msgspec.Meta(max_length=MAX_TOKEN_TYPE)]
+Scope = Annotated[str, msgspec.Meta(max_length=MAX_SCOPE)]
 
 
 class DevUser(Response):
@@ -44,7 +51,7 @@ class DevUsersSelfResponse(Response):
 
 
 class DevUsersGetRequest(Request):
-    id: str
+    id: Id
 
 
 class DevUsersGetResponse(Response):
@@ -52,11 +59,11 @@ class DevUsersGetResponse(Response):
 
 
 class DevUsersListRequest(Request):
-    cursor: str | None = None
-    email: list[str] | None = None
+    cursor: Cursor | None = None
+    email: Annotated[list[Email], VALUES] | None = None
     limit: PageLimit | None = None
     mode: ListMode | None = None
-    state: list[UserState] | None = None
+    state: Annotated[list[UserState], VALUES] | None = None
 
 
 class DevUsersListResponse(Response):
@@ -66,10 +73,10 @@ class DevUsersListResponse(Response):
 
 
 class DevUsersCreateRequest(Request):
-    email: str
+    email: Email
     state: Literal["shadow", "active"]
-    full_name: str | None = None
-    display_name: str | None = None
+    full_name: UserName | None = None
+    display_name: UserName | None = None
 
 
 class DevUsersCreateResponse(Response):
@@ -92,16 +99,16 @@ class AuthToken(Response):
 
 
 class AuthTokensCreateRequest(Request):
-    act_as: str | None = None
-    aud: list[str] | None = None
-    client_id: str | None = None
+    act_as: Id | None = None
+    aud: Annotated[list[Name], VALUES] | None = None
+    client_id: Name | None = None
     expires_in: ExpiresInDays | None = None  # days, as DevRev's request says
-    grant_type: str | None = None
-    requested_token_type: str | None = None
-    scope: str | None = None
-    subject_token: str | None = None
-    subject_token_type: str | None = None
-    token_hint: str | None = None
+    grant_type: Name | None = None
+    requested_token_type: TokenType | None = None
+    scope: Scope | None = None
+    subject_token: Text | None = None  # a token of another issuer (a JWT may run to kilobytes)
+    subject_token_type: Name | None = None
+    token_hint: Name | None = None  # the column holds 256
 
 
 class AuthTokensCreateResponse(Response):
@@ -124,9 +131,9 @@ class AuthTokensCreateReplayResponse(Response):
 
 
 class AuthTokensListRequest(Request):
-    client_id: str | None = None
-    requested_token_type: str | None = None
-    subject: str | None = None
+    client_id: Name | None = None
+    requested_token_type: TokenType | None = None
+    subject: Id | None = None
 
 
 class AuthTokensListResponse(Response):
@@ -134,7 +141,7 @@ class AuthTokensListResponse(Response):
 
 
 class AuthTokensDeleteRequest(Request):
-    token_id: str | None = None
+    token_id: Id | None = None
 
 
 # rows -> wire ----------------------------------------------------------------------------------------

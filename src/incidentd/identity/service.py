@@ -20,6 +20,7 @@ from incidentd.db import Database
 from incidentd.errors import BadRequestError, Conflict, InvalidField, NotFound, Unauthenticated
 from incidentd.identity import repository, schemas
 from incidentd.kit import counters, ids, pages
+from incidentd.kit.bounds import MAX_EMAIL, MAX_NAME, check_length
 from incidentd.kit.filters import check_list_lengths
 from incidentd.kit.time import now_ms
 from incidentd.memo import ImmutableRows
@@ -63,6 +64,7 @@ class Bootstrap:
 
 
 async def create_org(conn: AsyncConnection, *, partition: str, display_name: str, slug: str | None = None) -> OrgScope:
+    check_length(display_name, MAX_NAME, field_name="display_name")
     slug = slug or new_org_slug()
     if ids.parse_org(ids.org_don(partition, slug)) is None:
         raise InvalidField(f"'{slug}' is not a valid org slug (letters, digits, '-' and '_')", field_name="slug")
@@ -126,9 +128,11 @@ async def create_user(
     _check_role(role)
     if state not in USER_STATES:
         raise InvalidField(f"'{state}' is not a user state", field_name="state")
+    check_length(full_name, MAX_NAME, field_name="full_name")  # the CLI's names: the wire checked them already
+    check_length(display_name, MAX_NAME, field_name="display_name")
     if email is not None:
         email = email.strip()
-        if "@" not in email or len(email) > 320:
+        if "@" not in email or len(email) > MAX_EMAIL:
             raise InvalidField(f"'{email}' is not an email address", field_name="email")
         if await repository.get_user_by_email(conn, org.dev_org_id, email) is not None:
             raise Conflict(f"a user with email '{email}' exists already")
@@ -141,7 +145,8 @@ async def create_user(
         user_type=user_type,
         email=email,
         full_name=full_name,
-        display_name=display_name or (email.split("@")[0] if email else f"{user_type}-{number}"),
+        # the default is the address's local part, cut to the column (an address may be 320 characters long)
+        display_name=display_name or (email.split("@")[0][:MAX_NAME] if email else f"{user_type}-{number}"),
         state=state,
         role=role,
         created_by=created_by,
@@ -274,6 +279,11 @@ async def set_role(db: Database, org: OrgScope, reference: str, role: str) -> Ro
     _check_role(role)
     async with db.write() as conn:
         user = await resolve_user(conn, org, reference, field_name="user")
+        if role != ADMIN and await repository.admin_numbers(conn, org.dev_org_id) == [user.number]:
+            raise Conflict(
+                f"{ids.to_display(user.user_type, user.number)} is the org's last admin: make another user admin "
+                "first, so that someone can still administer the org"
+            )
         await repository.set_role(conn, org.dev_org_id, user.number, role, now_ms())
         updated = (await repository.get_users(conn, org.dev_org_id, [user.number]))[user.number]
     token_cache(db).forget_user(org.dev_org_id, user.number)
@@ -313,6 +323,7 @@ async def issue_token(
             f"expires_in must be between 0 (never expires) and {schemas.MAX_EXPIRES_IN_DAYS} days",
             field_name="expires_in",
         )
+    check_length(token_hint, MAX_NAME, field_name="token_hint")  # the CLI's --hint: the wire checked it already
     number = await counters.allocate(conn, org.dev_org_id, "auth_token")
     secret = new_token_secret()
     now = now_ms()

@@ -11,6 +11,7 @@ from incidentd.accounts.schemas import AccountSummary
 from incidentd.articles.schemas import ArticleSummary
 from incidentd.artifacts.schemas import ArtifactSummary
 from incidentd.customization.schemas import CustomSchemaSpec, CustomStageSummary, CustomStateSummary
+from incidentd.kit.bounds import KEYS, VALUES, Cursor, Date, Id, Ids, Int64, Name, Names, Text
 from incidentd.kit.enums import EnumValue
 from incidentd.kit.pages import PageLimit
 from incidentd.kit.wire import Request, Response, UserSummary
@@ -27,64 +28,69 @@ MAX_BODY = 65_536
 Title = Annotated[str, msgspec.Meta(max_length=MAX_TITLE)]
 Body = Annotated[str, msgspec.Meta(max_length=MAX_BODY)]
 MAX_PRESET_DAYS = 36_600  # a century; larger values would overflow nothing useful
+MAX_SYNC_TEXT = 512  # sync units and histories: their columns hold 512
+SyncText = Annotated[str, msgspec.Meta(max_length=MAX_SYNC_TEXT)]
+# An enum value: its int id, or (severity) a name such as "sev1".
+EnumInput = Int64 | Name
+CustomFields = Annotated[dict[Name, Any], KEYS]
 
 
 # shared request pieces ------------------------------------------------------------------------------
 
 
 class StagedUnresolvedField(Request):
-    devrev_field_name: str | None = None
-    external_display_name: str | None = None
-    external_field_name: str | None = None
+    devrev_field_name: Name | None = None
+    external_display_name: Name | None = None
+    external_field_name: Name | None = None
 
 
 class StagedInfoInput(Request):
     is_staged: bool | None = None
-    sync_in_unresolved_fields: list[StagedUnresolvedField] | None = None
-    sync_out_unresolved_fields: list[StagedUnresolvedField] | None = None
-    unresolved_fields: list[str] | None = None
+    sync_in_unresolved_fields: Annotated[list[StagedUnresolvedField], VALUES] | None = None
+    sync_out_unresolved_fields: Annotated[list[StagedUnresolvedField], VALUES] | None = None
+    unresolved_fields: Names | None = None
 
 
 class SyncInInput(Request):
     status: SyncInStatus | None = None
-    sync_date: str | None = None
-    sync_history: str | None = None
-    sync_unit: str | None = None
+    sync_date: Date | None = None
+    sync_history: SyncText | None = None
+    sync_unit: SyncText | None = None
 
 
 class SyncOutInput(Request):
     status: SyncOutStatus | None = None
-    sync_date: str | None = None
-    sync_history: str | None = None
-    sync_unit: str | None = None
+    sync_date: Date | None = None
+    sync_history: SyncText | None = None
+    sync_unit: SyncText | None = None
 
 
 class SyncMetadataInput(Request):
-    external_reference: str | None = None
+    external_reference: Text | None = None
     last_sync_in: SyncInInput | None = None
     last_sync_out: SyncOutInput | None = None
-    origin_system: str | None = None
+    origin_system: Name | None = None
 
 
 class ExternalSourceData(Request):
-    closed_date: str | None = None
-    created_date: str | None = None
-    modified_date: str | None = None
+    closed_date: Date | None = None
+    created_date: Date | None = None
+    modified_date: Date | None = None
 
 
 class StageInput(Request):
-    stage: str
-    notes: str | None = None
+    stage: Name
+    notes: Text | None = None
 
 
 class TagWithValueInput(Request):
-    tag_id: str
-    value: str | None = None
+    tag_id: Id
+    value: Name | None = None
 
 
 class ImpactInput(Request):
-    count: int | str | None = None
-    customer_ids: list[str] | None = None
+    count: EnumInput | None = None
+    customer_ids: Ids | None = None
 
 
 # create -----------------------------------------------------------------------------------------------
@@ -92,31 +98,31 @@ class ImpactInput(Request):
 
 class IncidentsCreateRequest(Request):
     title: Title
-    acknowledged_date: str | None = None
-    applies_to_parts: list[str] | None = None
-    artifacts: list[str] | None = None
+    acknowledged_date: Date | None = None
+    applies_to_parts: Ids | None = None
+    artifacts: Ids | None = None
     body: Body | None = None
-    custom_fields: dict[str, Any] | None = None
+    custom_fields: CustomFields | None = None
     custom_schema_spec: CustomSchemaSpec | None = None
     external_source_data: ExternalSourceData | None = None
-    identified_date: str | None = None
+    identified_date: Date | None = None
     impact: ImpactInput | None = None
-    mitigated_date: str | None = None
-    owned_by: list[str] | None = None
-    pia: list[str] | None = None
-    playbooks: list[str] | None = None
-    related_docs: list[str] | None = None
-    reported_by: int | str | None = None
+    mitigated_date: Date | None = None
+    owned_by: Ids | None = None
+    pia: Ids | None = None
+    playbooks: Ids | None = None
+    related_docs: Ids | None = None
+    reported_by: EnumInput | None = None
     # An int id as the spec says; "sev1" / "sev-1" too, as existing clients send it (contract notes).
-    severity: int | str | None = None
-    source: int | str | None = None
+    severity: EnumInput | None = None
+    source: EnumInput | None = None
     # A bare stage name is accepted besides {"stage": id} (contract notes).
-    stage: StageInput | str | None = None
-    stage_validation_options: list[Literal["allow_non_start"]] | None = None
+    stage: StageInput | Name | None = None
+    stage_validation_options: Annotated[list[Literal["allow_non_start"]], VALUES] | None = None
     staged_info: StagedInfoInput | None = None
     sync_metadata: SyncMetadataInput | None = None
-    tags: list[TagWithValueInput] | None = None
-    target_close_date: str | None = None
+    tags: Annotated[list[TagWithValueInput], VALUES] | None = None
+    target_close_date: Date | None = None
 
 
 # update -----------------------------------------------------------------------------------------------
@@ -124,48 +130,48 @@ class IncidentsCreateRequest(Request):
 
 
 class SetIds(Request):
-    set: list[str] | None = None
+    set: Ids | None = None
 
 
 class SetTags(Request):
-    set: list[TagWithValueInput] | None = None
+    set: Annotated[list[TagWithValueInput], VALUES] | None = None
 
 
 class UpdateStage(Request):
-    stage: str | None = None
-    notes: str | None = None
+    stage: Name | None = None
+    notes: Text | None = None
 
 
 class UpdateImpact(Request):
-    count: int | str | UnsetType | None = UNSET
+    count: EnumInput | UnsetType | None = UNSET
     customer_ids: SetIds | None = None
 
 
 class IncidentsUpdateRequest(Request):
-    id: str
-    acknowledged_date: str | UnsetType | None = UNSET
+    id: Id
+    acknowledged_date: Date | UnsetType | None = UNSET
     applies_to_parts: SetIds | None = None
     artifacts: SetIds | None = None
     body: Body | UnsetType | None = UNSET
-    custom_fields: dict[str, Any] | UnsetType | None = UNSET
+    custom_fields: CustomFields | UnsetType | None = UNSET
     custom_schema_spec: CustomSchemaSpec | None = None
     external_source_data: ExternalSourceData | None = None
-    identified_date: str | UnsetType | None = UNSET
+    identified_date: Date | UnsetType | None = UNSET
     impact: UpdateImpact | None = None
-    mitigated_date: str | UnsetType | None = UNSET
+    mitigated_date: Date | UnsetType | None = UNSET
     owned_by: SetIds | None = None
     pia: SetIds | None = None
     playbooks: SetIds | None = None
     related_docs: SetIds | None = None
-    reported_by: int | str | UnsetType | None = UNSET
-    severity: int | str | UnsetType | None = UNSET
-    source: int | str | UnsetType | None = UNSET
-    stage: UpdateStage | str | None = None
-    stage_validation_options: list[Literal["allow_invalid_transition"]] | None = None
+    reported_by: EnumInput | UnsetType | None = UNSET
+    severity: EnumInput | UnsetType | None = UNSET
+    source: EnumInput | UnsetType | None = UNSET
+    stage: UpdateStage | Name | None = None
+    stage_validation_options: Annotated[list[Literal["allow_invalid_transition"]], VALUES] | None = None
     staged_info: StagedInfoInput | None = None
     sync_metadata: SyncMetadataInput | None = None
     tags: SetTags | None = None
-    target_close_date: str | UnsetType | None = UNSET
+    target_close_date: Date | UnsetType | None = UNSET
     title: Title | UnsetType | None = UNSET
 
 
@@ -177,11 +183,10 @@ class DateFilter(Request):
     {"type": "preset", "preset_type": "last_n_days" | "next_n_days", "days"}."""
 
     type: Literal["range", "preset"]
-    after: str | None = None
-    before: str | None = None
+    after: Date | None = None
+    before: Date | None = None
     preset_type: Literal["last_n_days", "next_n_days"] | None = None
-    # Checked by the service with the filter's own field name (created_date.days), documented here.
-    days: Annotated[int, msgspec.Meta(extra_json_schema={"minimum": 0, "maximum": MAX_PRESET_DAYS})] | None = None
+    days: Annotated[int, msgspec.Meta(ge=0, le=MAX_PRESET_DAYS)] | None = None
 
 
 class StagedInfoFilter(Request):
@@ -189,24 +194,24 @@ class StagedInfoFilter(Request):
 
 
 class SyncInFilter(Request):
-    status: list[SyncInStatus] | None = None
+    status: Annotated[list[SyncInStatus], VALUES] | None = None
     sync_date: DateFilter | None = None
-    sync_history: list[str] | None = None
-    sync_unit: list[str] | None = None
+    sync_history: Annotated[list[SyncText], VALUES] | None = None
+    sync_unit: Annotated[list[SyncText], VALUES] | None = None
 
 
 class SyncOutFilter(Request):
-    status: list[SyncOutStatus] | None = None
+    status: Annotated[list[SyncOutStatus], VALUES] | None = None
     sync_date: DateFilter | None = None
-    sync_history: list[str] | None = None
-    sync_unit: list[str] | None = None
+    sync_history: Annotated[list[SyncText], VALUES] | None = None
+    sync_unit: Annotated[list[SyncText], VALUES] | None = None
 
 
 class SyncMetadataFilter(Request):
-    external_reference: list[str] | None = None
+    external_reference: Annotated[list[Text], VALUES] | None = None
     last_sync_in: SyncInFilter | None = None
     last_sync_out: SyncOutFilter | None = None
-    origin_system: list[str] | None = None
+    origin_system: Names | None = None
 
 
 class IncidentFilters(Request):
@@ -214,42 +219,42 @@ class IncidentFilters(Request):
 
     acknowledged_date: DateFilter | None = None
     actual_close_date: DateFilter | None = None
-    applies_to_parts: list[str] | None = None
-    created_by: list[str] | None = None
+    applies_to_parts: Ids | None = None
+    created_by: Ids | None = None
     created_date: DateFilter | None = None
-    custom_fields: dict[str, Any] | None = None
+    custom_fields: CustomFields | None = None
     identified_date: DateFilter | None = None
     mitigated_date: DateFilter | None = None
     modified_date: DateFilter | None = None
-    owned_by: list[str] | None = None
-    pia: list[str] | None = None
-    playbooks: list[str] | None = None
-    related_docs: list[str] | None = None
-    reported_by: list[int | str] | None = None
-    severity: list[int | str] | None = None
-    source: list[int | str] | None = None
-    stage: list[str] | None = None
+    owned_by: Ids | None = None
+    pia: Ids | None = None
+    playbooks: Ids | None = None
+    related_docs: Ids | None = None
+    reported_by: Annotated[list[EnumInput], VALUES] | None = None
+    severity: Annotated[list[EnumInput], VALUES] | None = None
+    source: Annotated[list[EnumInput], VALUES] | None = None
+    stage: Names | None = None
     staged_info: StagedInfoFilter | None = None
-    subtype: list[str] | None = None
+    subtype: Names | None = None
     sync_metadata: SyncMetadataFilter | None = None
     target_close_date: DateFilter | None = None
-    title: list[str] | None = None
+    title: Names | None = None
 
 
 class IncidentsListRequest(IncidentFilters):
-    cursor: str | None = None
+    cursor: Cursor | None = None
     limit: PageLimit | None = None
     mode: ListMode | None = None
-    sort_by: list[str] | None = None
+    sort_by: Names | None = None
 
 
 class IncidentsGroupRequest(IncidentFilters, kw_only=True):
-    group_by: str
-    cursor: str | None = None
+    group_by: Name
+    cursor: Cursor | None = None
     limit: PageLimit | None = None
     limit_per_group: PageLimit | None = None
     mode: ListMode | None = None
-    sort_by: list[str] | None = None
+    sort_by: Names | None = None
 
 
 # responses --------------------------------------------------------------------------------------------
@@ -332,11 +337,11 @@ class IncidentResponse(Response):
 
 
 class IncidentsGetRequest(Request):
-    id: str
+    id: Id
 
 
 class IncidentsDeleteRequest(Request):
-    id: str
+    id: Id
 
 
 class IncidentsListResponse(Response):

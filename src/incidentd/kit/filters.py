@@ -11,8 +11,9 @@ from typing import Any
 import msgspec
 
 from incidentd.errors import InvalidField
+from incidentd.kit.bounds import MAX_VALUES
 
-MAX_VALUES = 1_000
+__all__ = ["MAX_VALUES", "check_list_lengths"]
 
 
 def check_list_lengths(request: msgspec.Struct, prefix: str = "") -> None:

@@ -12,12 +12,13 @@ import msgspec
 
 from incidentd.errors import InvalidField
 from incidentd.kit import cursors
+from incidentd.kit.numbers import INT64_MAX
 
 MAX_PAGE = 100
 
 # A request's `limit`: below 1 is invalid while decoding (invalid_field), and /openapi.json says so.
 PageLimit = Annotated[
-    int, msgspec.Meta(ge=1, description=f"At least 1; a value over {MAX_PAGE} is served as {MAX_PAGE}.")
+    int, msgspec.Meta(ge=1, le=INT64_MAX, description=f"At least 1; a value over {MAX_PAGE} is served as {MAX_PAGE}.")
 ]
 
 

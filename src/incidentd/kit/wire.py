@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from typing import Any
 
@@ -15,6 +17,7 @@ from incidentd.errors import (
     ParseError,
     UnexpectedJsonType,
 )
+from incidentd.kit.numbers import INT64_MAX, INT64_MIN
 
 
 class Request(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
@@ -87,6 +90,7 @@ _MISSING = re.compile(r"^Object missing required field `([^`]*)`")
 _UNKNOWN = re.compile(r"^Object contains unknown field `([^`]*)`")
 _ENUM = re.compile(r"^Invalid enum value (.*?)(?: - at|$)")
 _AT = re.compile(r" - at `\$(.*)`$")
+_AT_KEY = re.compile(r" - at `key` in `\$(.*)`$")
 _NUL = re.compile(r"^Text in `([^`]*)` contains a NUL character")
 # msgspec's messages for values outside a Meta constraint: "Expected `int` <= 100", "Expected `str` of length
 # >= 1", "Expected `array` of length <= 50".
@@ -113,8 +117,14 @@ def join_path(parent: str, child: str) -> str:
 
 def decoding_error(message: str, path: str = "") -> ApiError:
     """Turn msgspec's message about the value at `path` (dotted, `tags[1].tag_id`) into a DevRev error."""
-    if match := _AT.search(message):
+    key_of = ""
+    if match := _AT_KEY.search(message):
         path = join_path(path, match.group(1).lstrip("."))
+        message = message[: match.start()]
+        key_of = "a key of "
+    elif match := _AT.search(message):
+        # msgspec writes a map's key as `[...]`: the error names the map (`fields[0].translated_values`)
+        path = join_path(path, match.group(1).lstrip(".").split("[...]")[0])
         message = message[: match.start()]
     if match := _EXPECTED.match(message):
         expected, actual = match.groups()
@@ -143,8 +153,9 @@ def decoding_error(message: str, path: str = "") -> ApiError:
     if match := _BOUND.match(message):
         kind, of_length, comparison, bound = match.groups()
         unit = _BOUND_UNITS.get(kind, "") if of_length else ""
+        unit = unit.removesuffix("s") if bound == "1" else unit  # "at least 1 character"
         field = path or "body"
-        return InvalidField(f"{field}: must be {_BOUND_WORDS[comparison]} {bound}{unit}", field_name=field)
+        return InvalidField(f"{key_of}{field}: must be {_BOUND_WORDS[comparison]} {bound}{unit}", field_name=field)
     if match := _NUL.match(message):
         field = join_path(path, match.group(1))
         return InvalidField(f"{field}: text must not contain NUL characters", field_name=field)
@@ -160,6 +171,53 @@ def decoding_error(message: str, path: str = "") -> ApiError:
     if message.startswith(("JSON is malformed", "Input data was truncated", "Invalid")) and not path:
         return ParseError(f"the request body is not valid JSON: {message}")
     return InvalidField(f"{path or 'body'}: {message}", field_name=path or "body")
+
+
+class _OutOfRange:
+    """Stands, while locating, for a number that no 64-bit integer or double holds."""
+
+
+_OUT_OF_RANGE = _OutOfRange()
+
+
+def _integer(text: str) -> Any:
+    # int() of more than 4,300 digits raises; no such integer is in range anyway.
+    if len(text.lstrip("-")) > 19:
+        return _OUT_OF_RANGE
+    value = int(text)
+    return value if INT64_MIN <= value <= INT64_MAX else _OUT_OF_RANGE
+
+
+def _double(text: str) -> Any:
+    value = float(text)
+    return _OUT_OF_RANGE if math.isinf(value) else value
+
+
+def number_out_of_range(raw: bytes) -> ApiError | None:
+    """400 invalid_field naming the field (`impact.count`, `custom_fields.tnt__x`, `tags[2]`) of the first number in
+    a JSON body beyond a 64-bit integer or a double, or None when there is none (or the body is no JSON). msgspec's
+    untyped decoder refuses such a number without naming where (`$[...]`); this second parse, on that error only,
+    keeps the keys. The caller has bounded the body's nesting."""
+    try:
+        document = json.loads(raw, parse_int=_integer, parse_float=_double)
+    except (ValueError, RecursionError):
+        return None
+    path = _path_to_out_of_range(document)
+    if path is None:
+        return None
+    field = path or "body"
+    return InvalidField(f"{field}: the number is out of range (a 64-bit integer at most)", field_name=field)
+
+
+def _path_to_out_of_range(value: Any, path: str = "") -> str | None:
+    if value is _OUT_OF_RANGE:
+        return path
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        found = _path_to_out_of_range(child, join_path(path, f"[{key}]" if isinstance(key, int) else key))
+        if found is not None:
+            return found
+    return None
 
 
 def with_allowed_values(error: ApiError, root: type, allowed_for: Any) -> ApiError:
@@ -191,15 +249,21 @@ def allowed_values(root: type, path: str) -> list[str]:
 
 
 def unwrap_optional(info: Any) -> Any:
-    """The type inside `T | None`; of a wider union, its list or Struct member (the shape a path walks into)."""
+    """The type inside `T | None` (and inside its bounds, `Annotated[T, Meta]`); of a wider union, its list or
+    Struct member (the shape a path walks into)."""
+    info = _unbounded(info)
     if isinstance(info, msgspec.inspect.UnionType):
-        inner = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
+        inner = [_unbounded(t) for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
         if len(inner) == 1:
             return inner[0]
         lists = [t for t in inner if isinstance(t, msgspec.inspect.ListType)]
         structs = [t for t in inner if isinstance(t, msgspec.inspect.StructType)]
         return (lists or structs or [info])[0]
     return info
+
+
+def _unbounded(info: Any) -> Any:
+    return info.type if isinstance(info, msgspec.inspect.Metadata) else info
 
 
 def decode(raw: bytes, into: type[Any]) -> Any:

@@ -9,6 +9,7 @@ from msgspec import UNSET, UnsetType
 
 from incidentd.identity.schemas import user_summary
 from incidentd.kit import ids
+from incidentd.kit.bounds import INT32_MAX, VALUES, Cursor, Id, Ids, Names
 from incidentd.kit.pages import PageLimit
 from incidentd.kit.time import to_rfc3339
 from incidentd.kit.wire import Request, Response, UserSummary
@@ -48,9 +49,9 @@ class PartSummary(Response):
 class PartsCreateRequest(Request):
     type: PartType
     name: PartName
-    owned_by: list[str]
+    owned_by: Ids
     description: Description | None = None
-    parent_part: list[str] | None = None
+    parent_part: Ids | None = None
 
 
 class PartsCreateResponse(Response):
@@ -58,7 +59,7 @@ class PartsCreateResponse(Response):
 
 
 class PartsGetRequest(Request):
-    id: str
+    id: Id
 
 
 class PartsGetResponse(Response):
@@ -66,19 +67,19 @@ class PartsGetResponse(Response):
 
 
 class ParentPartFilter(Request):
-    parts: list[str]
-    level: int | None = None
+    parts: Ids
+    level: Annotated[int, msgspec.Meta(ge=1, le=INT32_MAX)] | None = None  # levels of the hierarchy to walk
 
 
 class PartsListRequest(Request):
-    type: list[PartType] | None = None
-    created_by: list[str] | None = None
-    cursor: str | None = None
+    type: Annotated[list[PartType], VALUES] | None = None
+    created_by: Ids | None = None
+    cursor: Cursor | None = None
     limit: PageLimit | None = None
     mode: ListMode | None = None
-    modified_by: list[str] | None = None
-    name: list[str] | None = None
-    owned_by: list[str] | None = None
+    modified_by: Ids | None = None
+    name: Names | None = None
+    owned_by: Ids | None = None
     parent_part: ParentPartFilter | None = None
 
 
@@ -89,11 +90,11 @@ class PartsListResponse(Response):
 
 
 class PartsUpdateOwnedBy(Request):
-    set: list[str] | None = None
+    set: Ids | None = None
 
 
 class PartsUpdateRequest(Request):
-    id: str
+    id: Id
     type: PartType | UnsetType = UNSET  # DevRev's discriminator of type-specific fields; must be the part's type
     name: PartName | UnsetType = UNSET
     description: Description | UnsetType | None = UNSET  # null clears it
@@ -105,7 +106,7 @@ class PartsUpdateResponse(Response):
 
 
 class PartsDeleteRequest(Request):
-    id: str
+    id: Id
 
 
 # rows -> wire ----------------------------------------------------------------------------------------

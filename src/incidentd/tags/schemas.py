@@ -9,6 +9,7 @@ from msgspec import UNSET, UnsetType
 
 from incidentd.identity.schemas import user_summary
 from incidentd.kit import ids
+from incidentd.kit.bounds import Cursor, Id, Names
 from incidentd.kit.pages import PageLimit
 from incidentd.kit.time import to_rfc3339
 from incidentd.kit.wire import Request, Response, UserSummary
@@ -17,7 +18,7 @@ from incidentd.principal import OrgScope
 # At least one visible character; the column holds 256.
 TagName = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=r"\S")]
 Description = Annotated[str, msgspec.Meta(max_length=65_536)]
-Color = Annotated[str, msgspec.Meta(pattern=r"^#[0-9A-Fa-f]{6}$")]
+Color = Annotated[str, msgspec.Meta(max_length=7, pattern=r"^#[0-9A-Fa-f]{6}$")]
 ListMode = Literal["after", "before"]
 
 
@@ -55,7 +56,7 @@ class TagsCreateRequest(Request):
     description: Description | None = None
     style_new: TagStyle | None = None
     # Tag values are not supported; an empty list (no values permitted) is what every tag has.
-    allowed_values: list[str] | None = None
+    allowed_values: Names | None = None
 
 
 class TagsCreateResponse(Response):
@@ -63,7 +64,7 @@ class TagsCreateResponse(Response):
 
 
 class TagsGetRequest(Request):
-    id: str
+    id: Id
 
 
 class TagsGetResponse(Response):
@@ -71,11 +72,11 @@ class TagsGetResponse(Response):
 
 
 class TagsListRequest(Request):
-    cursor: str | None = None
+    cursor: Cursor | None = None
     limit: PageLimit | None = None
     mode: ListMode | None = None
-    name: list[str] | None = None
-    sort_by: list[str] | None = None
+    name: Names | None = None
+    sort_by: Names | None = None
 
 
 class TagsListResponse(Response):
@@ -85,11 +86,11 @@ class TagsListResponse(Response):
 
 
 class TagsUpdateAllowedValues(Request):
-    set: list[str] | None = None
+    set: Names | None = None
 
 
 class TagsUpdateRequest(Request):
-    id: str
+    id: Id
     name: TagName | UnsetType = UNSET
     description: Description | UnsetType | None = UNSET  # null clears it
     style_new: TagStyle | UnsetType | None = UNSET  # null (or no color) clears it
@@ -101,7 +102,7 @@ class TagsUpdateResponse(Response):
 
 
 class TagsDeleteRequest(Request):
-    id: str
+    id: Id
 
 
 # rows -> wire ----------------------------------------------------------------------------------------
