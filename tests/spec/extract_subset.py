@@ -1,5 +1,6 @@
-"""Regenerate `devrev-objects.yaml`: the paths of DevRev's beta spec that incidentd serves besides incidents
-(identity, tags, parts, accounts, articles, artifacts, stages/states, schemas), with every schema they reach.
+"""Regenerate `devrev-objects.yaml` (the paths of DevRev's beta spec that incidentd serves besides incidents and
+links: identity, tags, parts, accounts, articles, artifacts, stages/states, schemas) and `devrev-links.yaml`
+(`/links.*`), each with every schema its paths reach.
 
     python tests/spec/extract_subset.py ../shared/reference/openapi-beta.yaml
 
@@ -21,6 +22,8 @@ PATHS = re.compile(
     r"|articles\.(create|get|list|update|delete)|artifacts\.(prepare|get|locate)"
     r"|stages\.custom\.(get|list)|states\.custom\.(get|list)|schemas\.custom\.(set|get|list)|schemas\.subtypes\.list)$"
 )
+LINK_PATHS = re.compile(r"^/links\.(create|get|list|delete|replace)$")
+SUBSETS = {"devrev-objects.yaml": PATHS, "devrev-links.yaml": LINK_PATHS}
 
 
 def refs(node: Any) -> set[str]:
@@ -39,7 +42,12 @@ def refs(node: Any) -> set[str]:
 
 def main(source: str) -> None:
     spec = yaml.safe_load(Path(source).read_text())
-    paths = {path: item for path, item in spec["paths"].items() if PATHS.match(path)}
+    for name, pattern in SUBSETS.items():
+        extract(spec, pattern, name)
+
+
+def extract(spec: dict[str, Any], pattern: re.Pattern[str], name: str) -> None:
+    paths = {path: item for path, item in spec["paths"].items() if pattern.match(path)}
     components: dict[str, dict[str, Any]] = {}
     pending = refs(paths) | refs(spec.get("security", []))
     seen: set[str] = set()
@@ -48,9 +56,9 @@ def main(source: str) -> None:
         if ref in seen:
             continue
         seen.add(ref)
-        _, _, section, name = ref.split("/", 3)
-        node = spec["components"][section][name]
-        components.setdefault(section, {})[name] = node
+        _, _, section, component = ref.split("/", 3)
+        node = spec["components"][section][component]
+        components.setdefault(section, {})[component] = node
         pending |= refs(node)
     components["securitySchemes"] = spec["components"]["securitySchemes"]
     subset = {
@@ -61,7 +69,7 @@ def main(source: str) -> None:
         "paths": dict(sorted(paths.items())),
         "components": {section: dict(sorted(items.items())) for section, items in sorted(components.items())},
     }
-    target = Path(__file__).with_name("devrev-objects.yaml")
+    target = Path(__file__).with_name(name)
     target.write_text(yaml.safe_dump(subset, sort_keys=False, width=120))
     print(f"{target}: {len(paths)} paths, {sum(len(v) for v in components.values())} components")
 

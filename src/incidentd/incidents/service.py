@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from incidentd.incidents.grouping import CUSTOM_GROUP, GROUP_FIELDS, GroupsPage, group_incidents
 from incidentd.incidents.reading import FEW_MATCHES_AT_LEAST, LEAF_TYPE, IncidentsPage, get, list_incidents
-from incidentd.incidents.rendering import PARENT_KIND, render
-from incidentd.incidents.writing import MAX_BODY, MAX_TITLE, create, delete, update
+from incidentd.incidents.rendering import PARENT_KIND, render, summaries
+from incidentd.incidents.writing import MAX_BODY, MAX_TITLE, close_as_duplicate, create, delete, lock, update
 
 __all__ = [
     "CUSTOM_GROUP",
@@ -21,11 +21,14 @@ __all__ = [
     "PARENT_KIND",
     "GroupsPage",
     "IncidentsPage",
+    "close_as_duplicate",
     "create",
     "delete",
     "get",
     "group_incidents",
     "list_incidents",
+    "lock",
     "render",
+    "summaries",
     "update",
 ]

@@ -16,7 +16,7 @@ from incidentd.db import Database
 from incidentd.errors import Forbidden, InvalidField, NotFound
 from incidentd.incidents import repository, schemas, stages
 from incidentd.incidents.reading import LEAF_TYPE, incident_number
-from incidentd.incidents.rendering import PARENT_KIND, Summaries, render_linked
+from incidentd.incidents.rendering import PARENT_KIND, Summaries, render, render_linked
 from incidentd.incidents.repository import LINK_COLLECTIONS, Links
 from incidentd.kit import counters, ids
 from incidentd.kit.enums import IMPACT_COUNT, REPORTED_BY, SEVERITY, SOURCE
@@ -221,6 +221,60 @@ def _update_links(request: schemas.IncidentsUpdateRequest) -> dict[str, Any]:
         if request.impact.customer_ids.set is not None:
             raw["customer_ids"] = request.impact.customer_ids.set
     return raw
+
+
+# merge (incidentd's extension; links.merging calls these in its transaction) --------------------------------
+
+
+async def lock(conn: AsyncConnection, org: OrgScope, numbers: list[int]) -> dict[int, Row[Any]]:
+    """The existing incidents among `numbers`, each locked against concurrent writers until the transaction ends.
+    Locked in number order, so that two transactions locking the same incidents cannot deadlock."""
+    found: dict[int, Row[Any]] = {}
+    for number in sorted(set(numbers)):
+        row = await repository.lock(conn, org.dev_org_id, number)
+        if row is not None:
+            found[number] = row
+    return found
+
+
+DUPLICATE_STAGE = "duplicate"
+
+
+async def close_as_duplicate(
+    conn: AsyncConnection, principal: Principal, row: Row[Any], *, field_name: str
+) -> schemas.Incident:
+    """Move a locked, open incident to its diagram's `duplicate` stage, from whichever open stage it is in (the
+    diagram's transitions do not apply: this is what merging it into another incident does). A closed incident,
+    or a diagram without a `duplicate` stage, is 400 invalid_field naming `field_name`."""
+    org = principal.org
+    reference = ids.to_display("incident", row.number)
+    current = (await customization.stages(conn, org, [row.stage_number]))[row.stage_number]
+    if current.is_final:
+        raise InvalidField(
+            f"{reference} is closed (stage '{current.name}'); only an open incident can be merged",
+            field_name=field_name,
+        )
+    diagram = await customization.load_diagram(conn, org, LEAF_TYPE, row.subtype)
+    duplicate = diagram.by_name(DUPLICATE_STAGE)
+    if duplicate is None:
+        raise InvalidField(f"the stage diagram of {reference} has no '{DUPLICATE_STAGE}' stage", field_name=field_name)
+    now = now_ms()
+    before = stages.LifecycleDates(row.acknowledged_date, row.mitigated_date, row.actual_close_date)
+    dates = stages.stamp(before, current, duplicate, now)
+    updated = await repository.update(
+        conn,
+        org.dev_org_id,
+        row.number,
+        {
+            "stage_number": duplicate.number,
+            "acknowledged_date": dates.acknowledged_date,
+            "mitigated_date": dates.mitigated_date,
+            "actual_close_date": dates.actual_close_date,
+            "modified_by": principal.user_number,
+            "modified_date": now,
+        },
+    )
+    return (await render(conn, org, [updated]))[0]
 
 
 # delete ----------------------------------------------------------------------------------------------

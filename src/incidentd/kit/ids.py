@@ -39,6 +39,7 @@ KINDS: dict[str, IdKind] = {
         _kind("tag", "core", "tag", "TAG"),
         _kind("article", "core", "article", "ART"),
         _kind("artifact", "core", "artifact", "ARTIFACT"),
+        _kind("link", "core", "link", None),  # DevRev shows links by DON only
         _kind("product", "core", "product", "PROD", "part"),
         _kind("capability", "core", "capability", "CAPL", "part"),
         _kind("feature", "core", "feature", "FEAT", "part"),
