@@ -7,7 +7,7 @@ The rules live in `writing` (create, update, stage moves, delete), `reading` (ge
 from __future__ import annotations
 
 from incidentd.incidents.grouping import CUSTOM_GROUP, GROUP_FIELDS, GroupsPage, group_incidents
-from incidentd.incidents.reading import FEW_MATCHES_AT_LEAST, LEAF_TYPE, IncidentsPage, get, list_incidents
+from incidentd.incidents.reading import FEW_MATCHES_AT_LEAST, LEAF_TYPE, IncidentsPage, get, list_incidents, lookup
 from incidentd.incidents.rendering import PARENT_KIND, render
 from incidentd.incidents.writing import MAX_BODY, MAX_TITLE, create, delete, update
 
@@ -26,6 +26,7 @@ __all__ = [
     "get",
     "group_incidents",
     "list_incidents",
+    "lookup",
     "render",
     "update",
 ]

@@ -56,6 +56,13 @@ async def set_private_to(conn: AsyncConnection, dev_org_id: int, number: int, us
         )
 
 
+async def private_to(conn: AsyncConnection, dev_org_id: int, number: int) -> set[int]:
+    query = sa.select(timeline_private_to.c.user_number).where(
+        timeline_private_to.c.dev_org_id == dev_org_id, timeline_private_to.c.entry_number == number
+    )
+    return set((await conn.execute(query)).scalars().all())
+
+
 async def get(conn: AsyncConnection, dev_org_id: int, number: int) -> Row[Any] | None:
     return (await conn.execute(_SELECT_ENTRY, {"dev_org_id": dev_org_id, "number": number})).first()
 
