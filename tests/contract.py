@@ -20,7 +20,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 SPEC_DIR = Path(__file__).parent / "spec"
-DOCUMENTS = ("devrev-incidents.yaml", "devrev-objects.yaml", "devrev-links.yaml")
+DOCUMENTS = ("devrev-incidents.yaml", "devrev-objects.yaml", "devrev-timeline.yaml", "devrev-links.yaml")
 
 
 def _translate(node: Any) -> Any:

@@ -11,6 +11,7 @@ from incidentd.kit import counters
 from incidentd.links import tables as links_tables
 from incidentd.parts import tables as parts_tables
 from incidentd.tags import tables as tags_tables
+from incidentd.timeline import tables as timeline_tables
 
 __all__ = [
     "accounts_tables",
@@ -24,4 +25,5 @@ __all__ = [
     "links_tables",
     "parts_tables",
     "tags_tables",
+    "timeline_tables",
 ]

@@ -13,6 +13,7 @@ from incidentd.incidents import routes as incidents
 from incidentd.links import routes as links
 from incidentd.parts import routes as parts
 from incidentd.tags import routes as tags
+from incidentd.timeline import routes as timeline
 
 ROUTES: list[HTTPRouteHandler] = [
     *identity.ROUTES,
@@ -24,4 +25,5 @@ ROUTES: list[HTTPRouteHandler] = [
     *articles.ROUTES,
     *incidents.ROUTES,
     *links.ROUTES,
+    *timeline.ROUTES,
 ]

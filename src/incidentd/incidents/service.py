@@ -7,7 +7,7 @@ The rules live in `writing` (create, update, stage moves, delete), `reading` (ge
 from __future__ import annotations
 
 from incidentd.incidents.grouping import CUSTOM_GROUP, GROUP_FIELDS, GroupsPage, group_incidents
-from incidentd.incidents.reading import FEW_MATCHES_AT_LEAST, LEAF_TYPE, IncidentsPage, get, list_incidents
+from incidentd.incidents.reading import FEW_MATCHES_AT_LEAST, LEAF_TYPE, IncidentsPage, get, list_incidents, lookup
 from incidentd.incidents.rendering import PARENT_KIND, render, summaries
 from incidentd.incidents.writing import MAX_BODY, MAX_TITLE, close_as_duplicate, create, delete, lock, update
 
@@ -28,6 +28,7 @@ __all__ = [
     "group_incidents",
     "list_incidents",
     "lock",
+    "lookup",
     "render",
     "summaries",
     "update",

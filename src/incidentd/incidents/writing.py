@@ -14,7 +14,7 @@ from incidentd.artifacts import service as artifacts
 from incidentd.customization import service as customization
 from incidentd.db import Database
 from incidentd.errors import Forbidden, InvalidField, NotFound
-from incidentd.incidents import repository, schemas, stages
+from incidentd.incidents import history, repository, schemas, stages
 from incidentd.incidents.reading import LEAF_TYPE, incident_number
 from incidentd.incidents.rendering import PARENT_KIND, Summaries, render, render_linked
 from incidentd.incidents.repository import LINK_COLLECTIONS, Links
@@ -87,7 +87,9 @@ async def create(db: Database, principal: Principal, request: schemas.IncidentsC
         # The answer is what was just written: the row as inserted, the links as resolved, and the summaries the
         # reference checks fetched. Nothing is read back.
         attached = {number: artifact_numbers} if artifact_numbers else {}
-        return (await render_linked(conn, org, [row], {number: Links(**links)}, attached, known))[0]
+        incident = (await render_linked(conn, org, [row], {number: Links(**links)}, attached, known))[0]
+        await history.record_created(conn, org, principal, incident)
+        return incident
 
 
 def _schema_columns(schema: customization.AppliedSchema) -> dict[str, Any]:
@@ -166,13 +168,14 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
         updated = await repository.update(
             conn, org.dev_org_id, number, {**values, "modified_by": principal.user_number, "modified_date": now}
         )
+        # The links as stored before this update: the history's old values, and the answer's unchanged ones.
+        stored = (await repository.links(conn, org.dev_org_id, [number])).get(number) or Links()
+        await history.record_updated(conn, org, principal, row, updated, stored, links, known)
         await repository.replace_links(conn, org.dev_org_id, number, links)
         if schema_changes:
             await repository.replace_custom_values(conn, org.dev_org_id, number, schema.custom_fields)
         # The answer: the row as updated, the collections the request set as resolved, the others as stored.
-        if len(links) < len(LINK_COLLECTIONS):
-            stored = (await repository.links(conn, org.dev_org_id, [number])).get(number) or Links()
-            links = {name: getattr(stored, name) for name in LINK_COLLECTIONS} | links
+        links = {name: getattr(stored, name) for name in LINK_COLLECTIONS} | links
         if attached is None:
             attached, kept = await artifacts.attached_with_summaries(conn, org, PARENT_KIND, [number])
             known.artifacts |= kept
@@ -244,8 +247,9 @@ async def close_as_duplicate(
     conn: AsyncConnection, principal: Principal, row: Row[Any], *, field_name: str
 ) -> schemas.Incident:
     """Move a locked, open incident to its diagram's `duplicate` stage, from whichever open stage it is in (the
-    diagram's transitions do not apply: this is what merging it into another incident does). A closed incident,
-    or a diagram without a `duplicate` stage, is 400 invalid_field naming `field_name`."""
+    diagram's transitions do not apply: this is what merging it into another incident does), with the `updated`
+    change event of the move. A closed incident, or a diagram without a `duplicate` stage, is 400 invalid_field
+    naming `field_name`."""
     org = principal.org
     reference = ids.to_display("incident", row.number)
     current = (await customization.stages(conn, org, [row.stage_number]))[row.stage_number]
@@ -274,6 +278,7 @@ async def close_as_duplicate(
             "modified_date": now,
         },
     )
+    await history.record_updated(conn, org, principal, row, updated, Links(), {}, Summaries())
     return (await render(conn, org, [updated]))[0]
 
 
@@ -287,6 +292,7 @@ async def delete(db: Database, principal: Principal, reference: str) -> None:
         await artifacts.detach(conn, principal.org, parent_kind=PARENT_KIND, parent_number=number)
         if not await repository.delete(conn, principal.org.dev_org_id, number):
             raise NotFound(f"incident '{reference}' does not exist")
+        await history.record_deleted(conn, principal.org, principal, number)
 
 
 # request -> columns ----------------------------------------------------------------------------------

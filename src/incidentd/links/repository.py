@@ -72,9 +72,10 @@ async def find(
     return (await conn.execute(query)).first()
 
 
-async def delete(conn: AsyncConnection, dev_org_id: int, number: int) -> bool:
-    result = await conn.execute(sa.delete(links).where(links.c.dev_org_id == dev_org_id, links.c.number == number))
-    return bool(result.rowcount)
+async def delete(conn: AsyncConnection, dev_org_id: int, number: int) -> Row[Any] | None:
+    """Delete a link; its row as it was, or None when there was none."""
+    statement = sa.delete(links).where(links.c.dev_org_id == dev_org_id, links.c.number == number)
+    return (await conn.execute(statement.returning(*links.c))).first()
 
 
 # Links by number.

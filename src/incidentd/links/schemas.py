@@ -130,6 +130,15 @@ class Link(Response):
     modified_date: str | None = None
 
 
+class LinkSummary(Response):
+    """DevRev's link-summary: what a `linked` change event on an incident's timeline carries."""
+
+    id: str
+    link_type: str
+    source: LinkEndpoint
+    target: LinkEndpoint
+
+
 # requests and responses ------------------------------------------------------------------------------------
 
 

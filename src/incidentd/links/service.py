@@ -21,8 +21,11 @@ from incidentd.kit.time import now_ms, to_rfc3339
 from incidentd.links import repository, schemas
 from incidentd.links.endpoints import LINKABLE, End, resolve, resolve_pair, summaries
 from incidentd.principal import OrgScope, Principal
+from incidentd.timeline import changes
+from incidentd.timeline.schemas import ChangeEvent
 
 MERGED_INTO = repository.MERGED_INTO
+HAS_TIMELINE = ("incident",)  # the ends whose timelines record links (parts, articles, accounts have none here)
 
 
 # rows -> wire ----------------------------------------------------------------------------------------------
@@ -61,6 +64,30 @@ async def render(
     return rendered
 
 
+# history: change events on the timelines of the incidents a link joins -------------------------------------
+
+
+async def _record(conn: AsyncConnection, principal: Principal, row: Row[Any], event: ChangeEvent) -> None:
+    for end in _ends(row):
+        if end.type in HAS_TIMELINE:
+            await changes.record_change(conn, principal.org, principal, principal.org.don(end.type, end.number), event)
+
+
+async def _record_linked(conn: AsyncConnection, principal: Principal, row: Row[Any], link: schemas.Link) -> None:
+    """A `linked` event carrying the new link's link-summary, on each incident end."""
+    summary = schemas.LinkSummary(id=link.id, link_type=link.link_type, source=link.source, target=link.target)
+    await _record(conn, principal, row, changes.linked(summary))
+
+
+async def _delete(conn: AsyncConnection, principal: Principal, number: int) -> bool:
+    """Delete a link, with a `deleted` event naming it on each incident end (DevRev has no `unlinked` event)."""
+    row = await repository.delete(conn, principal.org.dev_org_id, number)
+    if row is None:
+        return False
+    await _record(conn, principal, row, changes.deleted(principal.org.don("link", number)))
+    return True
+
+
 # writing ---------------------------------------------------------------------------------------------------
 
 
@@ -86,7 +113,8 @@ async def insert(
     target: End,
     known: dict[End, schemas.LinkEndpoint],
 ) -> schemas.Link:
-    """Write a link whose ends are resolved and checked; 409 conflict when the org has it already."""
+    """Write a link whose ends are resolved and checked, with a `linked` change event on each incident end; 409
+    conflict when the org has it already."""
     org = principal.org
     number = await counters.allocate(conn, org.dev_org_id, "link")
     row = await repository.insert(
@@ -106,7 +134,9 @@ async def insert(
         raise Conflict(
             f"{source.display} {link_type} {target.display} exists already: {org.don('link', existing.number)}"
         )
-    return (await render(conn, org, [row], known))[0]
+    link = (await render(conn, org, [row], known))[0]
+    await _record_linked(conn, principal, row, link)
+    return link
 
 
 async def _write(
@@ -124,7 +154,7 @@ async def _write(
         await incidents.lock(conn, org, [source_end.number, target_end.number])
         await check_merge(conn, org, source_end, target_end, other_than=replacing)
     if replacing is not None:
-        await repository.delete(conn, org.dev_org_id, replacing)
+        await _delete(conn, principal, replacing)
     return await insert(conn, principal, link_type, source_end, target_end, known)
 
 
@@ -149,7 +179,7 @@ async def replace(db: Database, principal: Principal, request: schemas.LinksRepl
 async def delete(db: Database, principal: Principal, reference: str) -> None:
     number = _link_number(principal.org, reference)
     async with db.write() as conn:
-        if not await repository.delete(conn, principal.org.dev_org_id, number):
+        if not await _delete(conn, principal, number):
             raise NotFound(f"link '{reference}' does not exist")
 
 

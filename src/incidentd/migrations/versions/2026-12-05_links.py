@@ -4,7 +4,7 @@ A new table; no existing rows change. Each end is named by its link-endpoint typ
 column of its kind (`source_incident`, `target_part`, ...), whose foreign key deletes the link with that end.
 
 Revision ID: 0008_links
-Revises: 0006_roles
+Revises: 0007_timeline
 Create Date: 2026-12-05
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_links"
-down_revision = "0006_roles"
+down_revision = "0007_timeline"
 branch_labels = None
 depends_on = None
 
