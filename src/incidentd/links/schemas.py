@@ -162,6 +162,8 @@ class LinksGetRequest(Request):
 class LinksListRequest(Request):
     object: ObjectId
     cursor: str | None = None
+    # DevRev's newer SDKs send it; incidentd has no custom link types, so a list with it matches nothing.
+    custom_link_type: Annotated[list[ObjectId], msgspec.Meta(max_length=MAX_FILTER_VALUES)] | None = None
     direction: Direction | None = None
     limit: PageLimit | None = None
     link_type: Annotated[list[DevRevLinkType], msgspec.Meta(max_length=MAX_FILTER_VALUES)] | None = None

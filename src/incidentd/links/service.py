@@ -223,6 +223,8 @@ async def list_links(db: Database, principal: Principal, request: schemas.LinksL
     object_types = _sorted(request.object_types)
     async with db.read() as conn:
         end, _ = await resolve(conn, org, request.object, types=LINKABLE, field_name="object")
+        if request.custom_link_type:
+            return LinksPage([], None, None)
         window = pages.window(
             request.cursor, request.mode, request.limit, "links", end.key, request.direction, link_types, object_types
         )
