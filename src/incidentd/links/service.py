@@ -22,10 +22,10 @@ from incidentd.links import repository, schemas
 from incidentd.links.endpoints import LINKABLE, End, resolve, resolve_pair, summaries
 from incidentd.principal import OrgScope, Principal
 from incidentd.timeline import changes
+from incidentd.timeline import service as timeline
 from incidentd.timeline.schemas import ChangeEvent
 
 MERGED_INTO = repository.MERGED_INTO
-HAS_TIMELINE = ("incident",)  # the ends whose timelines record links (parts, articles, accounts have none here)
 
 
 # rows -> wire ----------------------------------------------------------------------------------------------
@@ -69,7 +69,7 @@ async def render(
 
 async def _record(conn: AsyncConnection, principal: Principal, row: Row[Any], event: ChangeEvent) -> None:
     for end in _ends(row):
-        if end.type in HAS_TIMELINE:
+        if end.type in timeline.OBJECT_KINDS:  # parts, articles and accounts have no timeline here
             await changes.record_change(conn, principal.org, principal, principal.org.don(end.type, end.number), event)
 
 
