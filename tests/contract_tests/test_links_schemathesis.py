@@ -17,7 +17,7 @@ import pytest
 import schemathesis
 import yaml
 from hypothesis import HealthCheck, settings
-from test_incidents_schemathesis import CHECKS, EXAMPLES, FULL_RUN, Served, discriminated
+from test_incidents_schemathesis import CHECKS, EXAMPLES, FULL_RUN, REPORT_TO, Served, discriminated
 
 from clients.live_server import bootstrap_token, report_line
 from incidentd.app import create_app
@@ -103,7 +103,11 @@ def served(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Serve
     total = sum(served.sent.values())
     fuzzed = sum(count for (phase, _), count in served.sent.items() if phase == "fuzzing")
     operation = request.node.name.partition("[")[2].rstrip("]")
-    report_line(request.config, f"schemathesis {operation}: {total} requests")
+    summary = f"schemathesis {operation}: {total} requests"
+    report_line(request.config, summary)
+    if REPORT_TO:  # under pytest-xdist a worker's terminal lines are not shown: CI prints this file
+        with open(REPORT_TO, "a") as out:
+            out.write(summary + "\n")
     if request.session.testsfailed == failures_before:
         assert fuzzed >= EXAMPLES, f"{request.node.name}: {fuzzed} fuzzed requests, {EXAMPLES} required"
 
