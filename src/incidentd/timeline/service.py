@@ -393,16 +393,26 @@ async def sweep_expired(db: Database, *, batch: int = SWEEP_BATCH) -> int:
 
 
 async def sweep_periodically(db: Database, interval_seconds: float) -> None:
-    """The lifespan's background sweep: sleep, delete expired entries, repeat (cancelled at shutdown); a database
-    outage only delays it."""
+    """The lifespan's background sweep: sleep, delete expired entries, repeat; a database outage only delays it.
+    Cancelled (at shutdown) while sleeping it stops at once; while sweeping it first finishes the batch in
+    flight, so that no transaction is cut off between its statements and the database closes cleanly."""
     while True:
         await asyncio.sleep(interval_seconds)
+        sweep = asyncio.ensure_future(_sweep_once(db))
         try:
-            deleted = await sweep_expired(db)
-            if deleted:
-                log.info("expired timeline entries deleted", count=deleted)
-        except Exception as exc:
-            log.warning("timeline expiry sweep failed; retrying later", error=str(exc))
+            await asyncio.shield(sweep)
+        except asyncio.CancelledError:
+            await sweep
+            raise
+
+
+async def _sweep_once(db: Database) -> None:
+    try:
+        deleted = await sweep_expired(db)
+        if deleted:
+            log.info("expired timeline entries deleted", count=deleted)
+    except Exception as exc:
+        log.warning("timeline expiry sweep failed; retrying later", error=str(exc))
 
 
 # rendering ---------------------------------------------------------------------------------------------
