@@ -9,6 +9,7 @@ import pytest
 from links_world import call, incident, link
 
 from conftest import Actor, make_org
+from incidentd.customization import service as customization
 
 
 async def stage_of(client, actor: Actor, incident_id: str) -> str:
@@ -138,3 +139,56 @@ async def test_another_orgs_incidents_cannot_be_merged_or_merged_into(app, clien
     assert error["type"] == "invalid_id"
     assert await stage_of(client, other, theirs["id"]) == "triage"
     assert await stage_of(client, admin, mine["id"]) == "triage"
+
+
+async def diagram_over(app, actor: Actor, names: list[str], transitions: list[tuple[str, str]]) -> str:
+    """A stage diagram over some of the default stages (the first is the start)."""
+    async with app.state.db.write() as conn:
+        default = await customization.load_diagram(conn, actor.org, "incident", None)
+        stage = {info.name: number for number, info in default.stages.items()}
+        number = await customization.create_diagram(
+            conn,
+            actor.org,
+            leaf_type="incident",
+            subtype=None,
+            stage_numbers=[stage[name] for name in names],
+            start=stage[names[0]],
+            transitions=[(stage[a], stage[b]) for a, b in transitions],
+        )
+    return actor.org.don("stage_diagram", number)
+
+
+async def subtype_with(client, actor: Actor, subtype: str, diagram: str) -> None:
+    body = {
+        "type": "custom_type_fragment",
+        "description": f"{subtype} incidents",
+        "leaf_type": "incident",
+        "fields": [],
+        "subtype": subtype,
+        "stage_diagram": diagram,
+    }
+    response = await client.post("/schemas.custom.set", json=body, headers=actor.headers)
+    assert response.status_code == 201, response.text
+
+
+async def test_merge_follows_the_sources_own_stage_diagram(app, client, admin: Actor):
+    # security: triage -> fixing -> resolved, no duplicate stage at all.
+    await subtype_with(
+        client,
+        admin,
+        "security",
+        await diagram_over(app, admin, ["triage", "fixing", "resolved"], [("triage", "fixing")]),
+    )
+    # vendor: has duplicate, but no transition into it; merging does not need one.
+    vendor = await diagram_over(app, admin, ["triage", "fixing", "duplicate"], [("triage", "fixing")])
+    await subtype_with(client, admin, "vendor", vendor)
+    target = await incident(client, admin, "target")
+    security = await incident(client, admin, "breach", custom_schema_spec={"subtype": "security"})
+    error = await call(client, admin, "/incidents.merge", 400, {"source": security["id"], "target": target["id"]})
+    assert (error["field_name"], "no 'duplicate' stage" in error["message"]) == ("source", True)
+    assert await stage_of(client, admin, security["id"]) == "triage"
+    outage = await incident(client, admin, "vendor outage", custom_schema_spec={"subtype": "vendor"})
+    await move(client, admin, outage["id"], "fixing")
+    merged = await call(client, admin, "/incidents.merge", 200, {"source": outage["id"], "target": target["id"]})
+    assert merged["incident"]["stage"]["stage"]["name"] == "duplicate"
+    assert merged["incident"]["subtype"] == "vendor"

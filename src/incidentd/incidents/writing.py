@@ -258,7 +258,18 @@ async def close_as_duplicate(
             f"{reference} is closed (stage '{current.name}'); only an open incident can be merged",
             field_name=field_name,
         )
-    diagram = await customization.load_diagram(conn, org, LEAF_TYPE, row.subtype)
+    # The incident's own diagram: the one its custom type fragment names, else its subtype's, else the default.
+    schema = await customization.apply_schema(
+        conn,
+        org,
+        LEAF_TYPE,
+        spec=None,
+        given=None,
+        stored_fields=row.custom_fields,
+        stored_fragments=row.custom_schema_fragments,
+        creating=False,
+    )
+    diagram = await customization.load_diagram(conn, org, LEAF_TYPE, row.subtype, number=schema.stage_diagram_number)
     duplicate = diagram.by_name(DUPLICATE_STAGE)
     if duplicate is None:
         raise InvalidField(f"the stage diagram of {reference} has no '{DUPLICATE_STAGE}' stage", field_name=field_name)
