@@ -72,19 +72,19 @@ class PartEndpoint(Response, tag_field="type"):
     display_id: str | None = None
 
 
-class ProductSummary(PartEndpoint, tag="product"):
+class ProductEndpoint(PartEndpoint, tag="product"):
     pass
 
 
-class CapabilitySummary(PartEndpoint, tag="capability"):
+class CapabilityEndpoint(PartEndpoint, tag="capability"):
     pass
 
 
-class FeatureSummary(PartEndpoint, tag="feature"):
+class FeatureEndpoint(PartEndpoint, tag="feature"):
     pass
 
 
-class EnhancementSummary(PartEndpoint, tag="enhancement"):
+class EnhancementEndpoint(PartEndpoint, tag="enhancement"):
     pass
 
 
@@ -104,18 +104,18 @@ class AccountEndpoint(Response, tag="account", tag_field="type"):
 
 LinkEndpoint = (
     IncidentSummary
-    | ProductSummary
-    | CapabilitySummary
-    | FeatureSummary
-    | EnhancementSummary
+    | ProductEndpoint
+    | CapabilityEndpoint
+    | FeatureEndpoint
+    | EnhancementEndpoint
     | ArticleEndpoint
     | AccountEndpoint
 )
-PART_ENDPOINTS: dict[str, type[ProductSummary | CapabilitySummary | FeatureSummary | EnhancementSummary]] = {
-    "product": ProductSummary,
-    "capability": CapabilitySummary,
-    "feature": FeatureSummary,
-    "enhancement": EnhancementSummary,
+PART_ENDPOINTS: dict[str, type[ProductEndpoint | CapabilityEndpoint | FeatureEndpoint | EnhancementEndpoint]] = {
+    "product": ProductEndpoint,
+    "capability": CapabilityEndpoint,
+    "feature": FeatureEndpoint,
+    "enhancement": EnhancementEndpoint,
 }
 
 
