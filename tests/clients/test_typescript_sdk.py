@@ -70,5 +70,8 @@ def test_the_typescript_sdk_drives_every_incident_operation(database_url: str, t
     for form in ("get", "post"):
         for operation in ("get", "list", "group"):
             assert (form, f"/incidents.{operation}") in operations, f"{form.upper()} /incidents.{operation} not called"
+    for operation in ("create", "list", "update", "delete"):
+        assert f"timeline-entries.{operation}" in done.stdout, done.stdout
+    assert ("get", "/timeline-entries.list") in operations and ("post", "/timeline-entries.list") in operations
     for answer in answers:
         assert_conforms(answer["path"], answer["method"], answer["status"], answer["body"])
