@@ -214,6 +214,50 @@ async function main(): Promise<void> {
   check(remaining.data.incidents.map((i) => i.id).join() === second.data.incident.id, "only the other one is left");
   step("incidents.delete");
 
+  // timeline-entries: comment on the remaining incident, read its discussions and its history, edit, delete.
+  const onIncident = second.data.incident;
+  const commented = await api.timelineEntriesCreate({
+    type: betaSDK.TimelineEntriesCreateRequestType.TimelineComment,
+    object: onIncident.id,
+    body: "Rolled back the deploy",
+    labels: ["status-update"],
+  });
+  expectStatus(commented, 201, "timeline-entries.create");
+  const comment = commented.data.timeline_entry;
+  check(comment.type === betaSDK.TimelineEntryType.TimelineComment, "a comment");
+  check(comment.object === onIncident.id && comment.object_display_id === onIncident.display_id, "on the incident");
+  step("timeline-entries.create");
+  const discussions = await api.timelineEntriesList({
+    object: onIncident.id,
+    collections: [betaSDK.TimelineEntriesCollection.Discussions],
+    labels: ["status-update"],
+  });
+  check(discussions.data.timeline_entries.map((e) => e.id).join() === comment.id, "timeline-entries.list GET");
+  const history = await api.timelineEntriesListPost({
+    object: onIncident.display_id ?? "",
+    collections: [betaSDK.TimelineEntriesCollection.Events],
+  });
+  const firstEvent = history.data.timeline_entries[0] as betaSDK.TimelineChangeEvent | undefined;
+  check(firstEvent?.event?.type === betaSDK.TimelineChangeEventEventType.Created, "the history starts with created");
+  step("timeline-entries.list (GET and POST)");
+  const edited = await api.timelineEntriesUpdate({
+    type: betaSDK.TimelineEntriesUpdateRequestType.TimelineComment,
+    id: comment.id,
+    body: "Rolled back deploy 42",
+  });
+  expectStatus(edited, 200, "timeline-entries.update");
+  check((edited.data.timeline_entry as betaSDK.TimelineComment).body === "Rolled back deploy 42", "edited body");
+  step("timeline-entries.update");
+  const removed = await api.timelineEntriesDelete({ id: comment.id });
+  expectStatus(removed, 200, "timeline-entries.delete");
+  check(JSON.stringify(removed.data) === "{}", "timeline-entries.delete answers {}");
+  const commentGone = await api.timelineEntriesGet({ id: comment.id }).then(
+    () => 200,
+    (error: { response?: { status: number } }) => error.response?.status ?? 0,
+  );
+  check(commentGone === 404, `a deleted comment is 404, got ${commentGone}`);
+  step("timeline-entries.delete");
+
   await linkSteps(second.data.incident.id, part.data.part.id);
 
   writeFileSync(recordTo, recorded.map((entry) => JSON.stringify(entry)).join("\n") + "\n");

@@ -11,7 +11,7 @@ from incidentd.identity.schemas import user_summary
 from incidentd.kit import ids
 from incidentd.kit.pages import PageLimit
 from incidentd.kit.time import to_rfc3339
-from incidentd.kit.wire import Request, Response, UserSummary
+from incidentd.kit.wire import DateTimeFilter, Request, Response, UserSummary
 from incidentd.principal import OrgScope
 
 # At least one visible character; the column holds 256.
@@ -77,11 +77,6 @@ class AccountsGetRequest(Request):
 
 class AccountsGetResponse(Response):
     account: Account
-
-
-class DateTimeFilter(Request):
-    after: str | None = None
-    before: str | None = None
 
 
 class AccountsListRequest(Request):

@@ -10,7 +10,7 @@ from msgspec import UNSET, UnsetType
 
 from incidentd.artifacts.schemas import ArtifactSummary
 from incidentd.kit.pages import PageLimit
-from incidentd.kit.wire import Request, Response, UserSummary
+from incidentd.kit.wire import DateTimeFilter, Request, Response, UserSummary
 
 MAX_BODY = 65_536
 MAX_LABELS = 16
@@ -57,13 +57,6 @@ class TimelineEntriesCreateRequest(Request):
 class TimelineEntriesGetRequest(Request):
     id: Id
     external_ref: ExternalRef | None = None
-
-
-class DateTimeFilter(Request):
-    """DevRev's `date-time-filter`: both bounds inclusive."""
-
-    after: Timestamp | None = None
-    before: Timestamp | None = None
 
 
 class TimelineEntriesListRequest(Request):

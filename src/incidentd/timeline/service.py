@@ -29,7 +29,7 @@ from incidentd.identity import service as identity
 from incidentd.identity.schemas import user_summary
 from incidentd.incidents import service as incidents
 from incidentd.kit import counters, ids, pages, references
-from incidentd.kit.time import now_ms, parse_rfc3339, to_rfc3339
+from incidentd.kit.time import now_ms, parse_rfc3339, parse_window, to_rfc3339
 from incidentd.principal import OrgScope, Principal
 from incidentd.timeline import repository, schemas
 from incidentd.timeline.changes import CHANGE_EVENT, COLLECTIONS, COMMENT, ENTRY_COUNTER
@@ -293,10 +293,8 @@ def _filters(request: schemas.TimelineEntriesListRequest) -> repository.EntryFil
         mask = panels if mask is None else mask & panels
     after = before = None
     if request.created_date is not None:
-        if request.created_date.after is not None:
-            after = parse_rfc3339(request.created_date.after, field_name="created_date.after")
-        if request.created_date.before is not None:
-            before = parse_rfc3339(request.created_date.before, field_name="created_date.before")
+        window = request.created_date
+        after, before = parse_window(window.after, window.before, field_name="created_date")
     return repository.EntryFilters(
         collections_mask=mask,
         labels=request.labels,
