@@ -3,8 +3,9 @@ work (so a change and its event commit or roll back together).
 
     await changes.record_change(conn, org, principal, incident_don, changes.updated("incident", deltas))
 
-`record_change` writes one row and reads nothing: callers pass what their write already holds. Change events
-cannot be updated or deleted through the API, and they outlive the object they describe.
+`record_change` writes one row (one statement on PostgreSQL) and reads nothing: callers pass what their write
+already holds. Change events cannot be updated or deleted through the API, and they outlive the object they
+describe.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from incidentd.kit import counters, ids
+from incidentd.kit import ids
 from incidentd.kit.time import now_ms
 from incidentd.principal import OrgScope, Principal
 from incidentd.timeline import repository
@@ -27,7 +28,6 @@ from incidentd.timeline.schemas import (
     FieldDelta,
 )
 
-ENTRY_COUNTER = "timeline_entry"  # comments and change events draw their numbers from one per-org counter
 CHANGE_EVENT = "timeline_change_event"
 COMMENT = "timeline_comment"
 # Collections as bits of `timeline_entries.collections`; an entry's panels are the names of its collections.
@@ -45,13 +45,11 @@ async def record_change(
     parsed = ids.try_parse(object_id)
     if parsed is None or not org.owns(parsed):
         raise ValueError(f"record_change needs an id of the caller's org, got {object_id!r}")
-    number = await counters.allocate(conn, org.dev_org_id, ENTRY_COUNTER)
     now = now_ms()
-    await repository.insert(
+    return await repository.insert_numbered(
         conn,
         {
             "dev_org_id": org.dev_org_id,
-            "number": number,
             "object_kind": parsed.kind.name,
             "object_number": parsed.number,
             "entry_type": CHANGE_EVENT,
@@ -69,7 +67,6 @@ async def record_change(
             "modified_date": now,
         },
     )
-    return number
 
 
 def created(summary: Any) -> ChangeEvent:

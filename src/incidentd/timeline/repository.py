@@ -11,6 +11,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from incidentd.kit import counters
 from incidentd.kit.pages import Window, number_page
 from incidentd.kit.rows import one_of
 from incidentd.timeline.tables import timeline_entries, timeline_entry_labels, timeline_private_to
@@ -19,6 +20,31 @@ entries = timeline_entries
 _ENTRY = sa.bindparam("dev_org_id", type_=sa.Integer), sa.bindparam("number", type_=sa.BigInteger)
 _INSERT_ENTRY = sa.insert(entries)
 _SELECT_ENTRY = sa.select(entries).where(entries.c.dev_org_id == _ENTRY[0], entries.c.number == _ENTRY[1])
+
+
+# PostgreSQL numbers entries from a sequence (created by the migration, PostgreSQL only): an org's id counter row
+# would stay locked from an incident update's change event to its commit, serialising every update of the org
+# (update_stage lost a third of its throughput with 64 connections). SQLite has one writer anyway and uses the
+# org's counter. Either way a number is never reused.
+ENTRY_NUMBERS = sa.Sequence("timeline_entry_numbers")
+ENTRY_COUNTER = "timeline_entry"
+_INSERT_NUMBERED = sa.insert(entries).values(number=ENTRY_NUMBERS.next_value()).returning(entries.c.number)
+
+
+async def next_number(conn: AsyncConnection, dev_org_id: int) -> int:
+    """A new entry number of the org."""
+    if conn.dialect.name == "postgresql":
+        return int((await conn.execute(sa.select(ENTRY_NUMBERS.next_value()))).scalar_one())
+    return await counters.allocate(conn, dev_org_id, ENTRY_COUNTER)
+
+
+async def insert_numbered(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    """Insert one entry (without `number`) under a new number, in one statement on PostgreSQL; its number."""
+    if conn.dialect.name == "postgresql":
+        return int((await conn.execute(_INSERT_NUMBERED, values)).scalar_one())
+    number = await next_number(conn, values["dev_org_id"])
+    await insert(conn, {**values, "number": number})
+    return number
 
 
 class DuplicateExternalRef(Exception):

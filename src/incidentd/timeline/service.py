@@ -28,11 +28,11 @@ from incidentd.errors import Conflict, Forbidden, InvalidField, NotFound
 from incidentd.identity import service as identity
 from incidentd.identity.schemas import user_summary
 from incidentd.incidents import service as incidents
-from incidentd.kit import counters, ids, pages, references
+from incidentd.kit import ids, pages, references
 from incidentd.kit.time import now_ms, parse_rfc3339, parse_window, to_rfc3339
 from incidentd.principal import OrgScope, Principal
 from incidentd.timeline import repository, schemas
-from incidentd.timeline.changes import CHANGE_EVENT, COLLECTIONS, COMMENT, ENTRY_COUNTER
+from incidentd.timeline.changes import CHANGE_EVENT, COLLECTIONS, COMMENT
 
 log = structlog.get_logger(__name__)
 
@@ -138,7 +138,7 @@ async def create(
         artifact_numbers = await _artifacts(conn, org, request.artifacts, "artifacts")
         if request.external_ref is not None:
             await _check_external_ref(conn, org, parent, request.external_ref)
-        number = await counters.allocate(conn, org.dev_org_id, ENTRY_COUNTER)
+        number = await repository.next_number(conn, org.dev_org_id)
         values = {
             "dev_org_id": org.dev_org_id,
             "number": number,

@@ -1,7 +1,8 @@
 """timeline: comments and change events on incidents (timeline_entries, their labels and private_to users)
 
 Entries point at their parent by (object_kind, object_number) without a foreign key: change events outlive the
-incident they record. Nothing exists to migrate; the downgrade drops the three tables.
+incident they record. On PostgreSQL entry numbers come from a sequence. Nothing exists to migrate; the downgrade
+drops the three tables (and the sequence).
 
 Revision ID: 0007_timeline
 Revises: 0006_roles
@@ -65,9 +66,14 @@ def upgrade() -> None:
     op.create_index("ix_timeline_entries_expires_at", "timeline_entries", ["expires_at"])
     _child("timeline_entry_labels", sa.Column("label", sa.String(64), nullable=False))
     _child("timeline_private_to", sa.Column("user_number", sa.BigInteger, nullable=False))
+    if op.get_bind().dialect.name == "postgresql":
+        # Entry numbers without a lock held to commit (see incidentd.timeline.repository.ENTRY_NUMBERS).
+        op.execute("CREATE SEQUENCE timeline_entry_numbers")
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP SEQUENCE timeline_entry_numbers")
     op.drop_table("timeline_private_to")
     op.drop_table("timeline_entry_labels")
     op.drop_index("ix_timeline_entries_expires_at", table_name="timeline_entries")
