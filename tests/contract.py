@@ -20,7 +20,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 SPEC_DIR = Path(__file__).parent / "spec"
-DOCUMENTS = ("devrev-incidents.yaml", "devrev-objects.yaml")
+DOCUMENTS = ("devrev-incidents.yaml", "devrev-objects.yaml", "devrev-timeline.yaml", "devrev-links.yaml")
 
 
 def _translate(node: Any) -> Any:
@@ -93,6 +93,17 @@ def assert_conforms(path: str, method: str, status: int, body: Any) -> None:
     if errors:
         details = "\n".join(f"  at {list(e.absolute_path)}: {e.message[:300]}" for e in errors[:10])
         raise AssertionError(f"{method} {path} {status} does not match DevRev's schema:\n{details}")
+
+
+def assert_component(document: str, component: str, body: Any) -> None:
+    """Assert that `body` is a valid `component` schema of a vendored document (for answers DevRev's spec has no
+    operation for, such as incidentd's extensions, or statuses it does not declare)."""
+    schema = {"$ref": f"urn:{document}#/components/schemas/{component}"}
+    validator = jsonschema.Draft202012Validator(schema, registry=_registry(), format_checker=None)
+    errors = sorted(validator.iter_errors(body), key=lambda error: list(error.absolute_path))
+    if errors:
+        details = "\n".join(f"  at {list(e.absolute_path)}: {e.message[:300]}" for e in errors[:10])
+        raise AssertionError(f"not a valid {component} of {document}:\n{details}")
 
 
 async def bad(client: Any, actor: Any, path: str, body: dict[str, Any], kind: str, field_name: str | None) -> Any:

@@ -27,6 +27,7 @@ from incidentd.metrics import MEDIA_TYPE
 from incidentd.openapi_document import WireJsonRenderPlugin, openapi_document
 from incidentd.ratelimit import RateLimiter, RateLimitMiddleware
 from incidentd.routes import ROUTES
+from incidentd.timeline import service as timeline
 from incidentd.web import BoundedJsonRequest, IncidentdApp, handle_exception, metrics_of
 
 
@@ -80,12 +81,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await database.upgrade(db.engine)
         app.state.db = db
         cleanup = asyncio.create_task(idempotency.purge_periodically(db, settings.idempotency_cleanup_seconds))
+        sweep = asyncio.create_task(timeline.sweep_periodically(db, settings.timeline_sweep_seconds))
         try:
             yield
         finally:
-            cleanup.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await cleanup
+            for task in (cleanup, sweep):
+                task.cancel()
+            for task in (cleanup, sweep):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if app.state.rate_limiter is not None:
                 await app.state.rate_limiter.close()
             await db.dispose()

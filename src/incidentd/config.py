@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(default=86_400, ge=1)
     idempotency_wait_seconds: float = Field(default=5.0, gt=0)
     idempotency_cleanup_seconds: float = Field(default=60.0, gt=0)
+    # How often expired timeline entries are deleted (reads stop showing them at their expires_at already).
+    timeline_sweep_seconds: float = Field(default=60.0, gt=0)
     # GET /metrics answers only when this is set, and only to `Authorization: Bearer <metrics_token>`.
     metrics_token: str | None = Field(default=None, min_length=16)
     # On SIGTERM / SIGINT, requests in flight get this long to finish before they are cancelled.

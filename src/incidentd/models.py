@@ -8,8 +8,10 @@ from incidentd.idempotency import tables as idempotency_tables
 from incidentd.identity import tables as identity_tables
 from incidentd.incidents import tables as incidents_tables
 from incidentd.kit import counters
+from incidentd.links import tables as links_tables
 from incidentd.parts import tables as parts_tables
 from incidentd.tags import tables as tags_tables
+from incidentd.timeline import tables as timeline_tables
 
 __all__ = [
     "accounts_tables",
@@ -20,6 +22,8 @@ __all__ = [
     "idempotency_tables",
     "identity_tables",
     "incidents_tables",
+    "links_tables",
     "parts_tables",
     "tags_tables",
+    "timeline_tables",
 ]

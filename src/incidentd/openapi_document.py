@@ -58,7 +58,7 @@ _RESPONSE_HEADERS: dict[int, dict[str, Any]] = {
 }
 
 # Operations that address one object by its id answer 404 when there is none (`<type>.<verb>`).
-_ADDRESSES_ONE_OBJECT = {"get", "update", "delete", "locate", "upload", "download"}
+_ADDRESSES_ONE_OBJECT = {"get", "update", "delete", "locate", "upload", "download", "replace", "merge"}
 
 
 def openapi_document(app: Litestar) -> dict[str, Any]:

@@ -10,8 +10,10 @@ from incidentd.artifacts import routes as artifacts
 from incidentd.customization import routes as customization
 from incidentd.identity import routes as identity
 from incidentd.incidents import routes as incidents
+from incidentd.links import routes as links
 from incidentd.parts import routes as parts
 from incidentd.tags import routes as tags
+from incidentd.timeline import routes as timeline
 
 ROUTES: list[HTTPRouteHandler] = [
     *identity.ROUTES,
@@ -22,4 +24,6 @@ ROUTES: list[HTTPRouteHandler] = [
     *artifacts.ROUTES,
     *articles.ROUTES,
     *incidents.ROUTES,
+    *links.ROUTES,
+    *timeline.ROUTES,
 ]

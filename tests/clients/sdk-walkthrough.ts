@@ -214,8 +214,97 @@ async function main(): Promise<void> {
   check(remaining.data.incidents.map((i) => i.id).join() === second.data.incident.id, "only the other one is left");
   step("incidents.delete");
 
+  // timeline-entries: comment on the remaining incident, read its discussions and its history, edit, delete.
+  const onIncident = second.data.incident;
+  const commented = await api.timelineEntriesCreate({
+    type: betaSDK.TimelineEntriesCreateRequestType.TimelineComment,
+    object: onIncident.id,
+    body: "Rolled back the deploy",
+    labels: ["status-update"],
+  });
+  expectStatus(commented, 201, "timeline-entries.create");
+  const comment = commented.data.timeline_entry;
+  check(comment.type === betaSDK.TimelineEntryType.TimelineComment, "a comment");
+  check(comment.object === onIncident.id && comment.object_display_id === onIncident.display_id, "on the incident");
+  step("timeline-entries.create");
+  const discussions = await api.timelineEntriesList({
+    object: onIncident.id,
+    collections: [betaSDK.TimelineEntriesCollection.Discussions],
+    labels: ["status-update"],
+  });
+  check(discussions.data.timeline_entries.map((e) => e.id).join() === comment.id, "timeline-entries.list GET");
+  const history = await api.timelineEntriesListPost({
+    object: onIncident.display_id ?? "",
+    collections: [betaSDK.TimelineEntriesCollection.Events],
+  });
+  const firstEvent = history.data.timeline_entries[0] as betaSDK.TimelineChangeEvent | undefined;
+  check(firstEvent?.event?.type === betaSDK.TimelineChangeEventEventType.Created, "the history starts with created");
+  step("timeline-entries.list (GET and POST)");
+  const edited = await api.timelineEntriesUpdate({
+    type: betaSDK.TimelineEntriesUpdateRequestType.TimelineComment,
+    id: comment.id,
+    body: "Rolled back deploy 42",
+  });
+  expectStatus(edited, 200, "timeline-entries.update");
+  check((edited.data.timeline_entry as betaSDK.TimelineComment).body === "Rolled back deploy 42", "edited body");
+  step("timeline-entries.update");
+  const removed = await api.timelineEntriesDelete({ id: comment.id });
+  expectStatus(removed, 200, "timeline-entries.delete");
+  check(JSON.stringify(removed.data) === "{}", "timeline-entries.delete answers {}");
+  const commentGone = await api.timelineEntriesGet({ id: comment.id }).then(
+    () => 200,
+    (error: { response?: { status: number } }) => error.response?.status ?? 0,
+  );
+  check(commentGone === 404, `a deleted comment is 404, got ${commentGone}`);
+  step("timeline-entries.delete");
+
+  await linkSteps(second.data.incident.id, part.data.part.id);
+
   writeFileSync(recordTo, recorded.map((entry) => JSON.stringify(entry)).join("\n") + "\n");
   console.log(`sdk walkthrough: ${steps} steps, ${recorded.length} answers recorded`);
+}
+
+// links: create, list (GET and POST, filters), get and delete, between incidents and a part.
+async function linkSteps(incidentId: string, partId: string): Promise<void> {
+  const other = await api.incidentsCreate({ title: "Payments degraded" });
+  const related = await api.linksCreate({
+    link_type: betaSDK.LinkType.IsRelatedTo,
+    source: incidentId,
+    target: other.data.incident.id,
+  });
+  expectStatus(related, 201, "links.create");
+  const link = related.data.link;
+  check(link.link_type === betaSDK.LinkType.IsRelatedTo, "link_type");
+  check(link.source.id === incidentId && link.source.type === betaSDK.LinkEndpointType.Incident, "source");
+  check(link.target.id === other.data.incident.id, "target");
+  const toPart = await api.linksCreate({ link_type: betaSDK.LinkType.IsRelatedTo, source: incidentId, target: partId });
+  expectStatus(toPart, 201, "links.create to a part");
+  check(toPart.data.link.target.type === betaSDK.LinkEndpointType.Product, "a product end");
+  step("links.create");
+
+  const outbound = await api.linksList({
+    object: incidentId,
+    direction: betaSDK.LinksDirection.IsSource,
+    link_type: [betaSDK.LinkType.IsRelatedTo, betaSDK.LinkType.IsParentOf],
+  });
+  check(
+    outbound.data.links.map((l) => l.id).join() === [link.id, toPart.data.link.id].join(),
+    "links.list GET by direction and link types",
+  );
+  const toParts = await api.linksListPost({ object: incidentId, object_types: [betaSDK.LinkEndpointType.Product] });
+  check(toParts.data.links.map((l) => l.id).join() === toPart.data.link.id, "links.list POST by object type");
+  const inbound = await api.linksList({ object: other.data.incident.id, direction: betaSDK.LinksDirection.IsTarget });
+  check(inbound.data.links.map((l) => l.id).join() === link.id, "links.list of the target");
+  check((await api.linksGet({ id: link.id })).data.link.id === link.id, "links.get GET");
+  check((await api.linksGetPost({ id: link.id })).data.link.target.id === other.data.incident.id, "links.get POST");
+  step("links.list and links.get");
+
+  const deleted = await api.linksDelete({ id: link.id });
+  expectStatus(deleted, 200, "links.delete");
+  check(JSON.stringify(deleted.data) === "{}", "links.delete answers {}");
+  const left = await api.linksListPost({ object: incidentId });
+  check(left.data.links.map((l) => l.id).join() === toPart.data.link.id, "the deleted link is gone");
+  step("links.delete");
 }
 
 main().catch((error: unknown) => {

@@ -1,4 +1,4 @@
-"""The README's curl walk-through, run verbatim against a real server: it must print what the README says."""
+"""The README's curl walk-throughs, run verbatim against a real server: each must print what the README says."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ pytestmark = pytest.mark.clients
 
 README = Path(__file__).parents[2] / "README.md"
 MARKER = "<!-- walkthrough: run verbatim by tests/clients/test_curl_walkthrough.py -->"
+LINKS_MARKER = "<!-- links walkthrough: run verbatim by tests/clients/test_curl_walkthrough.py -->"
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
@@ -25,12 +26,14 @@ def fenced_block_after(text: str, anchor: str, language: str) -> str:
     return text[opening : text.index("```", opening)]
 
 
-def test_the_readme_walkthrough_runs_as_written(database_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("marker", [MARKER, LINKS_MARKER], ids=["incidents", "links"])
+def test_the_readme_walkthrough_runs_as_written(marker: str, database_url: str, tmp_path: Path) -> None:
     for tool in ("bash", "curl", "jq"):
         assert shutil.which(tool), f"the walk-through needs {tool}"
     readme = README.read_text()
-    script = fenced_block_after(readme, MARKER, "sh")
-    expected = fenced_block_after(readme, "It prints:", "text").splitlines()
+    section = readme[readme.index(marker) :]  # each walk-through's block, then the first "It prints:" after it
+    script = fenced_block_after(section, marker, "sh")
+    expected = fenced_block_after(section, "It prints:", "text").splitlines()
     token = bootstrap_token(database_url)
     with serving(database_url, tmp_path) as server:
         done = subprocess.run(

@@ -70,5 +70,12 @@ def test_the_typescript_sdk_drives_every_incident_operation(database_url: str, t
     for form in ("get", "post"):
         for operation in ("get", "list", "group"):
             assert (form, f"/incidents.{operation}") in operations, f"{form.upper()} /incidents.{operation} not called"
+    for operation in ("create", "list", "update", "delete"):
+        assert f"timeline-entries.{operation}" in done.stdout, done.stdout
+    assert ("get", "/timeline-entries.list") in operations and ("post", "/timeline-entries.list") in operations
+    # links (the links helper's block of the walk-through)
+    assert "links.delete" in done.stdout, done.stdout
+    for form, operation in [("post", "create"), ("get", "list"), ("post", "list"), ("get", "get"), ("post", "delete")]:
+        assert (form, f"/links.{operation}") in operations, f"{form.upper()} /links.{operation} not called"
     for answer in answers:
         assert_conforms(answer["path"], answer["method"], answer["status"], answer["body"])

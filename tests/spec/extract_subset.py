@@ -1,9 +1,10 @@
-"""Regenerate `devrev-objects.yaml`: the paths of DevRev's beta spec that incidentd serves besides incidents
-(identity, tags, parts, accounts, articles, artifacts, stages/states, schemas), with every schema they reach.
+"""Regenerate the vendored subsets of DevRev's beta spec, each with every schema its paths reach:
+`devrev-objects.yaml` (identity, tags, parts, accounts, articles, artifacts, stages/states, schemas),
+`devrev-timeline.yaml` (timeline-entries) and `devrev-links.yaml` (links).
 
     python tests/spec/extract_subset.py ../shared/reference/openapi-beta.yaml
 
-`devrev-incidents.yaml` beside it is the pinned incident contract, copied unchanged (see PROVENANCE.md).
+`devrev-incidents.yaml` beside them is the pinned incident contract, copied unchanged (see PROVENANCE.md).
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ PATHS = re.compile(
     r"|stages\.custom\.(get|list)|states\.custom\.(get|list)|schemas\.custom\.(set|get|list)|schemas\.subtypes\.list)$"
 )
 
+TIMELINE_PATHS = re.compile(r"^/timeline-entries\.(create|get|list|update|delete)$")
+LINK_PATHS = re.compile(r"^/links\.(create|get|list|delete|replace)$")
+SUBSETS = {"devrev-objects.yaml": PATHS, "devrev-timeline.yaml": TIMELINE_PATHS, "devrev-links.yaml": LINK_PATHS}
+
 
 def refs(node: Any) -> set[str]:
     found: set[str] = set()
@@ -39,7 +44,12 @@ def refs(node: Any) -> set[str]:
 
 def main(source: str) -> None:
     spec = yaml.safe_load(Path(source).read_text())
-    paths = {path: item for path, item in spec["paths"].items() if PATHS.match(path)}
+    for target, pattern in SUBSETS.items():
+        extract(spec, pattern, Path(__file__).with_name(target))
+
+
+def extract(spec: dict[str, Any], pattern: re.Pattern[str], target: Path) -> None:
+    paths = {path: item for path, item in spec["paths"].items() if pattern.match(path)}
     components: dict[str, dict[str, Any]] = {}
     pending = refs(paths) | refs(spec.get("security", []))
     seen: set[str] = set()
@@ -61,7 +71,6 @@ def main(source: str) -> None:
         "paths": dict(sorted(paths.items())),
         "components": {section: dict(sorted(items.items())) for section, items in sorted(components.items())},
     }
-    target = Path(__file__).with_name("devrev-objects.yaml")
     target.write_text(yaml.safe_dump(subset, sort_keys=False, width=120))
     print(f"{target}: {len(paths)} paths, {sum(len(v) for v in components.values())} components")
 

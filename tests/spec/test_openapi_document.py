@@ -329,3 +329,32 @@ async def test_each_status_has_devrevs_error_shape(client, status):
     for variant in document["components"]["schemas"][f"error-{name}"]["oneOf"]:
         body = document["components"]["schemas"][variant["$ref"].rsplit("/", 1)[1]]
         assert {"type", "message"} <= set(body["required"]) and body["additionalProperties"] is False
+
+
+# links and incidents.merge (the links helper's block) ---------------------------------------------------------
+
+
+async def test_link_and_merge_answers_match_the_document(client, admin: Actor):
+    call = Caller(client, await fetch_document(client), admin.headers)
+    first, second, third = [
+        (await call("post", "/incidents.create", 201, json={"title": title})).json()["incident"]["id"]
+        for title in ("one", "two", "three")
+    ]
+    part = await call(
+        "post", "/parts.create", 201, json={"name": "Payments", "type": "product", "owned_by": [admin.don]}
+    )
+    to_part = {"source": first, "link_type": "is_related_to", "target": part.json()["part"]["id"]}
+    link = (await call("post", "/links.create", 201, json=to_part)).json()["link"]
+    assert (await call("post", "/links.create", 409, json=to_part)).json()["type"] == "conflict"
+    await call("post", "/links.create", 400, json={**to_part, "link_type": "serves"})
+    await call("get", "/links.get", 200, params={"id": link["id"]})
+    await call("get", "/links.list", 200, params={"object": first, "object_types": "product", "limit": "1"})
+    await call("post", "/links.list", 200, json={"object": first, "direction": "is_source"})
+    replaced = {"id": link["id"], "source": first, "link_type": "is_parent_of", "target": second}
+    new = (await call("post", "/links.replace", 201, json=replaced)).json()["link"]
+    await call("post", "/links.replace", 404, json=replaced)
+    await call("post", "/links.delete", 200, json={"id": new["id"]})
+    await call("post", "/links.delete", 404, json={"id": new["id"]})
+    await call("post", "/incidents.merge", 200, json={"source": second, "target": third})
+    await call("post", "/incidents.merge", 400, json={"source": second, "target": third})
+    await call("post", "/incidents.merge", 404, json={"source": admin.org.don("incident", 99), "target": third})

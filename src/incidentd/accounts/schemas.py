@@ -9,10 +9,10 @@ from msgspec import UNSET, UnsetType
 
 from incidentd.identity.schemas import user_summary
 from incidentd.kit import ids
-from incidentd.kit.bounds import VALUES, Cursor, Date, Id, Names
+from incidentd.kit.bounds import VALUES, Cursor, Id, Names
 from incidentd.kit.pages import PageLimit
 from incidentd.kit.time import to_rfc3339
-from incidentd.kit.wire import Request, Response, UserSummary
+from incidentd.kit.wire import DateTimeFilter, Request, Response, UserSummary
 from incidentd.principal import OrgScope
 
 # At least one visible character; the column holds 256.
@@ -79,11 +79,6 @@ class AccountsGetRequest(Request):
 
 class AccountsGetResponse(Response):
     account: Account
-
-
-class DateTimeFilter(Request):
-    after: Date | None = None
-    before: Date | None = None
 
 
 class AccountsListRequest(Request):

@@ -16,7 +16,7 @@ from incidentd.errors import Conflict, NotFound
 from incidentd.identity import service as identity
 from incidentd.kit import counters, ids, pages
 from incidentd.kit.filters import check_list_lengths
-from incidentd.kit.time import now_ms, parse_rfc3339
+from incidentd.kit.time import now_ms, parse_window
 from incidentd.principal import OrgScope, Principal
 
 
@@ -140,9 +140,7 @@ class AccountsPage:
 def _range(window: schemas.DateTimeFilter | None, field_name: str) -> tuple[int | None, int | None]:
     if window is None:
         return None, None
-    after = parse_rfc3339(window.after, field_name=f"{field_name}.after") if window.after is not None else None
-    before = parse_rfc3339(window.before, field_name=f"{field_name}.before") if window.before is not None else None
-    return after, before
+    return parse_window(window.after, window.before, field_name=field_name)
 
 
 async def list_accounts(db: Database, principal: Principal, request: schemas.AccountsListRequest) -> AccountsPage:

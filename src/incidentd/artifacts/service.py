@@ -349,6 +349,13 @@ async def detach(
     await repository.detach(conn, org.dev_org_id, parent_kind=parent_kind, parent_number=parent_number, keep=keep)
 
 
+async def free(conn: AsyncConnection, dev_org_id: int, *, parent_kind: str, parent_numbers: Iterable[int]) -> None:
+    """Free every artifact of these parents: for parents removed by the server itself (an expiry sweep), where
+    there is no caller's org scope, only the org's row id."""
+    for number in sorted(set(parent_numbers)):
+        await repository.detach(conn, dev_org_id, parent_kind=parent_kind, parent_number=number, keep=())
+
+
 async def attached_with_summaries(
     conn: AsyncConnection, org: OrgScope, parent_kind: str, parent_numbers: Iterable[int]
 ) -> tuple[dict[int, list[int]], dict[int, schemas.ArtifactSummary]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,11 @@ def incident_number(org: OrgScope, reference: str) -> int:
     """The number of the incident an id names; 404 for ids of other orgs (exactly like ids that do not exist)."""
     parsed = ids.parse(reference, "incident", field_name="id")
     return parsed.number if org.owns(parsed) else 0
+
+
+async def lookup(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, str]:
+    """{number: "incident"} of the incidents that exist (a `kit.references.Lookup` for other domains)."""
+    return {number: LEAF_TYPE for number in await repository.get_many(conn, dev_org_id, numbers)}
 
 
 async def _fetch(conn: AsyncConnection, org: OrgScope, number: int, reference: str | None = None) -> schemas.Incident:

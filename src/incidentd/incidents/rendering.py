@@ -164,6 +164,29 @@ async def render_linked(
     return [_to_wire(row, org, resolved) for row in rows]
 
 
+async def summaries(conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]) -> dict[int, schemas.IncidentSummary]:
+    """DevRev's incident-summary of each existing incident among `numbers` (title, owners, severity, stage), with a
+    fixed number of queries however many."""
+    rows = await repository.get_many(conn, org.dev_org_id, numbers)
+    if not rows:
+        return {}
+    links = await repository.links(conn, org.dev_org_id, rows.keys())
+    users = await identity.users_by_number(conn, org, {n for entry in links.values() for n in entry.owned_by})
+    stages = await customization.stages(conn, org, {row.stage_number for row in rows.values()})
+    found: dict[int, schemas.IncidentSummary] = {}
+    for number, row in rows.items():
+        stage = stages.get(row.stage_number)
+        found[number] = schemas.IncidentSummary(
+            id=org.don("incident", number),
+            display_id=ids.to_display("incident", number),
+            title=row.title,
+            owned_by=[user_summary(users[n], org) for n in links[number].owned_by if n in users] or None,
+            severity=SEVERITY.value(row.severity),
+            stage=schemas.StageSummary(stage=stage_summary(stage.number, stage.name, org)) if stage else None,
+        )
+    return found
+
+
 def _stage(stage: customization.StageInfo, org: OrgScope) -> schemas.Stage:
     return schemas.Stage(
         stage=stage_summary(stage.number, stage.name, org),

@@ -265,6 +265,23 @@ class Stage(Response):
     state: CustomStateSummary | None = None
 
 
+class StageSummary(Response):
+    """DevRev's stage-summary: the stage alone (an incident-summary carries no state)."""
+
+    stage: CustomStageSummary | None = None
+
+
+class IncidentSummary(Response, tag="incident", tag_field="type"):
+    """DevRev's incident-summary (`"type": "incident"`), as links render their incident ends."""
+
+    id: str
+    display_id: str
+    title: str
+    owned_by: list[UserSummary] | None = None
+    severity: EnumValue | None = None
+    stage: StageSummary | None = None
+
+
 class TagWithValue(Response):
     tag: TagSummary
     value: str | None = None

@@ -7,9 +7,9 @@ The rules live in `writing` (create, update, stage moves, delete), `reading` (ge
 from __future__ import annotations
 
 from incidentd.incidents.grouping import CUSTOM_GROUP, GROUP_FIELDS, GroupsPage, group_incidents
-from incidentd.incidents.reading import FEW_MATCHES_AT_LEAST, LEAF_TYPE, IncidentsPage, get, list_incidents
-from incidentd.incidents.rendering import PARENT_KIND, render
-from incidentd.incidents.writing import MAX_BODY, MAX_TITLE, create, delete, update
+from incidentd.incidents.reading import FEW_MATCHES_AT_LEAST, LEAF_TYPE, IncidentsPage, get, list_incidents, lookup
+from incidentd.incidents.rendering import PARENT_KIND, render, summaries
+from incidentd.incidents.writing import MAX_BODY, MAX_TITLE, close_as_duplicate, create, delete, lock, update
 
 __all__ = [
     "CUSTOM_GROUP",
@@ -21,11 +21,15 @@ __all__ = [
     "PARENT_KIND",
     "GroupsPage",
     "IncidentsPage",
+    "close_as_duplicate",
     "create",
     "delete",
     "get",
     "group_incidents",
     "list_incidents",
+    "lock",
+    "lookup",
     "render",
+    "summaries",
     "update",
 ]

@@ -14,9 +14,9 @@ from incidentd.artifacts import service as artifacts
 from incidentd.customization import service as customization
 from incidentd.db import Database
 from incidentd.errors import Forbidden, InvalidField, NotFound
-from incidentd.incidents import repository, schemas, stages
+from incidentd.incidents import history, repository, schemas, stages
 from incidentd.incidents.reading import LEAF_TYPE, incident_number
-from incidentd.incidents.rendering import PARENT_KIND, Summaries, render_linked
+from incidentd.incidents.rendering import PARENT_KIND, Summaries, render, render_linked
 from incidentd.incidents.repository import LINK_COLLECTIONS, Links
 from incidentd.kit import counters, ids
 from incidentd.kit.enums import IMPACT_COUNT, REPORTED_BY, SEVERITY, SOURCE
@@ -87,7 +87,9 @@ async def create(db: Database, principal: Principal, request: schemas.IncidentsC
         # The answer is what was just written: the row as inserted, the links as resolved, and the summaries the
         # reference checks fetched. Nothing is read back.
         attached = {number: artifact_numbers} if artifact_numbers else {}
-        return (await render_linked(conn, org, [row], {number: Links(**links)}, attached, known))[0]
+        incident = (await render_linked(conn, org, [row], {number: Links(**links)}, attached, known))[0]
+        await history.record_created(conn, org, principal, incident)
+        return incident
 
 
 def _schema_columns(schema: customization.AppliedSchema) -> dict[str, Any]:
@@ -166,13 +168,14 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
         updated = await repository.update(
             conn, org.dev_org_id, number, {**values, "modified_by": principal.user_number, "modified_date": now}
         )
+        # The links as stored before this update: the history's old values, and the answer's unchanged ones.
+        stored = (await repository.links(conn, org.dev_org_id, [number])).get(number) or Links()
+        await history.record_updated(conn, org, principal, row, updated, stored, links, known)
         await repository.replace_links(conn, org.dev_org_id, number, links)
         if schema_changes:
             await repository.replace_custom_values(conn, org.dev_org_id, number, schema.custom_fields)
         # The answer: the row as updated, the collections the request set as resolved, the others as stored.
-        if len(links) < len(LINK_COLLECTIONS):
-            stored = (await repository.links(conn, org.dev_org_id, [number])).get(number) or Links()
-            links = {name: getattr(stored, name) for name in LINK_COLLECTIONS} | links
+        links = {name: getattr(stored, name) for name in LINK_COLLECTIONS} | links
         if attached is None:
             attached, kept = await artifacts.attached_with_summaries(conn, org, PARENT_KIND, [number])
             known.artifacts |= kept
@@ -223,6 +226,73 @@ def _update_links(request: schemas.IncidentsUpdateRequest) -> dict[str, Any]:
     return raw
 
 
+# merge (incidentd's extension; links.merging calls these in its transaction) --------------------------------
+
+
+async def lock(conn: AsyncConnection, org: OrgScope, numbers: list[int]) -> dict[int, Row[Any]]:
+    """The existing incidents among `numbers`, each locked against concurrent writers until the transaction ends.
+    Locked in number order, so that two transactions locking the same incidents cannot deadlock."""
+    found: dict[int, Row[Any]] = {}
+    for number in sorted(set(numbers)):
+        row = await repository.lock(conn, org.dev_org_id, number)
+        if row is not None:
+            found[number] = row
+    return found
+
+
+DUPLICATE_STAGE = "duplicate"
+
+
+async def close_as_duplicate(
+    conn: AsyncConnection, principal: Principal, row: Row[Any], *, field_name: str
+) -> schemas.Incident:
+    """Move a locked, open incident to its diagram's `duplicate` stage, from whichever open stage it is in (the
+    diagram's transitions do not apply: this is what merging it into another incident does), with the `updated`
+    change event of the move. A closed incident, or a diagram without a `duplicate` stage, is 400 invalid_field
+    naming `field_name`."""
+    org = principal.org
+    reference = ids.to_display("incident", row.number)
+    current = (await customization.stages(conn, org, [row.stage_number]))[row.stage_number]
+    if current.is_final:
+        raise InvalidField(
+            f"{reference} is closed (stage '{current.name}'); only an open incident can be merged",
+            field_name=field_name,
+        )
+    # The incident's own diagram: the one its custom type fragment names, else its subtype's, else the default.
+    schema = await customization.apply_schema(
+        conn,
+        org,
+        LEAF_TYPE,
+        spec=None,
+        given=None,
+        stored_fields=row.custom_fields,
+        stored_fragments=row.custom_schema_fragments,
+        creating=False,
+    )
+    diagram = await customization.load_diagram(conn, org, LEAF_TYPE, row.subtype, number=schema.stage_diagram_number)
+    duplicate = diagram.by_name(DUPLICATE_STAGE)
+    if duplicate is None:
+        raise InvalidField(f"the stage diagram of {reference} has no '{DUPLICATE_STAGE}' stage", field_name=field_name)
+    now = now_ms()
+    before = stages.LifecycleDates(row.acknowledged_date, row.mitigated_date, row.actual_close_date)
+    dates = stages.stamp(before, current, duplicate, now)
+    updated = await repository.update(
+        conn,
+        org.dev_org_id,
+        row.number,
+        {
+            "stage_number": duplicate.number,
+            "acknowledged_date": dates.acknowledged_date,
+            "mitigated_date": dates.mitigated_date,
+            "actual_close_date": dates.actual_close_date,
+            "modified_by": principal.user_number,
+            "modified_date": now,
+        },
+    )
+    await history.record_updated(conn, org, principal, row, updated, Links(), {}, Summaries())
+    return (await render(conn, org, [updated]))[0]
+
+
 # delete ----------------------------------------------------------------------------------------------
 
 
@@ -233,6 +303,7 @@ async def delete(db: Database, principal: Principal, reference: str) -> None:
         await artifacts.detach(conn, principal.org, parent_kind=PARENT_KIND, parent_number=number)
         if not await repository.delete(conn, principal.org.dev_org_id, number):
             raise NotFound(f"incident '{reference}' does not exist")
+        await history.record_deleted(conn, principal.org, principal, number)
 
 
 # request -> columns ----------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ KINDS: dict[str, IdKind] = {
         _kind("tag", "core", "tag", "TAG"),
         _kind("article", "core", "article", "ART"),
         _kind("artifact", "core", "artifact", "ARTIFACT"),
+        _kind("link", "core", "link", None),  # DevRev shows links by DON only
         _kind("product", "core", "product", "PROD", "part"),
         _kind("capability", "core", "capability", "CAPL", "part"),
         _kind("feature", "core", "feature", "FEAT", "part"),
@@ -50,6 +51,9 @@ KINDS: dict[str, IdKind] = {
         _kind("tenant_fragment", "core", "tenant_fragment", "TFRAG", "schema_fragment"),
         _kind("custom_type_fragment", "core", "custom_type_fragment", "CTFRAG", "schema_fragment"),
         _kind("app_fragment", "core", "app_fragment", "AFRAG", "schema_fragment"),
+        # A comment's own id nests under its object's (`...:incident/7:comment/3`, see incidentd.timeline); this
+        # flat form names it where a parent kind and number are all there is (an artifact's existing_parent).
+        _kind("timeline_comment", "core", "comment", None, "timeline_entry"),
     )
 }
 _BY_SEGMENT = {kind.segment: kind for kind in KINDS.values()}

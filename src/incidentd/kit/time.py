@@ -54,3 +54,11 @@ def parse_rfc3339(value: str, *, field_name: str) -> int:
     if not _EARLIEST_MS <= epoch_ms <= _LATEST_MS:
         raise InvalidField(f"'{value}' is outside the years 0001 to 9999 in UTC", field_name=field_name)
     return epoch_ms
+
+
+def parse_window(after: str | None, before: str | None, *, field_name: str) -> tuple[int | None, int | None]:
+    """A date-time filter's bounds as epoch ms (None: unbounded); errors name `<field_name>.after` / `.before`."""
+    return (
+        parse_rfc3339(after, field_name=f"{field_name}.after") if after is not None else None,
+        parse_rfc3339(before, field_name=f"{field_name}.before") if before is not None else None,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -64,6 +64,13 @@ class UserSummary(Response):
     email: str | None = None
     full_name: str | None = None
     state: str | None = None
+
+
+class DateTimeFilter(Request):
+    """DevRev's `date-time-filter`: both bounds inclusive, RFC 3339 (`kit.time.parse_window` reads them)."""
+
+    after: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    before: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
 class Empty(Response):
