@@ -8,6 +8,7 @@ from incidentd.idempotency import tables as idempotency_tables
 from incidentd.identity import tables as identity_tables
 from incidentd.incidents import tables as incidents_tables
 from incidentd.kit import counters
+from incidentd.logins import tables as logins_tables
 from incidentd.parts import tables as parts_tables
 from incidentd.tags import tables as tags_tables
 
@@ -20,6 +21,7 @@ __all__ = [
     "idempotency_tables",
     "identity_tables",
     "incidents_tables",
+    "logins_tables",
     "parts_tables",
     "tags_tables",
 ]

@@ -234,6 +234,9 @@ class IncidentFilters(Request):
     sync_metadata: SyncMetadataFilter | None = None
     target_close_date: DateFilter | None = None
     title: list[str] | None = None
+    # Extensions (docs/compatibility.md): incidents with any of these tags; a title containing this text.
+    tags: list[str] | None = None
+    title_contains: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TITLE)] | None = None
 
 
 class IncidentsListRequest(IncidentFilters):
