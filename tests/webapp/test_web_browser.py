@@ -161,6 +161,14 @@ def test_a_responder_runs_an_incident_from_the_browser(tmp_path: Path, browser) 
         expect(page.locator("#board-results")).to_contain_text("Appeared by itself", timeout=20_000)
         assert page.evaluate("window.stillTheSamePage") is True
 
+        # Settings: an API token, its secret shown once.
+        page.get_by_role("link", name="Settings", exact=True).click()
+        page.get_by_label("Name (what it is for)").fill("deploy bot")
+        page.get_by_role("button", name="Create token").click()
+        expect(page.get_by_label("Your new token (shown once)")).to_have_value(re.compile(r"^idt_"))
+        assert unlabelled_controls(page) == []
+        shoot(page, "settings")
+
         # Log out: back to the login page, and the board asks for a login again.
         page.get_by_role("button", name="Log out").click()
         expect(page.get_by_role("heading", name="Log in")).to_be_visible()

@@ -10,7 +10,7 @@ from litestar import Request, Response, Router, get
 from litestar.exceptions import NotFoundException
 
 from incidentd.web import handle_exception
-from incidentd.webapp import assets, board, incident_pages, login_pages, security
+from incidentd.webapp import assets, board, incident_pages, login_pages, security, settings_pages
 from incidentd.webapp.responses import web_exception
 
 # Paths the API's token authentication leaves alone (regular expression; the pages use sessions).
@@ -34,7 +34,13 @@ def router() -> Router:
     """Every page; each POST passes the CSRF check first."""
     return Router(
         path="/",
-        route_handlers=[*login_pages.ROUTES, *board.ROUTES, *incident_pages.ROUTES, static_file],
+        route_handlers=[
+            *login_pages.ROUTES,
+            *board.ROUTES,
+            *incident_pages.ROUTES,
+            *settings_pages.ROUTES,
+            static_file,
+        ],
         before_request=security.check_csrf,
         include_in_schema=False,
     )
