@@ -253,3 +253,21 @@ async def test_static_files_have_hashed_names_long_cache_and_pages_stay_small(we
         total += len(answer.content)
     assert total < 100_000
     assert (await client.get("/web/static/app.000000000000.css")).status_code == 404
+
+
+async def test_edits_and_moves_cannot_reach_another_orgs_incident(app, web, admin: Actor):
+    client, csrf = web
+    other = await make_org(app, "acme")
+    theirs = (await api(client, other, "incidents.create", title="Theirs"))["incident"]
+    mine = (await api(client, admin, "incidents.create", title="Mine"))["incident"]
+    assert theirs["display_id"] == mine["display_id"]  # numbers are per org: INC-1 names our own
+    for path in (
+        f"/web/incident/{theirs['id']}/fields/title",
+        f"/web/incident/{theirs['id']}/stage",
+        "/web/incident/INC-999/fields/title",
+    ):
+        answer = await client.post(path, data={"csrf_token": csrf, "value": "Taken", "stage": "canceled"})
+        assert answer.status_code == 404, path
+        assert answer.headers["content-type"].startswith("text/html")
+    unchanged = (await api(client, other, "incidents.get", id=theirs["id"]))["incident"]
+    assert unchanged["title"] == "Theirs" and unchanged["stage"]["stage"]["name"] == "triage"
