@@ -223,3 +223,14 @@ async def _invoke(runner: CliRunner, args: list[str], input: str | None = None):
     import asyncio
 
     return await asyncio.to_thread(runner.invoke, cli, args, input=input)
+
+
+async def test_login_link_and_session_secrets_never_reach_a_log_line(app, client, admin: Actor):
+    from incidentd.logs import redact_text
+
+    link = await logins.issue_login_link(app.state.db, admin.org, EMAIL)
+    session = await logins.redeem_login_link(app.state.db, link)
+    for line in (f'"GET /web/login/link/{link} HTTP/1.1" 200', f"session {session.secret} ended"):
+        masked = redact_text(line)
+        assert link not in masked and session.secret not in masked and "[redacted]" in masked
+    assert redact_text("customer_ids_total and ids_list") == "customer_ids_total and ids_list"
