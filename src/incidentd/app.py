@@ -28,7 +28,9 @@ from incidentd.openapi_document import WireJsonRenderPlugin, openapi_document
 from incidentd.ratelimit import RateLimiter, RateLimitMiddleware
 from incidentd.routes import ROUTES
 from incidentd.timeline import service as timeline
-from incidentd.web import BoundedJsonRequest, IncidentdApp, handle_exception, metrics_of
+from incidentd.web import BoundedJsonRequest, IncidentdApp, metrics_of
+from incidentd.webapp import AUTH_EXCLUDE, handle_any_exception
+from incidentd.webapp import router as web_router
 
 
 def provide_db(state: State) -> database.Database:
@@ -96,18 +98,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     public = "|".join(re.escape(path) for path in sorted(PUBLIC_PATHS))
     app = IncidentdApp(
-        route_handlers=[*ROUTES, health, ready, metrics, openapi, apidocs.static_files()],
+        route_handlers=[*ROUTES, health, ready, metrics, openapi, apidocs.static_files(), web_router()],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
         # Outermost first: who is calling, then their rate limit, then their idempotency keys.
         middleware=[
-            DefineMiddleware(TokenAuthentication, exclude=[f"^({public})(/.*)?$", "^/docs"]),
+            # The web app (AUTH_EXCLUDE) has sessions of its own.
+            DefineMiddleware(TokenAuthentication, exclude=[f"^({public})(/.*)?$", "^/docs", AUTH_EXCLUDE]),
             RateLimitMiddleware,
             IdempotencyMiddleware,
         ],
-        exception_handlers={Exception: handle_exception},
+        exception_handlers={Exception: handle_any_exception},
         request_class=BoundedJsonRequest,
         lifespan=[lifespan],
         state=State({"settings": settings}),

@@ -330,6 +330,56 @@ def user_set_role(
     typer.echo(_run(settings, work))
 
 
+# web app logins (docs/web.md) -------------------------------------------------------------------------
+
+
+@user_app.command("set-password")
+def user_set_password(
+    user: str = typer.Argument(..., help="The dev user: email, DON or display id (DEVU-1)."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin's first line."),
+    org: str = OrgOption,
+    database_url: str = DatabaseOption,
+) -> None:
+    """Set a dev user's web app password (asked twice, not echoed); ends the user's web sessions."""
+    from incidentd.logins import service as logins
+
+    settings = _settings(database_url=database_url)
+    if password_stdin:
+        password = typer.get_text_stream("stdin").readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def work(db: database.Database) -> str:
+        async with db.read() as conn:
+            scope = await identity.find_org(conn, settings.don_partition, org)
+        number = await logins.set_password(db, scope, user, password)
+        return scope.don("dev_user", number)
+
+    typer.echo(f"password set for {_run(settings, work)}")
+
+
+@app.command("login-link")
+def login_link(
+    user: str = typer.Argument(..., help="The dev user: email, DON or display id (DEVU-1)."),
+    url: str = typer.Option(None, "--url", help="The server's address as browsers reach it (default: local)."),
+    org: str = OrgOption,
+    database_url: str = DatabaseOption,
+) -> None:
+    """Print a one-time web app login link for a dev user (valid INCIDENTD_WEB_LOGIN_LINK_SECONDS, once)."""
+    from incidentd.logins import service as logins
+
+    settings = _settings(database_url=database_url)
+
+    async def work(db: database.Database) -> str:
+        async with db.read() as conn:
+            scope = await identity.find_org(conn, settings.don_partition, org)
+        return await logins.issue_login_link(db, scope, user)
+
+    secret = _run(settings, work)
+    base = (url or client_url(settings.host, settings.port)).rstrip("/")
+    typer.echo(f"{base}/web/login/link/{secret}")
+
+
 @token_app.command("create")
 def token_create(
     user: str = typer.Option(..., help="The user: DON, display id (DEVU-1) or email."),

@@ -81,6 +81,18 @@ class Settings(BaseSettings):
     # On SIGTERM / SIGINT, requests in flight get this long to finish before they are cancelled.
     shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    # The web app (docs/web.md): how long a session lasts idle and at most, how long a login link is valid,
+    # login attempts per window (per email and per client address), and whether X-Forwarded-Proto is believed
+    # (behind a TLS-terminating proxy that sets it: session cookies are then Secure).
+    web_session_idle_seconds: int = Field(default=8 * 3600, ge=60)
+    web_session_max_seconds: int = Field(default=7 * 86_400, ge=60)
+    web_login_link_seconds: int = Field(default=15 * 60, ge=60)
+    web_login_attempts: int = Field(default=10, ge=1)
+    web_login_window_seconds: int = Field(default=300, ge=1)
+    web_trust_forwarded_proto: bool = False
+    # How often the board asks for changes (seconds).
+    web_board_refresh_seconds: int = Field(default=5, ge=1)
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:

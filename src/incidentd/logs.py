@@ -27,6 +27,8 @@ _SECRET_KEY = re.compile(r"authorization|cookie|token|secret|password|passwd|sig
 # Secrets by their shape in free text (messages, exception values, tracebacks, SQL parameters).
 _SECRET_TEXT: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"idt_[A-Za-z0-9_\-]+"), REDACTED),  # identity.service.TOKEN_PREFIX
+    # logins.service: web session secrets and one-time login links (whose secret is in the link's path).
+    (re.compile(r"\b(?:ids|idl)_[A-Za-z0-9_\-]{16,}"), REDACTED),
     (re.compile(r"\b(bearer|basic)(\s+)[^\s'\",;)\]}]+", re.I), rf"\1\2{REDACTED}"),
     (re.compile(r"(signature=)[^&\s'\",;)\]}]+", re.I), rf"\1{REDACTED}"),
     (
@@ -38,7 +40,18 @@ _SECRET_TEXT: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(://[^:/@\s]*:)[^@/\s]+@"), rf"\1{REDACTED}@"),  # scheme://user:password@host
 ]
 # Text without any of these (lowercased) cannot match a pattern above: most lines skip the regular expressions.
-_SECRET_TEXT_MARKERS = ("idt_", "bearer", "basic", "signature=", "authorization", "cookie", "x-api-key", "@")
+_SECRET_TEXT_MARKERS = (
+    "idt_",
+    "ids_",
+    "idl_",
+    "bearer",
+    "basic",
+    "signature=",
+    "authorization",
+    "cookie",
+    "x-api-key",
+    "@",
+)
 
 _configured_secrets: tuple[str, ...] = ()
 

@@ -9,6 +9,7 @@ from incidentd.identity import tables as identity_tables
 from incidentd.incidents import tables as incidents_tables
 from incidentd.kit import counters
 from incidentd.links import tables as links_tables
+from incidentd.logins import tables as logins_tables
 from incidentd.parts import tables as parts_tables
 from incidentd.tags import tables as tags_tables
 from incidentd.timeline import tables as timeline_tables
@@ -23,6 +24,7 @@ __all__ = [
     "identity_tables",
     "incidents_tables",
     "links_tables",
+    "logins_tables",
     "parts_tables",
     "tags_tables",
     "timeline_tables",

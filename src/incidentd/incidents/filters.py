@@ -36,6 +36,7 @@ LINK_FILTERS = {
     "pia": ("article",),
     "playbooks": ("article",),
     "related_docs": ("article",),
+    "tags": ("tag",),
 }
 
 
@@ -57,6 +58,7 @@ class FilterSpec:
     strings: dict[str, list[str]] = field(default_factory=dict)  # column -> values
     dates: dict[str, DateRange] = field(default_factory=dict)  # column -> range
     is_staged: bool | None = None
+    title_contains: str | None = None  # case-insensitive
     custom_fields: dict[str, list[Any]] = field(default_factory=dict)  # field key -> values (None: no value)
     custom_field_keys: dict[str, list[str | None]] = field(default_factory=dict)  # resolved by the service
     sparse_custom_fields: set[str] = field(default_factory=set)  # custom filters with few matches
@@ -117,6 +119,8 @@ def parse_filters(request: schemas.IncidentFilters, org: OrgScope, now: int) -> 
         date_filter = getattr(request, name)
         if date_filter is not None:
             spec.dates[name] = parse_date_filter(date_filter, name, now)
+    if request.title_contains is not None:
+        spec.title_contains = request.title_contains
     if request.staged_info is not None:
         spec.is_staged = request.staged_info.is_staged
     if request.sync_metadata is not None:

@@ -313,6 +313,7 @@ _LINKS: dict[str, tuple[sa.Table, str, str | None]] = {
     "pia": (incident_articles, "article_number", "pia"),
     "playbooks": (incident_articles, "article_number", "playbooks"),
     "related_docs": (incident_articles, "article_number", "related_docs"),
+    "tags": (incident_tags, "tag_number", None),
 }
 _NOT_NULL = {"created_date", "modified_date", "title", "number"}
 
@@ -407,6 +408,8 @@ def where(dev_org_id: int, spec: FilterSpec, *, counting: bool = False) -> list[
             clauses.append(incidents.c[column] <= window.before)
         if window.after is None and window.before is None:
             clauses.append(incidents.c[column].is_not(None))
+    if spec.title_contains is not None:
+        clauses.append(sa.func.lower(incidents.c.title).contains(spec.title_contains.lower(), autoescape=True))
     if spec.is_staged is not None:
         clauses.append(incidents.c.is_staged == spec.is_staged)
     for name, keys in spec.custom_field_keys.items():

@@ -239,6 +239,9 @@ class IncidentFilters(Request):
     sync_metadata: SyncMetadataFilter | None = None
     target_close_date: DateFilter | None = None
     title: Names | None = None
+    # Extensions (docs/compatibility.md): incidents with any of these tags; a title containing this text.
+    tags: Names | None = None
+    title_contains: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TITLE)] | None = None
 
 
 class IncidentsListRequest(IncidentFilters):
