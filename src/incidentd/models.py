@@ -10,6 +10,7 @@ from incidentd.incidents import tables as incidents_tables
 from incidentd.kit import counters
 from incidentd.parts import tables as parts_tables
 from incidentd.tags import tables as tags_tables
+from incidentd.webhooks import tables as webhooks_tables
 
 __all__ = [
     "accounts_tables",
@@ -22,4 +23,5 @@ __all__ = [
     "incidents_tables",
     "parts_tables",
     "tags_tables",
+    "webhooks_tables",
 ]

@@ -12,6 +12,7 @@ from incidentd.identity import routes as identity
 from incidentd.incidents import routes as incidents
 from incidentd.parts import routes as parts
 from incidentd.tags import routes as tags
+from incidentd.webhooks import routes as webhooks
 
 ROUTES: list[HTTPRouteHandler] = [
     *identity.ROUTES,
@@ -22,4 +23,5 @@ ROUTES: list[HTTPRouteHandler] = [
     *artifacts.ROUTES,
     *articles.ROUTES,
     *incidents.ROUTES,
+    *webhooks.ROUTES,
 ]

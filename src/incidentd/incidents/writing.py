@@ -16,13 +16,14 @@ from incidentd.db import Database
 from incidentd.errors import Forbidden, InvalidField, NotFound
 from incidentd.incidents import repository, schemas, stages
 from incidentd.incidents.reading import LEAF_TYPE, incident_number
-from incidentd.incidents.rendering import PARENT_KIND, Summaries, render_linked
+from incidentd.incidents.rendering import PARENT_KIND, Summaries, render, render_linked
 from incidentd.incidents.repository import LINK_COLLECTIONS, Links
 from incidentd.kit import counters, ids
 from incidentd.kit.enums import IMPACT_COUNT, REPORTED_BY, SEVERITY, SOURCE
 from incidentd.kit.references import Lookup, resolve_many
 from incidentd.kit.time import now_ms, parse_rfc3339
 from incidentd.principal import OrgScope, Principal
+from incidentd.webhooks import outbox
 
 MAX_TITLE = schemas.MAX_TITLE
 MAX_BODY = schemas.MAX_BODY
@@ -87,7 +88,10 @@ async def create(db: Database, principal: Principal, request: schemas.IncidentsC
         # The answer is what was just written: the row as inserted, the links as resolved, and the summaries the
         # reference checks fetched. Nothing is read back.
         attached = {number: artifact_numbers} if artifact_numbers else {}
-        return (await render_linked(conn, org, [row], {number: Links(**links)}, attached, known))[0]
+        incident = (await render_linked(conn, org, [row], {number: Links(**links)}, attached, known))[0]
+        if "incident_created" in await outbox.subscribed(conn, org):
+            await outbox.record(db, conn, org, "incident_created", number, {"incident": incident})
+        return incident
 
 
 def _schema_columns(schema: customization.AppliedSchema) -> dict[str, Any]:
@@ -132,6 +136,8 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
         row = await repository.lock(conn, org.dev_org_id, number)
         if row is None:
             raise NotFound(f"incident '{request.id}' does not exist")
+        # The event carries the incident before and after; rendered only when a webhook wants it.
+        old = (await render(conn, org, [row]))[0] if "incident_updated" in await outbox.subscribed(conn, org) else None
         now = now_ms()
         schema = await customization.apply_schema(
             conn,
@@ -176,7 +182,11 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
         if attached is None:
             attached, kept = await artifacts.attached_with_summaries(conn, org, PARENT_KIND, [number])
             known.artifacts |= kept
-        return (await render_linked(conn, org, [updated], {number: Links(**links)}, attached, known))[0]
+        incident = (await render_linked(conn, org, [updated], {number: Links(**links)}, attached, known))[0]
+        if old is not None:
+            payload = {"incident": incident, "old_incident": old}
+            await outbox.record(db, conn, org, "incident_updated", number, payload)
+        return incident
 
 
 async def _move(
@@ -229,10 +239,17 @@ def _update_links(request: schemas.IncidentsUpdateRequest) -> dict[str, Any]:
 async def delete(db: Database, principal: Principal, reference: str) -> None:
     """Delete an incident: its links go with it and its artifacts are free to attach elsewhere."""
     number = incident_number(principal.org, reference)
+    org = principal.org
     async with db.write() as conn:
-        await artifacts.detach(conn, principal.org, parent_kind=PARENT_KIND, parent_number=number)
-        if not await repository.delete(conn, principal.org.dev_org_id, number):
+        old: schemas.Incident | None = None
+        if "incident_deleted" in await outbox.subscribed(conn, org):
+            found = await repository.get_many(conn, org.dev_org_id, [number])
+            old = (await render(conn, org, [found[number]]))[0] if number in found else None
+        await artifacts.detach(conn, org, parent_kind=PARENT_KIND, parent_number=number)
+        if not await repository.delete(conn, org.dev_org_id, number):
             raise NotFound(f"incident '{reference}' does not exist")
+        if old is not None:
+            await outbox.record(db, conn, org, "incident_deleted", number, {"id": old.id, "old_incident": old})
 
 
 # request -> columns ----------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ KINDS: dict[str, IdKind] = {
         _kind("tenant_fragment", "core", "tenant_fragment", "TFRAG", "schema_fragment"),
         _kind("custom_type_fragment", "core", "custom_type_fragment", "CTFRAG", "schema_fragment"),
         _kind("app_fragment", "core", "app_fragment", "AFRAG", "schema_fragment"),
+        _kind("webhook", "integration", "webhook", None),
     )
 }
 _BY_SEGMENT = {kind.segment: kind for kind in KINDS.values()}

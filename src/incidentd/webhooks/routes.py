@@ -1,0 +1,69 @@
+"""/webhooks.*: HTTP in, service call, wire object out."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar.handlers import HTTPRouteHandler
+
+from incidentd.db import Database
+from incidentd.errors import NotFound
+from incidentd.kit.wire import Empty
+from incidentd.principal import Principal
+from incidentd.routing import read, write
+from incidentd.webhooks import schemas, service
+
+
+async def create_webhook(
+    data: schemas.WebhooksCreateRequest, principal: Principal, db: Database
+) -> schemas.WebhookResponse:
+    return schemas.WebhookResponse(webhook=await service.create(db, principal, data))
+
+
+async def get_webhook(data: schemas.WebhooksGetRequest, principal: Principal, db: Database) -> schemas.WebhookResponse:
+    return schemas.WebhookResponse(webhook=await service.get(db, principal, data.id))
+
+
+async def list_webhooks(
+    data: schemas.WebhooksListRequest, principal: Principal, db: Database
+) -> schemas.WebhooksListResponse:
+    return schemas.WebhooksListResponse(webhooks=await service.list_webhooks(db, principal, data))
+
+
+async def update_webhook(
+    data: schemas.WebhooksUpdateRequest, principal: Principal, db: Database
+) -> schemas.WebhookResponse:
+    return schemas.WebhookResponse(webhook=await service.update(db, principal, data))
+
+
+async def delete_webhook(data: schemas.WebhooksDeleteRequest, principal: Principal, db: Database) -> Empty:
+    await service.delete(db, principal, data.id)
+    return Empty()
+
+
+class WebhookAnswerSecrets:
+    """webhooks.create / update answer with the webhook's secret: an Idempotency-Key keeps the answer without it,
+    and a replay fills in the webhook's secret as it is now (empty if the webhook is gone)."""
+
+    def withheld(self, body: bytes) -> bytes:
+        answer = msgspec.json.decode(body, type=schemas.WebhookResponse)
+        answer.webhook.secret = ""
+        return msgspec.json.encode(answer)
+
+    async def replayed(self, db: Database, principal: Principal, stored: bytes) -> bytes:
+        answer = msgspec.json.decode(stored, type=schemas.WebhookResponse)
+        try:
+            answer.webhook.secret = (await service.get(db, principal, answer.webhook.id)).secret
+        except NotFound:
+            pass
+        return msgspec.json.encode(answer)
+
+
+ROUTES: list[HTTPRouteHandler] = [
+    *write(
+        "/webhooks.create", "webhooks-create", create_webhook, status_code=201, answer_secrets=WebhookAnswerSecrets()
+    ),
+    *read("/webhooks.get", "webhooks-get", get_webhook),
+    *read("/webhooks.list", "webhooks-list", list_webhooks),
+    *write("/webhooks.update", "webhooks-update", update_webhook, answer_secrets=WebhookAnswerSecrets()),
+    *write("/webhooks.delete", "webhooks-delete", delete_webhook),
+]
