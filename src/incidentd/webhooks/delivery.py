@@ -35,11 +35,6 @@ FANOUT_BATCH = 500
 SWEEP_EVERY_SECONDS = 60.0
 
 
-def event_id(partition: str, slug: str, webhook_number: int, seq: int) -> str:
-    """The envelope id: the same for every attempt (and replay) of one event to one webhook."""
-    return f"{ids.to_don('webhook', webhook_number, org_slug=slug, partition=partition)}:webhook_event/{seq}"
-
-
 class DeliveryTurn:
     """SQLite: the right to deliver, held by one process at a time (an exclusive, non-blocking flock)."""
 
@@ -279,7 +274,7 @@ class Deliverer:
             return
         partition = self.settings.don_partition
         body = sending.envelope(
-            event_id(partition, details.slug, row.webhook_number, row.seq),
+            sending.event_id(partition, details.slug, row.webhook_number, row.seq),
             ids.to_don("webhook", row.webhook_number, org_slug=details.slug, partition=partition),
             to_rfc3339(now_ms()),
             details.type,

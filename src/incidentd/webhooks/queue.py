@@ -224,3 +224,88 @@ async def backlog(conn: AsyncConnection) -> tuple[int, int | None]:
     query = sa.select(sa.func.count(), sa.func.min(d.c.created_date)).where(d.c.state == PENDING)
     count, oldest = (await conn.execute(query)).one()
     return int(count), oldest
+
+
+# the deliveries extension ----------------------------------------------------------------------------
+
+
+async def list_deliveries(
+    conn: AsyncConnection,
+    dev_org_id: int,
+    webhook_number: int,
+    states: Sequence[str] | None,
+    after_seq: int,
+    limit: int,
+) -> Sequence[Any]:
+    """A webhook's deliveries after `after_seq`, newest events last, with their event types."""
+    query = (
+        sa.select(d, webhook_events.c.type)
+        .select_from(
+            d.outerjoin(
+                webhook_events,
+                sa.and_(webhook_events.c.dev_org_id == d.c.dev_org_id, webhook_events.c.seq == d.c.seq),
+            )
+        )
+        .where(d.c.dev_org_id == dev_org_id, d.c.webhook_number == webhook_number, d.c.seq > after_seq)
+        .order_by(d.c.seq)
+        .limit(limit)
+    )
+    if states:
+        query = query.where(d.c.state.in_(list(states)))
+    return (await conn.execute(query)).all()
+
+
+async def replay_one(conn: AsyncConnection, dev_org_id: int, webhook_number: int, seq: int, now: int) -> int:
+    """Make one delivery pending again, due now, with a fresh retry window; how many rows it touched."""
+    result = await conn.execute(
+        sa.update(d)
+        .where(d.c.dev_org_id == dev_org_id, d.c.webhook_number == webhook_number, d.c.seq == seq)
+        .values(state=PENDING, next_attempt_at=now, first_attempt_at=None, lease_until=None)
+    )
+    return int(result.rowcount)
+
+
+async def replay_since(
+    conn: AsyncConnection, dev_org_id: int, webhook_number: int, types: Sequence[str], since: int, now: int
+) -> int:
+    """Make a delivery pending, due now, of every retained event of the org since `since` of the given types
+    (creating the deliveries of events the webhook never had); how many."""
+    events = (
+        await conn.execute(
+            sa.select(webhook_events.c.seq, webhook_events.c.object_number).where(
+                webhook_events.c.dev_org_id == dev_org_id,
+                webhook_events.c.created_date >= since,
+                webhook_events.c.type.in_(list(types)),
+            )
+        )
+    ).all()
+    if not events:
+        return 0
+    rows = [
+        {
+            "dev_org_id": dev_org_id,
+            "webhook_number": webhook_number,
+            "seq": event.seq,
+            "object_number": event.object_number,
+            "state": PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_date": now,
+        }
+        for event in events
+    ]
+    insert = (postgresql.insert if _postgres(conn) else sqlite.insert)(d)
+    statement = insert.on_conflict_do_update(
+        index_elements=[d.c.dev_org_id, d.c.webhook_number, d.c.seq],
+        set_={"state": PENDING, "next_attempt_at": now, "first_attempt_at": None, "lease_until": None},
+    )
+    await conn.execute(statement, rows)
+    return len(rows)
+
+
+async def clear_failing(conn: AsyncConnection, dev_org_id: int, webhook_number: int) -> None:
+    await conn.execute(
+        sa.update(webhooks)
+        .where(webhooks.c.dev_org_id == dev_org_id, webhooks.c.number == webhook_number)
+        .values(failing=False)
+    )

@@ -10,7 +10,7 @@ from incidentd.errors import NotFound
 from incidentd.kit.wire import Empty
 from incidentd.principal import Principal
 from incidentd.routing import read, write
-from incidentd.webhooks import schemas, service
+from incidentd.webhooks import deliveries, schemas, service
 
 
 async def create_webhook(
@@ -40,6 +40,24 @@ async def delete_webhook(data: schemas.WebhooksDeleteRequest, principal: Princip
     return Empty()
 
 
+async def list_deliveries(
+    data: schemas.WebhooksDeliveriesListRequest, principal: Principal, db: Database
+) -> schemas.WebhooksDeliveriesListResponse:
+    return await deliveries.list_deliveries(db, principal, data)
+
+
+async def replay_webhook(
+    data: schemas.WebhooksReplayRequest, principal: Principal, db: Database
+) -> schemas.WebhooksReplayResponse:
+    return schemas.WebhooksReplayResponse(replayed=await deliveries.replay(db, principal, data))
+
+
+async def test_webhook(
+    data: schemas.WebhooksTestRequest, principal: Principal, db: Database
+) -> schemas.WebhooksTestResponse:
+    return await deliveries.send_test(db, principal, data.id)
+
+
 class WebhookAnswerSecrets:
     """webhooks.create / update answer with the webhook's secret: an Idempotency-Key keeps the answer without it,
     and a replay fills in the webhook's secret as it is now (empty if the webhook is gone)."""
@@ -66,4 +84,8 @@ ROUTES: list[HTTPRouteHandler] = [
     *read("/webhooks.list", "webhooks-list", list_webhooks),
     *write("/webhooks.update", "webhooks-update", update_webhook, answer_secrets=WebhookAnswerSecrets()),
     *write("/webhooks.delete", "webhooks-delete", delete_webhook),
+    # Extensions (docs/compatibility.md).
+    *read("/webhooks.deliveries.list", "webhooks-deliveries-list", list_deliveries),
+    *write("/webhooks.replay", "webhooks-replay", replay_webhook),
+    *write("/webhooks.test", "webhooks-test", test_webhook),
 ]

@@ -115,3 +115,59 @@ class WebhooksUpdateRequest(Request):
 
 class WebhooksDeleteRequest(Request):
     id: Annotated[str, msgspec.Meta(max_length=256)]
+
+
+# extensions (docs/compatibility.md) -------------------------------------------------------------------
+
+DeliveryState = Literal["pending", "delivered", "dead"]
+
+
+class WebhooksDeliveriesListRequest(Request):
+    id: Annotated[str, msgspec.Meta(max_length=256)]
+    state: Annotated[list[DeliveryState], msgspec.Meta(max_length=3)] | None = None
+    cursor: Annotated[str, msgspec.Meta(max_length=512)] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
+class WebhookDelivery(Response):
+    event_id: str
+    type: str
+    object: str  # the incident the event is about
+    state: DeliveryState
+    attempts: int
+    created_date: str
+    last_status_code: int | None = None
+    latency_ms: int | None = None
+    last_error: str | None = None
+    next_attempt_date: str | None = None
+    delivered_date: str | None = None
+
+
+class WebhooksDeliveriesListResponse(Response):
+    deliveries: list[WebhookDelivery]
+    next_cursor: str | None = None
+
+
+class WebhooksReplayRequest(Request):
+    """Send again one delivery (`event_id`) or every retained event since a time (`since`, RFC 3339)."""
+
+    id: Annotated[str, msgspec.Meta(max_length=256)]
+    event_id: Annotated[str, msgspec.Meta(max_length=512)] | None = None
+    since: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+class WebhooksReplayResponse(Response):
+    replayed: int
+
+
+class WebhooksTestRequest(Request):
+    id: Annotated[str, msgspec.Meta(max_length=256)]
+
+
+class WebhooksTestResponse(Response):
+    """What the receiver answered to a signed `webhook_updated` event sent now."""
+
+    ok: bool
+    latency_ms: int
+    status_code: int | None = None
+    error: str | None = None

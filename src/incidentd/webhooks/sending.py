@@ -19,9 +19,11 @@ import httpcore
 import httpx
 import msgspec
 
+from incidentd.kit import ids
 from incidentd.webhooks import secrets
 
 SIGNATURE_HEADER = "X-DevRev-Signature"
+EVENT_SEGMENT = "webhook_event/"
 MAX_RESPONSE_BYTES = 64 * 1024  # more than a verify answer needs; the rest of a body is not read
 
 
@@ -101,6 +103,11 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def event_id(partition: str, slug: str, webhook_number: int, seq: int) -> str:
+    """The envelope id: the same for every attempt (and replay) of one event to one webhook."""
+    return f"{ids.to_don('webhook', webhook_number, org_slug=slug, partition=partition)}:{EVENT_SEGMENT}{seq}"
 
 
 def envelope(event_id: str, webhook_id: str, timestamp: str, type_: str, payload: str) -> bytes:

@@ -35,7 +35,7 @@ def webhook_number(org: OrgScope, reference: str, field_name: str = "id") -> int
     return parsed.number if org.owns(parsed) else 0
 
 
-async def _existing(conn: AsyncConnection, org: OrgScope, reference: str, *, lock: bool = False) -> Row[Any]:
+async def existing(conn: AsyncConnection, org: OrgScope, reference: str, *, lock: bool = False) -> Row[Any]:
     row = await repository.get(conn, org.dev_org_id, webhook_number(org, reference), lock=lock)
     if row is None:
         raise NotFound(f"webhook '{reference}' does not exist")
@@ -137,7 +137,7 @@ async def create(db: Database, principal: Principal, request: schemas.WebhooksCr
 async def get(db: Database, principal: Principal, reference: str) -> schemas.Webhook:
     require_admin(principal, "manage webhooks")
     async with db.read() as conn:
-        row = await _existing(conn, principal.org, reference)
+        row = await existing(conn, principal.org, reference)
         return (await render(db, conn, principal.org, [row]))[0]
 
 
@@ -184,7 +184,7 @@ async def update(db: Database, principal: Principal, request: schemas.WebhooksUp
     require_admin(principal, "manage webhooks")
     org = principal.org
     async with db.write() as conn:
-        row = await _existing(conn, org, request.id, lock=True)
+        row = await existing(conn, org, request.id, lock=True)
         now = now_ms()
         values: dict[str, Any] = {"modified_by": principal.user_number, "modified_date": now}
         reverify = False
@@ -222,5 +222,5 @@ async def update(db: Database, principal: Principal, request: schemas.WebhooksUp
 async def delete(db: Database, principal: Principal, reference: str) -> None:
     require_admin(principal, "manage webhooks")
     async with db.write() as conn:
-        row = await _existing(conn, principal.org, reference)
+        row = await existing(conn, principal.org, reference)
         await repository.delete(conn, principal.org.dev_org_id, row.number)
