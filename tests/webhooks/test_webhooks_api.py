@@ -226,3 +226,17 @@ async def test_another_orgs_webhooks_are_not_found(client, admin: Actor, app):
     listed = await client.post("/webhooks.list", json={}, headers=other.headers)
     assert listed.json() == {"webhooks": []}
     assert (await get(client, admin, hook["id"]))["status"] == "unverified"
+
+
+async def test_an_idempotent_create_replays_the_secret_without_storing_it(client, admin: Actor, app):
+    headers = {**admin.headers, "Idempotency-Key": "hook-1"}
+    body = {"url": "http://127.0.0.1:9/h", "secret": SECRET}
+    first = await client.post("/webhooks.create", json=body, headers=headers)
+    again = await client.post("/webhooks.create", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.json()["webhook"]["secret"] == SECRET
+    listed = await client.post("/webhooks.list", json={}, headers=admin.headers)
+    assert len(listed.json()["webhooks"]) == 1
+    async with app.state.db.read() as conn:
+        stored = (await conn.execute(sa.text("SELECT body FROM idempotency_keys"))).all()
+    assert stored and all(SECRET.encode() not in bytes(row.body) for row in stored)
