@@ -112,6 +112,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         db_wait_seconds=2.0,
         log_format="console",
         artifacts_dir=str(tmp_path / "artifacts"),
+        webhook_delivery=False,  # tests of webhooks turn it on
     )
 
 

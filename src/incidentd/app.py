@@ -31,6 +31,7 @@ from incidentd.timeline import service as timeline
 from incidentd.web import BoundedJsonRequest, IncidentdApp, metrics_of
 from incidentd.webapp import AUTH_EXCLUDE, handle_any_exception
 from incidentd.webapp import router as web_router
+from incidentd.webhooks import delivery as webhook_delivery
 
 
 def provide_db(state: State) -> database.Database:
@@ -63,7 +64,9 @@ async def metrics(request: Request[Any, Any, Any], state: State) -> Response[byt
     given = authorization_header(request.headers) or ""
     if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
         raise Unauthenticated("GET /metrics needs 'Authorization: Bearer <INCIDENTD_METRICS_TOKEN>'")
-    return Response(metrics_of(request.scope).render(state.get("db")).encode(), media_type=MEDIA_TYPE)
+    text = metrics_of(request.scope).render(state.get("db"))
+    text += await webhook_delivery.render_metrics(state.get("db"), state.get("deliverer"))
+    return Response(text.encode(), media_type=MEDIA_TYPE)
 
 
 @get("/openapi.json", operation_id="openapi", include_in_schema=False)
@@ -84,6 +87,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.db = db
         cleanup = asyncio.create_task(idempotency.purge_periodically(db, settings.idempotency_cleanup_seconds))
         sweep = asyncio.create_task(timeline.sweep_periodically(db, settings.timeline_sweep_seconds))
+        # Webhook delivery in this process (`incidentd worker` does it apart); tests turn it off unless they test it.
+        deliverer = webhook_delivery.Deliverer(db) if settings.webhook_delivery else None
+        app.state.deliverer = deliverer
+        delivering = asyncio.create_task(deliverer.run()) if deliverer is not None else None
         try:
             yield
         finally:
@@ -92,6 +99,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             for task in (cleanup, sweep):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if deliverer is not None and delivering is not None:
+                await webhook_delivery.stop(deliverer, delivering)
             if app.state.rate_limiter is not None:
                 await app.state.rate_limiter.close()
             await db.dispose()

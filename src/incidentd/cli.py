@@ -455,6 +455,33 @@ def token_revoke(
 
 
 @app.command()
+def worker(database_url: str = DatabaseOption) -> None:
+    """Deliver webhook events (and run verify handshakes) until stopped; as many as you like, on any machine
+    (PostgreSQL shares the work between them; on SQLite one delivers at a time)."""
+    from incidentd.logs import configure_logging, configured_secrets
+    from incidentd.webhooks.delivery import Deliverer, stop
+
+    settings = _settings(database_url=database_url)
+    configure_logging(settings.log_format, settings.log_level, configured_secrets(settings))
+
+    async def work(db: database.Database) -> None:
+        if settings.migrate_on_start:
+            await database.upgrade(db.engine)
+        deliverer = Deliverer(db)
+        running = asyncio.create_task(deliverer.run())
+        try:
+            await running
+        finally:
+            await stop(deliverer, running)
+
+    typer.echo("incidentd worker: delivering webhook events (Ctrl-C stops)")
+    try:
+        _run(settings, work)
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
 def seed(
     count: int = typer.Option(10_000, "--count", help="How many incidents to add."),
     org: str = OrgOption,

@@ -80,6 +80,28 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(default=None, min_length=16)
     # On SIGTERM / SIGINT, requests in flight get this long to finish before they are cancelled.
     shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Webhooks (docs/compatibility.md "Webhooks"). Their secrets are stored encrypted (AES-GCM) with a key derived
+    # from this setting; unset, from the instance secret kept in `artifacts_dir` (created once, shared by workers).
+    webhook_secrets_key: str | None = Field(default=None, min_length=16)
+    # Whether this server process delivers webhook events itself (`incidentd worker` delivers either way).
+    webhook_delivery: bool = True
+    # How often an idle delivery loop looks for work other processes committed (its own commits wake it at once).
+    webhook_poll_seconds: float = Field(default=0.5, gt=0)
+    # Retries: exponential backoff from the first delay, capped per attempt, with jitter; dead-lettered after the
+    # retry window. Each attempt times out after `webhook_timeout_seconds` (DevRev's 3 s).
+    webhook_retry_first_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_retry_window_seconds: float = Field(default=86_400.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=3.0, gt=0)
+    # Connections open at once to receivers, per delivering process, and in flight per webhook.
+    webhook_max_connections: int = Field(default=32, ge=1)
+    webhook_max_in_flight: int = Field(default=4, ge=1)
+    # Refuse receivers whose address (resolved at connect time) is private, loopback or link-local.
+    webhook_deny_private: bool = False
+    # How long a process holds a claimed delivery (PostgreSQL) or the delivery turn (SQLite) without renewing it.
+    webhook_lease_seconds: float = Field(default=30.0, gt=0)
+    # How long committed events are kept (for replay and /events.stream) after they were delivered.
+    events_retention_seconds: float = Field(default=7 * 86_400.0, gt=0)
 
     # The web app (docs/web.md): how long a session lasts idle and at most, how long a login link is valid,
     # login attempts per window (per email and per client address), and whether X-Forwarded-Proto is believed
@@ -136,7 +158,7 @@ def get_settings() -> Settings:
 
 
 # Settings whose values are never printed, not even when they are invalid.
-SECRET_SETTINGS = {"metrics_token", "artifacts_secret"}
+SECRET_SETTINGS = {"metrics_token", "artifacts_secret", "webhook_secrets_key"}
 
 
 def invalid_settings(exc: ValidationError | UnparsableSetting, flags: dict[str, str] | None = None) -> list[str]:

@@ -58,7 +58,7 @@ _configured_secrets: tuple[str, ...] = ()
 
 def configured_secrets(settings: Settings) -> list[str]:
     """The secrets the settings hold, masked wherever they appear in a log line."""
-    found = [settings.artifacts_secret, settings.metrics_token]
+    found = [settings.artifacts_secret, settings.metrics_token, settings.webhook_secrets_key]
     for url in (settings.database_url, settings.rate_limit_storage):
         password = urlsplit(url).password
         found.append(password)

@@ -13,6 +13,7 @@ from incidentd.logins import tables as logins_tables
 from incidentd.parts import tables as parts_tables
 from incidentd.tags import tables as tags_tables
 from incidentd.timeline import tables as timeline_tables
+from incidentd.webhooks import tables as webhooks_tables
 
 __all__ = [
     "accounts_tables",
@@ -28,4 +29,5 @@ __all__ = [
     "parts_tables",
     "tags_tables",
     "timeline_tables",
+    "webhooks_tables",
 ]

@@ -14,6 +14,7 @@ from incidentd.links import routes as links
 from incidentd.parts import routes as parts
 from incidentd.tags import routes as tags
 from incidentd.timeline import routes as timeline
+from incidentd.webhooks import routes as webhooks
 
 ROUTES: list[HTTPRouteHandler] = [
     *identity.ROUTES,
@@ -26,4 +27,5 @@ ROUTES: list[HTTPRouteHandler] = [
     *incidents.ROUTES,
     *links.ROUTES,
     *timeline.ROUTES,
+    *webhooks.ROUTES,
 ]

@@ -23,6 +23,7 @@ from incidentd.kit.enums import IMPACT_COUNT, REPORTED_BY, SEVERITY, SOURCE
 from incidentd.kit.references import Lookup, resolve_many
 from incidentd.kit.time import now_ms, parse_rfc3339
 from incidentd.principal import OrgScope, Principal
+from incidentd.webhooks import outbox
 
 MAX_TITLE = schemas.MAX_TITLE
 MAX_BODY = schemas.MAX_BODY
@@ -89,6 +90,8 @@ async def create(db: Database, principal: Principal, request: schemas.IncidentsC
         attached = {number: artifact_numbers} if artifact_numbers else {}
         incident = (await render_linked(conn, org, [row], {number: Links(**links)}, attached, known))[0]
         await history.record_created(conn, org, principal, incident)
+        if "incident_created" in await outbox.subscribed(conn, org):
+            await outbox.record(db, conn, org, "incident_created", number, {"incident": incident})
         return incident
 
 
@@ -134,6 +137,8 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
         row = await repository.lock(conn, org.dev_org_id, number)
         if row is None:
             raise NotFound(f"incident '{request.id}' does not exist")
+        # The event carries the incident before and after; rendered only when a webhook wants it.
+        old = (await render(conn, org, [row]))[0] if "incident_updated" in await outbox.subscribed(conn, org) else None
         now = now_ms()
         schema = await customization.apply_schema(
             conn,
@@ -179,7 +184,11 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
         if attached is None:
             attached, kept = await artifacts.attached_with_summaries(conn, org, PARENT_KIND, [number])
             known.artifacts |= kept
-        return (await render_linked(conn, org, [updated], {number: Links(**links)}, attached, known))[0]
+        incident = (await render_linked(conn, org, [updated], {number: Links(**links)}, attached, known))[0]
+        if old is not None:
+            payload = {"incident": incident, "old_incident": old}
+            await outbox.record(db, conn, org, "incident_updated", number, payload)
+        return incident
 
 
 async def _move(
@@ -299,11 +308,18 @@ async def close_as_duplicate(
 async def delete(db: Database, principal: Principal, reference: str) -> None:
     """Delete an incident: its links go with it and its artifacts are free to attach elsewhere."""
     number = incident_number(principal.org, reference)
+    org = principal.org
     async with db.write() as conn:
-        await artifacts.detach(conn, principal.org, parent_kind=PARENT_KIND, parent_number=number)
-        if not await repository.delete(conn, principal.org.dev_org_id, number):
+        old: schemas.Incident | None = None
+        if "incident_deleted" in await outbox.subscribed(conn, org):
+            found = await repository.get_many(conn, org.dev_org_id, [number])
+            old = (await render(conn, org, [found[number]]))[0] if number in found else None
+        await artifacts.detach(conn, org, parent_kind=PARENT_KIND, parent_number=number)
+        if not await repository.delete(conn, org.dev_org_id, number):
             raise NotFound(f"incident '{reference}' does not exist")
         await history.record_deleted(conn, principal.org, principal, number)
+        if old is not None:
+            await outbox.record(db, conn, org, "incident_deleted", number, {"id": old.id, "old_incident": old})
 
 
 # request -> columns ----------------------------------------------------------------------------------

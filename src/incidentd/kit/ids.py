@@ -54,6 +54,7 @@ KINDS: dict[str, IdKind] = {
         # A comment's own id nests under its object's (`...:incident/7:comment/3`, see incidentd.timeline); this
         # flat form names it where a parent kind and number are all there is (an artifact's existing_parent).
         _kind("timeline_comment", "core", "comment", None, "timeline_entry"),
+        _kind("webhook", "integration", "webhook", None),
     )
 }
 _BY_SEGMENT = {kind.segment: kind for kind in KINDS.values()}

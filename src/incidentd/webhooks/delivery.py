@@ -1,0 +1,355 @@
+"""The delivery loop: fan committed events out to the webhooks that want them, send due deliveries (per webhook
+and incident in sequence order, different ones side by side), retry with backoff, dead-letter, and run the
+verify handshakes. It runs in the server process (`webhook_delivery`) and in `incidentd worker`.
+
+Sharing the work: on PostgreSQL every process claims rows with FOR UPDATE SKIP LOCKED and leases what it sends
+(a killed process's leases expire and another process sends again: at least once, with the same event id). On
+SQLite one process at a time delivers: the one holding an exclusive lock on `<database>.delivery.lock` (an OS
+file lock, which the kernel releases the moment its process dies, so a successor takes over at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import random
+import time
+from typing import Any
+
+import msgspec
+import structlog
+from sqlalchemy.engine import make_url
+
+from incidentd.db import Database
+from incidentd.kit import ids
+from incidentd.kit.time import now_ms, to_rfc3339
+from incidentd.webhooks import outbox, queue, repository, secrets, sending
+from incidentd.webhooks.metrics import DeliveryMetrics
+from incidentd.webhooks.service import secret_aad
+
+log = structlog.get_logger("incidentd.webhooks")
+
+FANOUT_BATCH = 500
+SWEEP_EVERY_SECONDS = 60.0
+
+
+class DeliveryTurn:
+    """SQLite: the right to deliver, held by one process at a time (an exclusive, non-blocking flock)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @classmethod
+    def beside(cls, url: str) -> DeliveryTurn | None:
+        database = make_url(url).database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return cls(f"{database}.delivery.lock")
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def try_take(self) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def give(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the lock
+            self._fd = None
+
+
+def backoff_ms(attempts: int, first: float, cap: float) -> int:
+    """The wait after the `attempts`-th failure: exponential from `first`, capped, with full jitter on its
+    upper half (retries of many deliveries do not arrive in lockstep)."""
+    base = min(cap, first * 2 ** max(0, attempts - 1))
+    return int(base * random.uniform(0.5, 1.0) * 1000)
+
+
+class Deliverer:
+    """One process's delivery: call `run()` in a task and cancel it to stop; `close()` afterwards."""
+
+    def __init__(self, db: Database, metrics: DeliveryMetrics | None = None) -> None:
+        self.db = db
+        self.settings = db.settings
+        self.metrics = metrics or DeliveryMetrics()
+        self.http = sending.client(
+            max_connections=self.settings.webhook_max_connections,
+            timeout=self.settings.webhook_timeout_seconds,
+            deny_private=self.settings.webhook_deny_private,
+        )
+        self._in_flight: dict[tuple[int, int], int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._turn: DeliveryTurn | None = None
+        self._last_sweep = 0.0
+        self._wake = asyncio.Event()
+        self.stopping = False
+
+    # the loop --------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Deliver until cancelled. A failing pass (the database away) is logged and retried after a pause."""
+        committed = outbox.committed_signal(self.db)
+        while not self.stopping:
+            try:
+                busy = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("webhook delivery pass failed")
+                busy = False
+            if busy:
+                await asyncio.sleep(0)
+                continue
+            committed.clear()
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(committed.wait()), asyncio.ensure_future(self._wake.wait())]
+            try:
+                await asyncio.wait(waiters, timeout=self.settings.webhook_poll_seconds, return_when="FIRST_COMPLETED")
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+
+    async def run_once(self) -> bool:
+        """One pass: fan out, start handshakes and due deliveries. True when it found work (look again at once)."""
+        if self.db.is_sqlite and not await self._take_turn():
+            return False
+        now = now_ms()
+        busy = await self._fan_out(now)
+        busy = await self._start_handshakes(now) or busy
+        busy = await self._start_deliveries(now) or busy
+        if time.monotonic() - self._last_sweep > SWEEP_EVERY_SECONDS:
+            self._last_sweep = time.monotonic()
+            async with self.db.write() as conn:
+                await queue.sweep(conn, now - int(self.settings.events_retention_seconds * 1000))
+        return busy
+
+    async def idle(self) -> None:
+        """Wait until nothing this process started is still being sent."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.http.aclose()
+        if self._turn is not None:
+            self._turn.give()
+
+    async def _take_turn(self) -> bool:
+        if self._turn is None:
+            self._turn = DeliveryTurn.beside(self.settings.database_url)
+            if self._turn is None:  # an in-memory database: this process is the only one
+                return True
+        if self._turn.held:
+            return True
+        if not self._turn.try_take():
+            return False
+        async with self.db.write() as conn:
+            await queue.release_all_leases(conn)  # what a previous holder was sending is ours to send again
+        return True
+
+    # fan-out ---------------------------------------------------------------------------------------
+
+    async def _fan_out(self, now: int) -> bool:
+        async with self.db.write() as conn:
+            behind = await queue.webhooks_behind(conn, limit=50)
+            seen = 0
+            for hook in behind:
+                seen += await queue.fan_out(conn, hook, FANOUT_BATCH, now)
+        return seen > 0
+
+    # handshakes ------------------------------------------------------------------------------------
+
+    async def _start_handshakes(self, now: int) -> bool:
+        lease_ms = int(self.settings.webhook_lease_seconds * 1000)
+        async with self.db.write() as conn:
+            due = list(await queue.handshakes_due(conn, now, limit=20))
+            for row in due:  # claimed: nobody else sends this handshake until the lease ends
+                await queue.set_handshake(
+                    conn, row.dev_org_id, row.number, row.verify_challenge, verify_next_at=now + lease_ms
+                )
+        for row in due:
+            self._spawn(self._handshake(row))
+        return bool(due)
+
+    async def _handshake(self, row: Any) -> None:
+        partition = self.settings.don_partition
+        webhook_id = ids.to_don("webhook", row.number, org_slug=row.slug, partition=partition)
+        challenge = row.verify_challenge
+        body = msgspec.json.encode(
+            {
+                "id": f"{webhook_id}:webhook_event/verify-{challenge[:12]}",
+                "webhook_id": webhook_id,
+                "timestamp": to_rfc3339(now_ms()),
+                "type": "verify",
+                "verify": {"challenge": challenge},
+            }
+        )
+        secret = secrets.unseal(self.db, row.secret_cipher, secret_aad(row.dev_org_id, row.number))
+        timeout = self.settings.webhook_timeout_seconds
+        outcome = await sending.post(self.http, row.url, body, secret, list(row.headers or []), timeout)
+        echoed = _echoed_challenge(outcome.body) if outcome.ok else None
+        async with self.db.write() as conn:
+            if echoed == challenge:
+                seq = await repository.last_seq(conn, row.dev_org_id)
+                await queue.set_handshake(
+                    conn,
+                    row.dev_org_id,
+                    row.number,
+                    challenge,
+                    status="active",
+                    verified=True,
+                    verify_challenge=None,
+                    verify_next_at=None,
+                    verify_until=None,
+                    fanout_seq=seq,
+                )
+                log.info("webhook verified", webhook=webhook_id)
+            else:
+                retry = now_ms() + int(self.settings.webhook_retry_first_seconds * 1000)
+                await queue.set_handshake(conn, row.dev_org_id, row.number, challenge, verify_next_at=retry)
+                log.info("webhook verify failed", webhook=webhook_id, error=outcome.error or "challenge not echoed")
+
+    # deliveries ------------------------------------------------------------------------------------
+
+    async def _start_deliveries(self, now: int) -> bool:
+        free = self.settings.webhook_max_connections - len(self._tasks)
+        if free <= 0:
+            return False
+        cap = self.settings.webhook_max_in_flight
+        saturated = [key for key, count in self._in_flight.items() if count >= cap]
+        lease_until = now + int(self.settings.webhook_lease_seconds * 1000)
+        chosen: list[Any] = []
+        async with self.db.write() as conn:
+            candidates = await queue.due(conn, now, free * 2, saturated)
+            taken: dict[tuple[int, int], int] = {}
+            for row in candidates:
+                key = (row.dev_org_id, row.webhook_number)
+                if self._in_flight.get(key, 0) + taken.get(key, 0) >= cap or len(chosen) >= free:
+                    continue
+                taken[key] = taken.get(key, 0) + 1
+                chosen.append(row)
+            await queue.lease(conn, [(r.dev_org_id, r.webhook_number, r.seq) for r in chosen], lease_until)
+        for row in chosen:
+            key = (row.dev_org_id, row.webhook_number)
+            self._in_flight[key] = self._in_flight.get(key, 0) + 1
+            self._spawn(self._deliver(row), key)
+        return bool(chosen)
+
+    def _spawn(self, work: Any, key: tuple[int, int] | None = None) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._tasks.discard(finished)
+            if key is not None:
+                left = self._in_flight.get(key, 1) - 1
+                if left > 0:
+                    self._in_flight[key] = left
+                else:
+                    self._in_flight.pop(key, None)
+            if not finished.cancelled() and finished.exception() is not None:
+                log.error("webhook send failed", error=repr(finished.exception()))
+            self._wake.set()  # a slot is free
+
+        task.add_done_callback(done)
+
+    async def _deliver(self, row: Any) -> None:
+        key = (row.dev_org_id, row.webhook_number, row.seq)
+        async with self.db.read() as conn:
+            details = await queue.sending_details(conn, *key)
+        if details is None:  # the webhook or the event is gone
+            return
+        partition = self.settings.don_partition
+        body = sending.envelope(
+            sending.event_id(partition, details.slug, row.webhook_number, row.seq),
+            ids.to_don("webhook", row.webhook_number, org_slug=details.slug, partition=partition),
+            to_rfc3339(now_ms()),
+            details.type,
+            details.payload,
+        )
+        secret = secrets.unseal(self.db, details.secret_cipher, secret_aad(row.dev_org_id, row.webhook_number))
+        outcome = await sending.post(
+            self.http, details.url, body, secret, list(details.headers or []), self.settings.webhook_timeout_seconds
+        )
+        await self.record(row, outcome)
+
+    async def record(self, row: Any, outcome: sending.Outcome) -> None:
+        now = now_ms()
+        values: dict[str, Any] = {
+            "last_status_code": outcome.status_code,
+            "last_error": outcome.error,
+            "latency_ms": outcome.latency_ms,
+            "first_attempt_at": row.first_attempt_at or now,
+        }
+        failing: bool | None = None
+        settings = self.settings
+        if outcome.ok:
+            values.update(state=queue.DELIVERED, delivered_date=now)
+            failing = False
+            result = "delivered"
+        elif now - (row.first_attempt_at or now) >= settings.webhook_retry_window_seconds * 1000:
+            values.update(state=queue.DEAD)
+            failing = True
+            result = "dead"
+        else:
+            wait = backoff_ms(
+                row.attempts + 1, settings.webhook_retry_first_seconds, settings.webhook_retry_max_seconds
+            )
+            values.update(next_attempt_at=now + wait)
+            result = "retry"
+        async with self.db.write() as conn:
+            await queue.record_attempt(
+                conn, (row.dev_org_id, row.webhook_number, row.seq), values=values, failing=failing
+            )
+        self.metrics.observe(result, outcome.latency_ms / 1000)
+
+
+def _echoed_challenge(body: bytes) -> str | None:
+    """The challenge a receiver echoed: `{"challenge": ...}` as DevRev documents it."""
+    try:
+        answer = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return None
+    value = answer.get("challenge") if isinstance(answer, dict) else None
+    return value if isinstance(value, str) else None
+
+
+async def stop(deliverer: Deliverer, running: asyncio.Task[None]) -> None:
+    """Cancel the loop and what it is sending, and give up the delivery turn: bounded, whatever state it is in."""
+    # The flag ends the loop even when a cancellation is lost (Python 3.11's wait_for may swallow one that
+    # arrives as its inner wait completes, and the database layer waits with wait_for): cancel until it ends.
+    deliverer.stopping = True
+    for _ in range(50):
+        running.cancel()
+        done, _pending = await asyncio.wait({running}, timeout=0.1)
+        if done:
+            break
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        if running.done():
+            running.result()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(deliverer.close(), timeout=5.0)
+
+
+async def render_metrics(db: Database | None, deliverer: Deliverer | None) -> str:
+    """The delivery lines of /metrics: this process's attempts, and the backlog every process shares."""
+    if db is None:
+        return ""
+    async with db.read() as conn:
+        backlog, oldest = await queue.backlog(conn)
+    age = (now_ms() - oldest) / 1000 if oldest is not None else 0.0
+    metrics = deliverer.metrics if deliverer is not None else DeliveryMetrics()
+    return metrics.render(backlog, age)

@@ -1,0 +1,102 @@
+"""SQL of webhooks and of the event outbox (written by the changes that cause events)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from incidentd.webhooks.tables import webhook_deliveries, webhook_events, webhooks
+
+# webhooks --------------------------------------------------------------------------------------------
+
+
+async def insert(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(sa.insert(webhooks).values(**values))
+
+
+async def get(conn: AsyncConnection, dev_org_id: int, number: int, *, lock: bool = False) -> Row[Any] | None:
+    query = sa.select(webhooks).where(webhooks.c.dev_org_id == dev_org_id, webhooks.c.number == number)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return (await conn.execute(query)).first()
+
+
+async def list_webhooks(conn: AsyncConnection, dev_org_id: int, statuses: Sequence[str] | None) -> Sequence[Row[Any]]:
+    query = sa.select(webhooks).where(webhooks.c.dev_org_id == dev_org_id)
+    if statuses:
+        query = query.where(webhooks.c.status.in_(list(statuses)))
+    return (await conn.execute(query.order_by(webhooks.c.number))).all()
+
+
+async def update(conn: AsyncConnection, dev_org_id: int, number: int, **values: Any) -> None:
+    await conn.execute(
+        sa.update(webhooks).where(webhooks.c.dev_org_id == dev_org_id, webhooks.c.number == number).values(**values)
+    )
+
+
+async def delete(conn: AsyncConnection, dev_org_id: int, number: int) -> bool:
+    """Delete a webhook and its deliveries; False when there was no such webhook."""
+    await conn.execute(
+        sa.delete(webhook_deliveries).where(
+            webhook_deliveries.c.dev_org_id == dev_org_id, webhook_deliveries.c.webhook_number == number
+        )
+    )
+    result = await conn.execute(
+        sa.delete(webhooks).where(webhooks.c.dev_org_id == dev_org_id, webhooks.c.number == number)
+    )
+    return result.rowcount > 0
+
+
+# the outbox ------------------------------------------------------------------------------------------
+
+# Built once: every incident write asks it (see rows.py on why statements are built once).
+_SUBSCRIPTIONS = sa.select(webhooks.c.event_types).where(
+    webhooks.c.dev_org_id == sa.bindparam("org", type_=sa.Integer), webhooks.c.status == "active"
+)
+
+
+async def subscribed_types(conn: AsyncConnection, dev_org_id: int) -> set[str]:
+    """The event types the org's active webhooks subscribe to (usually none: one indexed lookup)."""
+    found: set[str] = set()
+    for (types,) in (await conn.execute(_SUBSCRIPTIONS, {"org": dev_org_id})).all():
+        found.update(types or ())
+    return found
+
+
+_INSERT_EVENT = sa.insert(webhook_events)
+
+
+async def insert_event(
+    conn: AsyncConnection, dev_org_id: int, seq: int, type_: str, object_number: int, payload: str, now: int
+) -> None:
+    await conn.execute(
+        _INSERT_EVENT,
+        {
+            "dev_org_id": dev_org_id,
+            "seq": seq,
+            "type": type_,
+            "object_number": object_number,
+            "payload": payload,
+            "created_date": now,
+        },
+    )
+
+
+async def last_seq(conn: AsyncConnection, dev_org_id: int) -> int:
+    """The org's latest committed event sequence number (0 before any)."""
+    query = sa.select(sa.func.max(webhook_events.c.seq)).where(webhook_events.c.dev_org_id == dev_org_id)
+    return int((await conn.execute(query)).scalar_one() or 0)
+
+
+async def events_since(
+    conn: AsyncConnection, dev_org_id: int, after_seq: int, limit: int, *, since_date: int | None = None
+) -> Sequence[Row[Any]]:
+    """The org's events after `after_seq` (and created at or after `since_date`), in sequence order."""
+    query = sa.select(webhook_events).where(webhook_events.c.dev_org_id == dev_org_id, webhook_events.c.seq > after_seq)
+    if since_date is not None:
+        query = query.where(webhook_events.c.created_date >= since_date)
+    return (await conn.execute(query.order_by(webhook_events.c.seq).limit(limit))).all()
