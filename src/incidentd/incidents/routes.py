@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar.handlers import HTTPRouteHandler
 
 from incidentd.db import Database
-from incidentd.incidents import schemas, service
+from incidentd.incidents import metrics, metrics_schemas, schemas, service
 from incidentd.kit.wire import Empty
 from incidentd.principal import Principal
 from incidentd.routing import read, write
@@ -41,6 +41,12 @@ async def group_incidents(
     )
 
 
+async def incident_metrics(
+    data: metrics_schemas.IncidentsMetricsRequest, principal: Principal, db: Database
+) -> metrics_schemas.IncidentsMetricsResponse:
+    return metrics_schemas.IncidentsMetricsResponse(groups=await metrics.incident_metrics(db, principal, data))
+
+
 async def update_incident(
     data: schemas.IncidentsUpdateRequest, principal: Principal, db: Database
 ) -> schemas.IncidentResponse:
@@ -57,6 +63,7 @@ ROUTES: list[HTTPRouteHandler] = [
     *read("/incidents.get", "incidents-get", get_incident),
     *read("/incidents.list", "incidents-list", list_incidents),
     *read("/incidents.group", "incidents-group", group_incidents),
+    *read("/incidents.metrics", "incidents-metrics", incident_metrics),
     *write("/incidents.update", "incidents-update", update_incident),
     *write("/incidents.delete", "incidents-delete", delete_incident),
 ]
