@@ -113,42 +113,45 @@ async def aggregates(
         columns.append(expression.label(f"d{index}"))
     where = [*clauses, incidents.c[bucket_date].is_not(None)] if bucket else list(clauses)
     base = sa.select(*columns).select_from(source).where(*where).subquery("base")
-    ranked_columns: list[Any] = [base.c.g, base.c.b, base.c.open, base.c.with_target, base.c.breached]
+    cell = [base.c.g, base.c.b]
+    totals: list[Any] = [*cell, sa.func.count(), sa.func.sum(base.c.open)]
+    totals += [sa.func.sum(base.c.with_target), sa.func.sum(base.c.breached)]
     for index in range(len(measured)):
         value = base.c[f"d{index}"]
-        cell = [base.c.g, base.c.b]
-        ranked_columns += [
-            value,
-            sa.func.row_number().over(partition_by=cell, order_by=value.asc().nulls_last()).label(f"r{index}"),
-            sa.func.count(value).over(partition_by=cell).label(f"n{index}"),
-        ]
+        totals += [sa.func.count(value), sa.func.sum(value), sa.func.max(value)]
+    # Percentiles: rank each duration within its cell, keep only the rows at a wanted rank (a few per cell, so
+    # the final grouping is small), and pick each percentile's value among them.
+    ranked_columns: list[Any] = list(cell)
+    wanted: list[Any] = []
+    for index in range(len(measured)):
+        value = base.c[f"d{index}"]
+        ranks = sa.func.row_number().over(partition_by=cell, order_by=value.asc().nulls_last())
+        counts = sa.func.count(value).over(partition_by=cell)
+        ranked_columns += [value, ranks.label(f"r{index}"), counts.label(f"n{index}")]
     ranked = sa.select(*ranked_columns).subquery("ranked")
-    totals: list[Any] = [
-        ranked.c.g,
-        ranked.c.b,
-        sa.func.count(),
-        sa.func.sum(ranked.c.open),
-        sa.func.sum(ranked.c.with_target),
-        sa.func.sum(ranked.c.breached),
-    ]
+    picks: list[Any] = [ranked.c.g, ranked.c.b]
     for index in range(len(measured)):
         value, rank, count = ranked.c[f"d{index}"], ranked.c[f"r{index}"], ranked.c[f"n{index}"]
-        totals += [sa.func.count(value), sa.func.sum(value), sa.func.max(value)]
-        totals += [sa.func.max(sa.case((rank == (percent * count + 99) // 100, value))) for percent in PERCENTS]
-    query = sa.select(*totals).group_by(ranked.c.g, ranked.c.b)
+        for percent in PERCENTS:
+            at = rank == (percent * count + 99) // 100
+            wanted.append(at)
+            picks.append(sa.func.max(sa.case((at, value))))
+    percentiles = sa.select(*picks).where(sa.or_(*wanted)).group_by(ranked.c.g, ranked.c.b)
     with off_loop():
-        rows = (await conn.execute(query)).all()
+        rows = (await conn.execute(sa.select(*totals).group_by(*cell))).all()
+        picked = {(row[0], row[1]): row[2:] for row in (await conn.execute(percentiles)).all()}
     found = []
-    width = 3 + len(PERCENTS)
     for row in rows:
         stats = {}
+        values = picked.get((row[0], row[1]), ())
         for index, name in enumerate(measured):
-            count, total, maximum, *percentiles = row[6 + index * width : 6 + (index + 1) * width]
+            count, total, maximum = row[6 + index * 3 : 9 + index * 3]
+            chosen = values[index * len(PERCENTS) : (index + 1) * len(PERCENTS)] or [None] * len(PERCENTS)
             stats[name] = Duration(
                 int(count),
                 int(total or 0),
                 None if maximum is None else int(maximum),
-                {p: None if v is None else int(v) for p, v in zip(PERCENTS, percentiles, strict=True)},
+                {p: None if v is None else int(v) for p, v in zip(PERCENTS, chosen, strict=True)},
             )
         found.append(
             Aggregate(
