@@ -590,3 +590,9 @@ def grouped_source(group_by: str) -> tuple[Any, Any]:
             link = sa.and_(link, table.c.role == role)
         return incidents.outerjoin(table, link), table.c[column]
     return incidents, incidents.c[group_by]
+
+
+async def count(conn: AsyncConnection, clauses: list[Any]) -> int:
+    """How many incidents match `clauses` (visits every match: off the event loop on SQLite)."""
+    with off_loop():
+        return int((await conn.execute(sa.select(sa.func.count()).select_from(incidents).where(*clauses))).scalar_one())

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from litestar.handlers import HTTPRouteHandler
+from litestar.response import Stream
 
 from incidentd.db import Database
-from incidentd.incidents import metrics, metrics_schemas, schemas, service
+from incidentd.incidents import export_schemas, exporting, metrics, metrics_schemas, schemas, service
 from incidentd.kit.wire import Empty
 from incidentd.principal import Principal
 from incidentd.routing import read, write
@@ -47,6 +48,12 @@ async def incident_metrics(
     return metrics_schemas.IncidentsMetricsResponse(groups=await metrics.incident_metrics(db, principal, data))
 
 
+async def export_incidents(data: export_schemas.IncidentsExportRequest, principal: Principal, db: Database) -> Stream:
+    export = await exporting.export_incidents(db, principal, data)
+    disposition = {"Content-Disposition": f'attachment; filename="{export.filename}"'}
+    return Stream(export.chunks, media_type=export.media_type, headers=disposition)
+
+
 async def update_incident(
     data: schemas.IncidentsUpdateRequest, principal: Principal, db: Database
 ) -> schemas.IncidentResponse:
@@ -64,6 +71,7 @@ ROUTES: list[HTTPRouteHandler] = [
     *read("/incidents.list", "incidents-list", list_incidents),
     *read("/incidents.group", "incidents-group", group_incidents),
     *read("/incidents.metrics", "incidents-metrics", incident_metrics),
+    *read("/incidents.export", "incidents-export", export_incidents),
     *write("/incidents.update", "incidents-update", update_incident),
     *write("/incidents.delete", "incidents-delete", delete_incident),
 ]
