@@ -1,9 +1,9 @@
 """SQL of incidents.metrics: lifecycle durations, their exact percentiles and target breaches per group and time
-bucket, computed by the database in one statement (no incident is loaded into Python).
+bucket, computed by the database (one statement on PostgreSQL, two on SQLite; no incident is loaded into Python).
 
 Durations come from the dates (see `durations`); percentiles are exact and discrete (the value at rank
-ceil(p * n) of the group's n values in ascending order, as PostgreSQL's percentile_disc), ranked by window functions
-that both databases run alike, with integer arithmetic, so both answer the same values."""
+ceil(p * n) of the group's n values in ascending order): PostgreSQL's percentile_disc, and on SQLite (which has
+none) window functions ranking the values with the same integer rank, so both answer the same values."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.incidents.repository import grouped_source
@@ -119,34 +120,30 @@ async def aggregates(
     for index in range(len(measured)):
         value = base.c[f"d{index}"]
         totals += [sa.func.count(value), sa.func.sum(value), sa.func.max(value)]
-    # Percentiles: rank each duration within its cell, keep only the rows at a wanted rank (a few per cell, so
-    # the final grouping is small), and pick each percentile's value among them.
-    ranked_columns: list[Any] = list(cell)
-    wanted: list[Any] = []
-    for index in range(len(measured)):
-        value = base.c[f"d{index}"]
-        ranks = sa.func.row_number().over(partition_by=cell, order_by=value.asc().nulls_last())
-        counts = sa.func.count(value).over(partition_by=cell)
-        ranked_columns += [value, ranks.label(f"r{index}"), counts.label(f"n{index}")]
-    ranked = sa.select(*ranked_columns).subquery("ranked")
-    picks: list[Any] = [ranked.c.g, ranked.c.b]
-    for index in range(len(measured)):
-        value, rank, count = ranked.c[f"d{index}"], ranked.c[f"r{index}"], ranked.c[f"n{index}"]
-        for percent in PERCENTS:
-            at = rank == (percent * count + 99) // 100
-            wanted.append(at)
-            picks.append(sa.func.max(sa.case((at, value))))
-    percentiles = sa.select(*picks).where(sa.or_(*wanted)).group_by(ranked.c.g, ranked.c.b)
     with off_loop():
-        rows = (await conn.execute(sa.select(*totals).group_by(*cell))).all()
-        picked = {(row[0], row[1]): row[2:] for row in (await conn.execute(percentiles)).all()}
+        if conn.dialect.name == "postgresql":
+            # PostgreSQL's ordered-set aggregate gives the same discrete percentile in the same scan (rank
+            # ceil(p n), p a double: for these p and any n below 2^40 the product rounds to the exact rank), four
+            # times faster than ranking rows with window functions.
+            fractions = postgresql.array([sa.literal(percent / 100, sa.Float) for percent in PERCENTS])
+            for index in range(len(measured)):
+                value = base.c[f"d{index}"]
+                disc = sa.func.percentile_disc(fractions).within_group(value.asc())
+                totals.append(sa.type_coerce(disc, postgresql.ARRAY(sa.BigInteger)))
+            rows = (await conn.execute(sa.select(*totals).group_by(*cell))).all()
+            width = 6 + 3 * len(measured)
+            none = (None,) * len(PERCENTS)  # a duration no incident of the cell has: NULL, not an array
+            picked = {(row[0], row[1]): tuple(v for array in row[width:] for v in array or none) for row in rows}
+        else:
+            rows = (await conn.execute(sa.select(*totals).group_by(*cell))).all()
+            picked = {(row[0], row[1]): row[2:] for row in (await conn.execute(_ranked_percentiles(base, measured)))}
     found = []
     for row in rows:
         stats = {}
         values = picked.get((row[0], row[1]), ())
         for index, name in enumerate(measured):
             count, total, maximum = row[6 + index * 3 : 9 + index * 3]
-            chosen = values[index * len(PERCENTS) : (index + 1) * len(PERCENTS)] or [None] * len(PERCENTS)
+            chosen = tuple(values[index * len(PERCENTS) : (index + 1) * len(PERCENTS)]) or (None,) * len(PERCENTS)
             stats[name] = Duration(
                 int(count),
                 int(total or 0),
@@ -165,3 +162,25 @@ async def aggregates(
             )
         )
     return found
+
+
+def _ranked_percentiles(base: Any, measured: dict[str, Any]) -> Any:
+    """SQLite: each duration ranked within its cell by window functions; only the rows at a wanted rank are kept
+    (a few per cell, so the final grouping is small), and each percentile's value picked among them."""
+    cell = [base.c.g, base.c.b]
+    ranked_columns: list[Any] = list(cell)
+    for index in range(len(measured)):
+        value = base.c[f"d{index}"]
+        ranks = sa.func.row_number().over(partition_by=cell, order_by=value.asc().nulls_last())
+        counts = sa.func.count(value).over(partition_by=cell)
+        ranked_columns += [value, ranks.label(f"r{index}"), counts.label(f"n{index}")]
+    ranked = sa.select(*ranked_columns).subquery("ranked")
+    picks: list[Any] = [ranked.c.g, ranked.c.b]
+    wanted: list[Any] = []
+    for index in range(len(measured)):
+        value, rank, count = ranked.c[f"d{index}"], ranked.c[f"r{index}"], ranked.c[f"n{index}"]
+        for percent in PERCENTS:
+            at = rank == (percent * count + 99) // 100
+            wanted.append(at)
+            picks.append(sa.func.max(sa.case((at, value))))
+    return sa.select(*picks).where(sa.or_(*wanted)).group_by(ranked.c.g, ranked.c.b)
