@@ -71,7 +71,14 @@ ROUTES: list[HTTPRouteHandler] = [
     *read("/incidents.list", "incidents-list", list_incidents),
     *read("/incidents.group", "incidents-group", group_incidents),
     *read("/incidents.metrics", "incidents-metrics", incident_metrics),
-    *read("/incidents.export", "incidents-export", export_incidents),
+    *read(
+        "/incidents.export",
+        "incidents-export",
+        export_incidents,
+        # No media_type here: the handler's would override the stream's (application/x-ndjson or text/csv).
+        response_description="Streamed: application/x-ndjson, one wire incident per line (format ndjson), or "
+        "text/csv with a header row (format csv); see docs/compatibility.md",
+    ),
     *write("/incidents.update", "incidents-update", update_incident),
     *write("/incidents.delete", "incidents-delete", delete_incident),
 ]
