@@ -8,6 +8,7 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -507,3 +508,121 @@ def seed(
     added = _run(settings, work)
     elapsed = time.perf_counter() - started
     typer.echo(f"added {added} incidents in {elapsed:.1f} s ({added / max(elapsed, 1e-9):,.0f}/s)")
+
+
+# backup and restore (SQLite; PostgreSQL: pg_dump) -------------------------------------------------------
+
+
+@app.command()
+def backup(
+    path: str = typer.Argument(..., help="Where to write the copy (a new file)."),
+    database_url: str = DatabaseOption,
+) -> None:
+    """Copy the SQLite database to PATH while the server keeps serving (reads and writes go on).
+
+    The copy holds every write answered before the backup began, is compacted, passes PRAGMA integrity_check,
+    and appears at PATH only once whole. On PostgreSQL this prints the pg_dump command to use instead."""
+    from incidentd import backup as backups
+
+    settings = _settings(database_url=database_url)
+    source = backups.sqlite_file(settings.database_url)
+    if source is None:
+        dump, _ = backups.postgres_commands(settings.database_url, path)
+        typer.echo("incidentd backup copies SQLite databases; back up PostgreSQL with pg_dump:", err=True)
+        typer.echo(f"  {dump}", err=True)
+        raise typer.Exit(2)
+    try:
+        copy = backups.backup(source, Path(path))
+    except backups.BackupError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"backed up {source} to {copy.path}: {copy.incidents:,} incidents, {copy.bytes / 1e6:,.1f} MB, "
+        f"schema {copy.revision}, integrity ok, in {copy.seconds:.1f} s"
+    )
+
+
+@app.command()
+def restore(
+    path: str = typer.Argument(..., help="A copy written by `incidentd backup`."),
+    yes: bool = typer.Option(False, "--yes", help="Replace the database without asking."),
+    database_url: str = DatabaseOption,
+) -> None:
+    """Replace the SQLite database with a backup (stop the server first; start it again afterwards).
+
+    The backup is checked (PRAGMA integrity_check, an incidentd schema) before anything is replaced; a backup of
+    an older schema is migrated when the server starts. On PostgreSQL this prints the pg_restore command."""
+    from incidentd import backup as backups
+
+    settings = _settings(database_url=database_url)
+    target = backups.sqlite_file(settings.database_url)
+    if target is None:
+        _, load = backups.postgres_commands(settings.database_url, path)
+        typer.echo("incidentd restore loads SQLite backups; restore a pg_dump file into an empty database:", err=True)
+        typer.echo(f"  {load}", err=True)
+        raise typer.Exit(2)
+    if not yes:
+        typer.confirm(f"Replace every row of {target} with {path}?", abort=True)
+    try:
+        copy = backups.restore(Path(path), target)
+    except backups.BackupError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"restored {path} into {target}: {copy.incidents:,} incidents, schema {copy.revision}")
+
+
+# export ------------------------------------------------------------------------------------------------
+
+
+@app.command("export")
+def export_command(
+    path: str = typer.Argument(..., help="The file to write (replaced if it exists)."),
+    org: str = OrgOption,
+    export_format: str = typer.Option("ndjson", "--format", help="ndjson (wire incidents, one a line) or csv."),
+    filters: str = typer.Option(
+        "{}", "--filter", help="The list filters as JSON, as incidents.list takes them: '{\"severity\": [1, 2]}'."
+    ),
+    database_url: str = DatabaseOption,
+) -> None:
+    """Write every incident of an org that matches the filters to a file, oldest first, as incidents.export
+    streams them (NDJSON of wire incidents, or CSV), with a progress line (count, rate, ETA).
+
+    Reads the database directly (the server may keep running); memory holds one page of incidents."""
+    import msgspec
+
+    from incidentd.incidents import exporting
+    from incidentd.incidents.export_schemas import IncidentsExportRequest
+    from incidentd.principal import Principal
+    from incidentd.progress import ProgressLine
+
+    settings = _settings(database_url=database_url)
+    try:
+        body = msgspec.json.decode(filters)
+        if not isinstance(body, dict):
+            raise msgspec.ValidationError("expected a JSON object")
+        request = msgspec.convert({**body, "format": export_format}, IncidentsExportRequest)
+    except msgspec.ValidationError as exc:
+        typer.secho(f"error: --filter / --format: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    except msgspec.DecodeError as exc:
+        typer.secho(f"error: --filter is not JSON: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    target = Path(path)
+    partial = target.with_name(f".{target.name}.partial")
+
+    async def work(db: database.Database) -> int:
+        async with db.read() as conn:
+            scope = await identity.find_org(conn, settings.don_partition, org)
+        progress = ProgressLine("exported", None)
+        principal = Principal(scope, 0, "sys_user")  # reads as the org; the export checks no role
+        export = await exporting.export_incidents(db, principal, request, progress=progress.advance)
+        progress.total = export.total
+        with partial.open("wb") as file:
+            async for chunk in export.chunks:
+                file.write(chunk)
+        partial.replace(target)
+        progress.finish()
+        return progress.done
+
+    written = _run(settings, work)
+    typer.echo(f"wrote {written:,} incidents to {target}")

@@ -77,20 +77,29 @@ def _wrapped(
 
 
 def write(
-    path: str, operation_id: str, call: Adapter, *, status_code: int = 200, answer_secrets: AnswerSecrets | None = None
+    path: str,
+    operation_id: str,
+    call: Adapter,
+    *,
+    status_code: int = 200,
+    answer_secrets: AnswerSecrets | None = None,
+    **answer: Any,
 ) -> list[HTTPRouteHandler]:
     """A POST-only operation (create answers 201, the others 200); `answer_secrets` when its answer holds a secret
-    that an Idempotency-Key's stored answer must not keep."""
+    that an Idempotency-Key's stored answer must not keep; `answer`: how a non-JSON answer is documented
+    (`media_type`, `response_description`)."""
     hints = get_type_hints(call)
     parameters = list(inspect.signature(call).parameters.values())
     handler = _wrapped(call, parameters, hints, data=None)
     opt = {ANSWER_SECRETS: answer_secrets} if answer_secrets is not None else {}
-    return [post(path, operation_id=operation_id, status_code=status_code, tags=[_tag(path)], opt=opt)(handler)]
+    return [
+        post(path, operation_id=operation_id, status_code=status_code, tags=[_tag(path)], opt=opt, **answer)(handler)
+    ]
 
 
-def read(path: str, operation_id: str, call: Adapter) -> list[HTTPRouteHandler]:
+def read(path: str, operation_id: str, call: Adapter, **answer: Any) -> list[HTTPRouteHandler]:
     """An operation that answers GET (query parameters, DevRev's `explode: false` forms) and POST (JSON body)
-    with the same request type; DevRev names the POST form `<operation>-post`."""
+    with the same request type; DevRev names the POST form `<operation>-post`. `answer` as for `write`."""
     hints = get_type_hints(call)
     request_type = hints["data"]
     parameters = list(inspect.signature(call).parameters.values())
@@ -101,8 +110,8 @@ def read(path: str, operation_id: str, call: Adapter) -> list[HTTPRouteHandler]:
     handler = _wrapped(call, parameters, hints, data=from_query)
     documented = _with_query_parameters(request_type)
     return [
-        get(path, operation_id=operation_id, tags=[_tag(path)], operation_class=documented)(handler),
-        *write(path, f"{operation_id}-post", call),
+        get(path, operation_id=operation_id, tags=[_tag(path)], operation_class=documented, **answer)(handler),
+        *write(path, f"{operation_id}-post", call, **answer),
     ]
 
 

@@ -50,29 +50,14 @@ async def group_incidents(db: Database, principal: Principal, request: schemas.I
     the requested order and its total. A group's `next_cursor` continues that group; the response's
     `next_cursor` / `prev_cursor` page through the groups."""
     org = principal.org
-    field = GROUP_FIELDS.get(request.group_by) or (
-        request.group_by if request.group_by.startswith(CUSTOM_GROUP) else None
-    )
-    if field is None:
-        raise InvalidField(
-            f"'{request.group_by}' cannot be grouped by; use one of {', '.join(GROUP_FIELDS)} or {CUSTOM_GROUP}<name>",
-            field_name="group_by",
-        )
+    field = group_column(request.group_by)
     sort = filters.parse_sort(request.sort_by)
     group_limit = pages.page_limit(request.limit, default=10)
     per_group = pages.page_limit(request.limit_per_group, field_name="limit_per_group")
     fingerprint = reading.request_fingerprint(request, "incidents.group")
     position = cursors.decode(request.cursor, fingerprint) if request.cursor else None
     async with db.read() as conn:
-        descriptors: list[FieldDescriptor] = []
-        if field.startswith(CUSTOM_GROUP):
-            declared = await customization.declared_fields(conn, org, LEAF_TYPE)
-            descriptors = declared.get(field.removeprefix(CUSTOM_GROUP), [])
-            if not descriptors:
-                raise InvalidField(
-                    f"'{field.removeprefix(CUSTOM_GROUP)}' is not a field of any schema fragment of incidents",
-                    field_name="group_by",
-                )
+        descriptors = await group_descriptors(conn, org, field)
         spec = await reading.filter_spec(conn, org, request, now_ms())
         clauses = repository.where(org.dev_org_id, spec)
         counts = await repository.group_counts(
@@ -82,7 +67,7 @@ async def group_incidents(db: Database, principal: Principal, request: schemas.I
             field,
             filtered=spec != filters.FilterSpec(),
         )
-        keyed = await _group_keys(conn, org, field, counts, descriptors)
+        keyed = await group_keys(conn, org, field, counts, descriptors)
         few = await reading.few_matches(conn, org) if descriptors else 0
         if position is not None and position.values and position.values[0] == "items":
             # Continue one group: the cursor holds its key and the boundary inside it.
@@ -123,21 +108,48 @@ async def group_incidents(db: Database, principal: Principal, request: schemas.I
     )
 
 
+def group_column(group_by: str) -> str:
+    """The repository's name of what `group_by` groups by (a column, a link, or custom_fields.<name>); a field
+    that cannot be grouped by is invalid_field naming `group_by`."""
+    field = GROUP_FIELDS.get(group_by) or (group_by if group_by.startswith(CUSTOM_GROUP) else None)
+    if field is None:
+        raise InvalidField(
+            f"'{group_by}' cannot be grouped by; use one of {', '.join(GROUP_FIELDS)} or {CUSTOM_GROUP}<name>",
+            field_name="group_by",
+        )
+    return field
+
+
+async def group_descriptors(conn: AsyncConnection, org: OrgScope, field: str) -> list[FieldDescriptor]:
+    """The declarations of a custom field grouped by (none for other fields); a custom field no schema fragment
+    of incidents declares is invalid_field naming `group_by`."""
+    if not field.startswith(CUSTOM_GROUP):
+        return []
+    declared = await customization.declared_fields(conn, org, LEAF_TYPE)
+    descriptors = declared.get(field.removeprefix(CUSTOM_GROUP), [])
+    if not descriptors:
+        raise InvalidField(
+            f"'{field.removeprefix(CUSTOM_GROUP)}' is not a field of any schema fragment of incidents",
+            field_name="group_by",
+        )
+    return descriptors
+
+
 @dataclass(frozen=True)
-class _GroupKey:
+class GroupKey:
     key: Any  # the stored value (None: incidents without a value)
     rank: list[Any]  # sort position among groups: no-value last
     total: int
     field_value: schemas.FieldValue
 
 
-async def _group_keys(
+async def group_keys(
     conn: AsyncConnection,
     org: OrgScope,
     field: str,
     counts: list[tuple[Any, int]],
     descriptors: list[FieldDescriptor],
-) -> list[_GroupKey]:
+) -> list[GroupKey]:
     """Every group's key in DevRev's field-value shape, ordered: enums and numbers ascending, stages by ordinal,
     strings by bytes, custom field values by `fields.group_order`, and the no-value group last."""
     present = [key for key, _ in counts if key is not None]
@@ -190,16 +202,16 @@ async def _group_keys(
     keyed = []
     for key, total in counts:
         if key is None:
-            keyed.append(_GroupKey(None, [1, None], total, schemas.FieldValue(type=empty_type)))
+            keyed.append(GroupKey(None, [1, None], total, schemas.FieldValue(type=empty_type)))
         else:
             order, value = describe(key)
-            keyed.append(_GroupKey(key, [0, order], total, value))
+            keyed.append(GroupKey(key, [0, order], total, value))
     return sorted(keyed, key=lambda entry: (entry.rank[0], entry.rank[1] if entry.rank[1] is not None else 0))
 
 
 def _select_groups(
-    keyed: list[_GroupKey], position: cursors.Position | None, mode: str | None, limit: int
-) -> tuple[list[_GroupKey], bool, bool]:
+    keyed: list[GroupKey], position: cursors.Position | None, mode: str | None, limit: int
+) -> tuple[list[GroupKey], bool, bool]:
     """The groups of this page, and whether groups lie before / after it."""
     ranks = [(entry.rank[0], entry.rank[1] if entry.rank[1] is not None else 0) for entry in keyed]
     backwards = mode == "before"

@@ -576,3 +576,26 @@ async def custom_long_values(conn: AsyncConnection, dev_org_id: int, name: str, 
         .group_by(incident_custom_values.c.value_key)
     )
     return {row[0]: row[1] for row in (await conn.execute(query)).all()}
+
+
+def grouped_source(group_by: str) -> tuple[Any, Any]:
+    """(FROM clause, key expression) for aggregating by `group_by` (as `group_counts` groups): incidents outer-joined
+    to the link or custom field index rows, so an incident appears once per group it belongs to, and once with
+    the key NULL when it has no value."""
+    if group_by.startswith(CUSTOM_GROUP):
+        values = incident_custom_values
+        joined = _custom_value_join(group_by.removeprefix(CUSTOM_GROUP))
+        return incidents.outerjoin(values, joined), values.c.value_key
+    if group_by in _LINKS:
+        table, column, role = _LINKS[group_by]
+        link = sa.and_(table.c.dev_org_id == incidents.c.dev_org_id, table.c.incident_number == incidents.c.number)
+        if role is not None:
+            link = sa.and_(link, table.c.role == role)
+        return incidents.outerjoin(table, link), table.c[column]
+    return incidents, incidents.c[group_by]
+
+
+async def count(conn: AsyncConnection, clauses: list[Any]) -> int:
+    """How many incidents match `clauses` (visits every match: off the event loop on SQLite)."""
+    with off_loop():
+        return int((await conn.execute(sa.select(sa.func.count()).select_from(incidents).where(*clauses))).scalar_one())

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from litestar.handlers import HTTPRouteHandler
+from litestar.response import Stream
 
 from incidentd.db import Database
-from incidentd.incidents import schemas, service
+from incidentd.incidents import export_schemas, exporting, metrics, metrics_schemas, schemas, service
 from incidentd.kit.wire import Empty
 from incidentd.principal import Principal
 from incidentd.routing import read, write
@@ -41,6 +42,18 @@ async def group_incidents(
     )
 
 
+async def incident_metrics(
+    data: metrics_schemas.IncidentsMetricsRequest, principal: Principal, db: Database
+) -> metrics_schemas.IncidentsMetricsResponse:
+    return metrics_schemas.IncidentsMetricsResponse(groups=await metrics.incident_metrics(db, principal, data))
+
+
+async def export_incidents(data: export_schemas.IncidentsExportRequest, principal: Principal, db: Database) -> Stream:
+    export = await exporting.export_incidents(db, principal, data)
+    disposition = {"Content-Disposition": f'attachment; filename="{export.filename}"'}
+    return Stream(export.chunks, media_type=export.media_type, headers=disposition)
+
+
 async def update_incident(
     data: schemas.IncidentsUpdateRequest, principal: Principal, db: Database
 ) -> schemas.IncidentResponse:
@@ -57,6 +70,15 @@ ROUTES: list[HTTPRouteHandler] = [
     *read("/incidents.get", "incidents-get", get_incident),
     *read("/incidents.list", "incidents-list", list_incidents),
     *read("/incidents.group", "incidents-group", group_incidents),
+    *read("/incidents.metrics", "incidents-metrics", incident_metrics),
+    *read(
+        "/incidents.export",
+        "incidents-export",
+        export_incidents,
+        # No media_type here: the handler's would override the stream's (application/x-ndjson or text/csv).
+        response_description="Streamed: application/x-ndjson, one wire incident per line (format ndjson), or "
+        "text/csv with a header row (format csv); see docs/compatibility.md",
+    ),
     *write("/incidents.update", "incidents-update", update_incident),
     *write("/incidents.delete", "incidents-delete", delete_incident),
 ]

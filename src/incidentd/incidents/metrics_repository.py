@@ -1,0 +1,186 @@
+"""SQL of incidents.metrics: lifecycle durations, their exact percentiles and target breaches per group and time
+bucket, computed by the database (one statement on PostgreSQL, two on SQLite; no incident is loaded into Python).
+
+Durations come from the dates (see `durations`); percentiles are exact and discrete (the value at rank
+ceil(p * n) of the group's n values in ascending order): PostgreSQL's percentile_disc, and on SQLite (which has
+none) window functions ranking the values with the same integer rank, so both answer the same values."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from incidentd.incidents.repository import grouped_source
+from incidentd.incidents.tables import incidents
+from incidentd.sqlite_inline import off_loop
+
+Bucket = Literal["day", "week", "month"]
+DAY_MS = 86_400_000
+WEEK_MS = 7 * DAY_MS
+MONDAY_MS = 4 * DAY_MS  # 1970-01-05, the first Monday after the epoch: weeks start on Mondays (ISO 8601)
+PERCENTS = (50, 90, 99)
+# The durations, each from the start of an incident (identified_date, else created_date) to one of its dates.
+DURATIONS = {
+    "time_to_acknowledge": "acknowledged_date",
+    "time_to_mitigate": "mitigated_date",
+    "time_to_resolve": "actual_close_date",
+}
+
+
+def durations() -> dict[str, Any]:
+    """Each duration's SQL expression, in milliseconds: NULL while its date is unset (a skipped stage counts in
+    no statistic of that duration), and 0 when its date lies before the start (dates set by hand out of order
+    never make a negative duration)."""
+    start = sa.func.coalesce(incidents.c.identified_date, incidents.c.created_date)
+    found = {}
+    for name, column in DURATIONS.items():
+        end = incidents.c[column]
+        found[name] = sa.case((end.is_(None), sa.null()), (end < start, sa.literal(0)), else_=end - start)
+    return found
+
+
+def _floor(value: Any, width: int, offset: int = 0) -> Any:
+    """value rounded down to a multiple of width (+ offset), for negative values too (SQL's % keeps the sign of
+    the dividend on both databases)."""
+    return value - (((value - offset) % width) + width) % width
+
+
+def bucket_start(conn: AsyncConnection, bucket: Bucket, column: Any) -> Any:
+    """The start (epoch ms, UTC) of the day, week (Monday) or month holding `column`."""
+    if bucket == "day":
+        return _floor(column, DAY_MS)
+    if bucket == "week":
+        return _floor(column, WEEK_MS, MONDAY_MS)
+    seconds = (column - ((column % 1000) + 1000) % 1000) // 1000
+    if conn.dialect.name == "postgresql":
+        month = sa.func.date_trunc("month", sa.func.timezone("UTC", sa.func.to_timestamp(seconds)))
+        return sa.cast(sa.extract("epoch", month), sa.BigInteger) * 1000
+    month_start = sa.func.strftime("%s", seconds, "unixepoch", "start of month")
+    return sa.cast(month_start, sa.BigInteger) * 1000
+
+
+@dataclass(frozen=True)
+class Duration:
+    count: int
+    total: int  # sum of the durations, ms (the mean is total / count)
+    maximum: int | None
+    percentiles: dict[int, int | None]  # percent -> value
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    key: Any  # the group's key as the repository stores it (None: no value; always None without group_by)
+    bucket: int | None  # start of the time bucket, epoch ms
+    count: int
+    open_count: int
+    durations: dict[str, Duration]
+    with_target: int
+    breached: int
+
+
+async def aggregates(
+    conn: AsyncConnection,
+    clauses: Sequence[Any],
+    *,
+    group_by: str | None,
+    bucket: Bucket | None,
+    bucket_date: str,
+    now: int,
+) -> list[Aggregate]:
+    """Per (group key, bucket): counts, duration statistics and target breaches of the incidents matching
+    `clauses`. A target is breached when the incident closed after it, or is still open and it has passed (at
+    `now`). Scans every match, so SQLite runs it off the event loop."""
+    source, key = grouped_source(group_by) if group_by else (incidents, sa.null())
+    bucketed = bucket_start(conn, bucket, incidents.c[bucket_date]) if bucket else sa.null()
+    target, closed = incidents.c.target_close_date, incidents.c.actual_close_date
+    breached = sa.and_(
+        target.is_not(None),
+        sa.or_(sa.and_(closed.is_not(None), closed > target), sa.and_(closed.is_(None), target < now)),
+    )
+    measured = durations()
+    columns: list[Any] = [
+        key.label("g"),
+        bucketed.label("b"),
+        sa.case((closed.is_(None), 1), else_=0).label("open"),
+        sa.case((target.is_not(None), 1), else_=0).label("with_target"),
+        sa.case((breached, 1), else_=0).label("breached"),
+    ]
+    for index, expression in enumerate(measured.values()):
+        columns.append(expression.label(f"d{index}"))
+    where = [*clauses, incidents.c[bucket_date].is_not(None)] if bucket else list(clauses)
+    base = sa.select(*columns).select_from(source).where(*where).subquery("base")
+    cell = [base.c.g, base.c.b]
+    totals: list[Any] = [*cell, sa.func.count(), sa.func.sum(base.c.open)]
+    totals += [sa.func.sum(base.c.with_target), sa.func.sum(base.c.breached)]
+    for index in range(len(measured)):
+        value = base.c[f"d{index}"]
+        totals += [sa.func.count(value), sa.func.sum(value), sa.func.max(value)]
+    with off_loop():
+        if conn.dialect.name == "postgresql":
+            # PostgreSQL's ordered-set aggregate gives the same discrete percentile in the same scan (rank
+            # ceil(p n), p a double: for these p and any n below 2^40 the product rounds to the exact rank), four
+            # times faster than ranking rows with window functions.
+            fractions = postgresql.array([sa.literal(percent / 100, sa.Float) for percent in PERCENTS])
+            for index in range(len(measured)):
+                value = base.c[f"d{index}"]
+                disc = sa.func.percentile_disc(fractions).within_group(value.asc())
+                totals.append(sa.type_coerce(disc, postgresql.ARRAY(sa.BigInteger)))
+            rows = (await conn.execute(sa.select(*totals).group_by(*cell))).all()
+            width = 6 + 3 * len(measured)
+            none = (None,) * len(PERCENTS)  # a duration no incident of the cell has: NULL, not an array
+            picked = {(row[0], row[1]): tuple(v for array in row[width:] for v in array or none) for row in rows}
+        else:
+            rows = (await conn.execute(sa.select(*totals).group_by(*cell))).all()
+            picked = {(row[0], row[1]): row[2:] for row in (await conn.execute(_ranked_percentiles(base, measured)))}
+    found = []
+    for row in rows:
+        stats = {}
+        values = picked.get((row[0], row[1]), ())
+        for index, name in enumerate(measured):
+            count, total, maximum = row[6 + index * 3 : 9 + index * 3]
+            chosen = tuple(values[index * len(PERCENTS) : (index + 1) * len(PERCENTS)]) or (None,) * len(PERCENTS)
+            stats[name] = Duration(
+                int(count),
+                int(total or 0),
+                None if maximum is None else int(maximum),
+                {p: None if v is None else int(v) for p, v in zip(PERCENTS, chosen, strict=True)},
+            )
+        found.append(
+            Aggregate(
+                key=row[0],
+                bucket=None if row[1] is None else int(row[1]),
+                count=int(row[2]),
+                open_count=int(row[3]),
+                durations=stats,
+                with_target=int(row[4]),
+                breached=int(row[5]),
+            )
+        )
+    return found
+
+
+def _ranked_percentiles(base: Any, measured: dict[str, Any]) -> Any:
+    """SQLite: each duration ranked within its cell by window functions; only the rows at a wanted rank are kept
+    (a few per cell, so the final grouping is small), and each percentile's value picked among them."""
+    cell = [base.c.g, base.c.b]
+    ranked_columns: list[Any] = list(cell)
+    for index in range(len(measured)):
+        value = base.c[f"d{index}"]
+        ranks = sa.func.row_number().over(partition_by=cell, order_by=value.asc().nulls_last())
+        counts = sa.func.count(value).over(partition_by=cell)
+        ranked_columns += [value, ranks.label(f"r{index}"), counts.label(f"n{index}")]
+    ranked = sa.select(*ranked_columns).subquery("ranked")
+    picks: list[Any] = [ranked.c.g, ranked.c.b]
+    wanted: list[Any] = []
+    for index in range(len(measured)):
+        value, rank, count = ranked.c[f"d{index}"], ranked.c[f"r{index}"], ranked.c[f"n{index}"]
+        for percent in PERCENTS:
+            at = rank == (percent * count + 99) // 100
+            wanted.append(at)
+            picks.append(sa.func.max(sa.case((at, value))))
+    return sa.select(*picks).where(sa.or_(*wanted)).group_by(ranked.c.g, ranked.c.b)
