@@ -8,6 +8,7 @@ import msgspec
 
 from incidentd.articles.schemas import Resource
 from incidentd.incidents.schemas import Incident, IncidentSummary
+from incidentd.kit.bounds import Cursor
 from incidentd.kit.pages import PageLimit
 from incidentd.kit.wire import Request, Response, UserSummary
 
@@ -161,7 +162,7 @@ class LinksGetRequest(Request):
 
 class LinksListRequest(Request):
     object: ObjectId
-    cursor: str | None = None
+    cursor: Cursor | None = None
     # DevRev's newer SDKs send it; incidentd has no custom link types, so a list with it matches nothing.
     custom_link_type: Annotated[list[ObjectId], msgspec.Meta(max_length=MAX_FILTER_VALUES)] | None = None
     direction: Direction | None = None

@@ -48,6 +48,7 @@ def router() -> Router:
 
 def handle_any_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """The app's exception handler: HTML pages for web paths (a missing page too), DevRev errors for the API."""
-    if is_web_path(request.url.path):
+    # The scope's path, not request.url: building the URL decodes the query string, which may not be UTF-8.
+    if is_web_path(request.scope["path"]):
         return web_exception(request, exc)
     return handle_exception(request, exc)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from incidentd.kit.numbers import INT64_MAX
 from incidentd.kit.wire import Request, Response, UserSummary
 
 # DevRev's `webhook-event-type`, without `verify` (a protocol message, not a subscription).
@@ -126,7 +127,7 @@ class WebhooksDeliveriesListRequest(Request):
     id: Annotated[str, msgspec.Meta(max_length=256)]
     state: Annotated[list[DeliveryState], msgspec.Meta(max_length=3)] | None = None
     cursor: Annotated[str, msgspec.Meta(max_length=512)] | None = None
-    limit: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)] | None = None  # more than 100 is served as 100
 
 
 class WebhookDelivery(Response):
