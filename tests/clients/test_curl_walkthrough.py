@@ -17,6 +17,7 @@ pytestmark = pytest.mark.clients
 README = Path(__file__).parents[2] / "README.md"
 MARKER = "<!-- walkthrough: run verbatim by tests/clients/test_curl_walkthrough.py -->"
 LINKS_MARKER = "<!-- links walkthrough: run verbatim by tests/clients/test_curl_walkthrough.py -->"
+TIMELINE_MARKER = "<!-- timeline walkthrough: run verbatim by tests/clients/test_curl_walkthrough.py -->"
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
@@ -26,7 +27,7 @@ def fenced_block_after(text: str, anchor: str, language: str) -> str:
     return text[opening : text.index("```", opening)]
 
 
-@pytest.mark.parametrize("marker", [MARKER, LINKS_MARKER], ids=["incidents", "links"])
+@pytest.mark.parametrize("marker", [MARKER, TIMELINE_MARKER, LINKS_MARKER], ids=["incidents", "timeline", "links"])
 def test_the_readme_walkthrough_runs_as_written(marker: str, database_url: str, tmp_path: Path) -> None:
     for tool in ("bash", "curl", "jq"):
         assert shutil.which(tool), f"the walk-through needs {tool}"
