@@ -20,7 +20,7 @@ from incidentd.errors import ApiError
 from incidentd.identity import service as identity
 from incidentd.kit import ids
 from incidentd.kit.time import to_rfc3339
-from incidentd.principal import ADMIN
+from incidentd.principal import ADMIN, OrgScope
 
 
 def _commands(description: str) -> typer.Typer:
@@ -79,6 +79,12 @@ def _run(settings: Settings, work: Callable[[database.Database], Awaitable[T]]) 
     except ApiError as exc:
         typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
+
+
+async def _org_scope(db: database.Database, settings: Settings, org: str) -> OrgScope:
+    """The org a command names, read in a transaction of its own (find_org says when there is none)."""
+    async with db.read() as conn:
+        return await identity.find_org(conn, settings.don_partition, org)
 
 
 def _print_token(settings: Settings, secret: str, *, server_starts: bool = False) -> None:
@@ -292,8 +298,7 @@ def user_list(org: str = OrgOption, database_url: str = DatabaseOption) -> None:
     settings = _settings(database_url=database_url)
 
     async def work(db: database.Database) -> list[str]:
-        async with db.read() as conn:
-            scope = await identity.find_org(conn, settings.don_partition, org)
+        scope = await _org_scope(db, settings, org)
         return [
             "\t".join(
                 [
@@ -323,8 +328,7 @@ def user_set_role(
     settings = _settings(database_url=database_url)
 
     async def work(db: database.Database) -> str:
-        async with db.read() as conn:
-            scope = await identity.find_org(conn, settings.don_partition, org)
+        scope = await _org_scope(db, settings, org)
         row = await identity.set_role(db, scope, user, role)
         return f"{scope.don(row.user_type, row.number)}\t{row.role}"
 
@@ -351,8 +355,7 @@ def user_set_password(
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
     async def work(db: database.Database) -> str:
-        async with db.read() as conn:
-            scope = await identity.find_org(conn, settings.don_partition, org)
+        scope = await _org_scope(db, settings, org)
         number = await logins.set_password(db, scope, user, password)
         return scope.don("dev_user", number)
 
@@ -372,8 +375,7 @@ def login_link(
     settings = _settings(database_url=database_url)
 
     async def work(db: database.Database) -> str:
-        async with db.read() as conn:
-            scope = await identity.find_org(conn, settings.don_partition, org)
+        scope = await _org_scope(db, settings, org)
         return await logins.issue_login_link(db, scope, user)
 
     secret = _run(settings, work)
@@ -447,8 +449,7 @@ def token_revoke(
     settings = _settings(database_url=database_url)
 
     async def work(db: database.Database) -> None:
-        async with db.read() as conn:
-            scope = await identity.find_org(conn, settings.don_partition, org)
+        scope = await _org_scope(db, settings, org)
         await identity.revoke_token(db, scope, token_id)
 
     _run(settings, work)
@@ -611,8 +612,7 @@ def export_command(
     partial = target.with_name(f".{target.name}.partial")
 
     async def work(db: database.Database) -> int:
-        async with db.read() as conn:
-            scope = await identity.find_org(conn, settings.don_partition, org)
+        scope = await _org_scope(db, settings, org)
         progress = ProgressLine("exported", None)
         principal = Principal(scope, 0, "sys_user")  # reads as the org; the export checks no role
         export = await exporting.export_incidents(db, principal, request, progress=progress.advance)
