@@ -102,6 +102,34 @@ async def test_replay_resends_one_delivery_or_everything_since_a_time_with_the_s
     assert not receiver.bad_signatures
 
 
+async def test_a_replay_while_the_first_send_is_in_flight_still_sends_again(client, admin: Actor, receiver):
+    """The race CI hit: the receiver had the event but the sender had not stored the outcome yet when the replay
+    made the delivery pending; the late outcome ("delivered") must not swallow the replay."""
+    hook = await subscribe(client, admin, receiver)
+    receiver.delay = 0.5  # the receiver has the event at once and answers half a second later
+    await client.post("/incidents.create", json={"title": "in flight"}, headers=admin.headers)
+    await eventually(lambda: len(receiver.events()) == 1, what="the first send")
+    first = receiver.events()[0]
+    replayed = await client.post(
+        "/webhooks.replay", json={"id": hook["id"], "event_id": first["id"]}, headers=admin.headers
+    )
+    assert replayed.json() == {"replayed": 1}
+    await eventually(lambda: len(receiver.events()) == 2, what="the replayed send")
+    assert receiver.events()[1]["id"] == first["id"]
+    receiver.delay = 0.0
+    # The first send's outcome belonged to the lease the replay took over: only the replayed send is recorded.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        log = await deliveries(client, admin, hook["id"])
+        if log["deliveries"][0]["state"] == "delivered":
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.6)  # the first send's late answer is in too
+    log = await deliveries(client, admin, hook["id"])
+    assert [(e["state"], e["attempts"]) for e in log["deliveries"]] == [("delivered", 1)]
+    assert len(receiver.events()) == 2
+
+
 @pytest.mark.parametrize(
     "body",
     [{}, {"event_id": "x", "since": "2000-01-01T00:00:00Z"}, {"event_id": "don:integration:x:devo/y:webhook/1:e/1"}],

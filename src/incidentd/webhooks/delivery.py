@@ -245,7 +245,7 @@ class Deliverer:
         for row in chosen:
             key = (row.dev_org_id, row.webhook_number)
             self._in_flight[key] = self._in_flight.get(key, 0) + 1
-            self._spawn(self._deliver(row), key)
+            self._spawn(self._deliver(row, lease_until), key)
         return bool(chosen)
 
     def _spawn(self, work: Any, key: tuple[int, int] | None = None) -> None:
@@ -266,7 +266,7 @@ class Deliverer:
 
         task.add_done_callback(done)
 
-    async def _deliver(self, row: Any) -> None:
+    async def _deliver(self, row: Any, lease_until: int) -> None:
         key = (row.dev_org_id, row.webhook_number, row.seq)
         async with self.db.read() as conn:
             details = await queue.sending_details(conn, *key)
@@ -284,9 +284,12 @@ class Deliverer:
         outcome = await sending.post(
             self.http, details.url, body, secret, list(details.headers or []), self.settings.webhook_timeout_seconds
         )
-        await self.record(row, outcome)
+        await self.record(row, lease_until, outcome)
 
-    async def record(self, row: Any, outcome: sending.Outcome) -> None:
+    async def record(self, row: Any, lease_until: int, outcome: sending.Outcome) -> None:
+        """Store the outcome of a send made under the lease `lease_until`. A replay (or another process whose
+        claim followed an expired lease) took the delivery over meanwhile if the lease changed: the outcome of
+        this send is then not the delivery's any more and is dropped, so the replay's send is not lost."""
         now = now_ms()
         values: dict[str, Any] = {
             "last_status_code": outcome.status_code,
@@ -312,7 +315,7 @@ class Deliverer:
             result = "retry"
         async with self.db.write() as conn:
             await queue.record_attempt(
-                conn, (row.dev_org_id, row.webhook_number, row.seq), values=values, failing=failing
+                conn, (row.dev_org_id, row.webhook_number, row.seq), lease_until, values=values, failing=failing
             )
         self.metrics.observe(result, outcome.latency_ms / 1000)
 

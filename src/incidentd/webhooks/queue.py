@@ -157,15 +157,28 @@ async def sending_details(conn: AsyncConnection, dev_org_id: int, webhook_number
 
 
 async def record_attempt(
-    conn: AsyncConnection, key: tuple[int, int, int], *, values: dict[str, Any], failing: bool | None
-) -> None:
-    """Store an attempt's outcome; `failing` sets or clears the webhook's failing mark (None: unchanged)."""
+    conn: AsyncConnection,
+    key: tuple[int, int, int],
+    lease_until: int,
+    *,
+    values: dict[str, Any],
+    failing: bool | None,
+) -> bool:
+    """Store an attempt's outcome if the delivery is still under the sender's lease; `failing` sets or clears the
+    webhook's failing mark (None: unchanged). False when the lease was taken over (the outcome is dropped)."""
     dev_org_id, webhook_number, seq = key
-    await conn.execute(
+    result = await conn.execute(
         sa.update(d)
-        .where(d.c.dev_org_id == dev_org_id, d.c.webhook_number == webhook_number, d.c.seq == seq)
+        .where(
+            d.c.dev_org_id == dev_org_id,
+            d.c.webhook_number == webhook_number,
+            d.c.seq == seq,
+            d.c.lease_until == lease_until,
+        )
         .values(lease_until=None, attempts=d.c.attempts + 1, **values)
     )
+    if not result.rowcount:
+        return False
     if failing is not None:
         await conn.execute(
             sa.update(webhooks)
@@ -176,6 +189,7 @@ async def record_attempt(
             )
             .values(failing=failing)
         )
+    return True
 
 
 # the verify handshake --------------------------------------------------------------------------------
