@@ -7,7 +7,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -583,6 +583,12 @@ def export_command(
     filters: str = typer.Option(
         "{}", "--filter", help="The list filters as JSON, as incidents.list takes them: '{\"severity\": [1, 2]}'."
     ),
+    include: list[str] = typer.Option(
+        [],
+        "--include",
+        help='timeline: each NDJSON line becomes {"incident": ..., "timeline": [...]} with the incident\'s '
+        "comments (private ones too) and change events, as `incidentd import` reads them.",
+    ),
     database_url: str = DatabaseOption,
 ) -> None:
     """Write every incident of an org that matches the filters to a file, oldest first, as incidents.export
@@ -601,9 +607,10 @@ def export_command(
         body = msgspec.json.decode(filters)
         if not isinstance(body, dict):
             raise msgspec.ValidationError("expected a JSON object")
-        request = msgspec.convert({**body, "format": export_format}, IncidentsExportRequest)
+        extra: dict[str, Any] = {"format": export_format, **({"include": include} if include else {})}
+        request = msgspec.convert({**body, **extra}, IncidentsExportRequest)
     except msgspec.ValidationError as exc:
-        typer.secho(f"error: --filter / --format: {exc}", fg=typer.colors.RED, err=True)
+        typer.secho(f"error: --filter / --format / --include: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     except msgspec.DecodeError as exc:
         typer.secho(f"error: --filter is not JSON: {exc}", fg=typer.colors.RED, err=True)
@@ -615,7 +622,7 @@ def export_command(
         scope = await _org_scope(db, settings, org)
         progress = ProgressLine("exported", None)
         principal = Principal(scope, 0, "sys_user")  # reads as the org; the export checks no role
-        export = await exporting.export_incidents(db, principal, request, progress=progress.advance)
+        export = await exporting.export_incidents(db, principal, request, progress=progress.advance, everything=True)
         progress.total = export.total
         with partial.open("wb") as file:
             async for chunk in export.chunks:
@@ -626,3 +633,87 @@ def export_command(
 
     written = _run(settings, work)
     typer.echo(f"wrote {written:,} incidents to {target}")
+
+
+# import ------------------------------------------------------------------------------------------------
+
+
+@app.command("import")
+def import_command(
+    path: str = typer.Argument(
+        None, help="An NDJSON export (incidentd export, incidents.export); not with --from dispatch."
+    ),
+    org: str = OrgOption,
+    source: str = typer.Option("ndjson", "--from", help="ndjson (FILE, the default) or dispatch (--database-url)."),
+    database_url: str = typer.Option(
+        None,
+        "--database-url",
+        help="incidentd's database (env INCIDENTD_DATABASE_URL); with --from dispatch, the Dispatch PostgreSQL "
+        "database to read (incidentd's is then --target-database-url or the environment's).",
+    ),
+    target_database_url: str = typer.Option(
+        None, "--target-database-url", help="With --from dispatch: incidentd's database (env INCIDENTD_DATABASE_URL)."
+    ),
+    dispatch_schema: str = typer.Option(
+        "dispatch_organization_default", "--dispatch-schema", help="With --from dispatch: the organization's schema."
+    ),
+) -> None:
+    """Load incidents into an org: an NDJSON export (of this server or another, SQLite or PostgreSQL), or a
+    Netflix Dispatch database (--from dispatch), with a progress line (count, rate, ETA) and a summary.
+
+    Display numbers are kept when free in the org, else new ones are given; users are matched by email or display
+    name (created when missing), tags by name (created), parts and articles by name (dropped when missing),
+    stages by name. Running it again is harmless: records imported already and unchanged are skipped, changed
+    ones are rewritten (an import map remembers each record). Exits 1 when a record failed (each is listed)."""
+    from incidentd.imports import service as imports
+    from incidentd.progress import ProgressLine
+
+    if source not in ("ndjson", "dispatch"):
+        typer.secho("error: --from takes ndjson or dispatch", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    if source == "dispatch":
+        if not database_url or path:
+            typer.secho("error: --from dispatch reads --database-url (no FILE)", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2)
+        settings = _settings(database_url=target_database_url)
+    else:
+        if not path:
+            typer.secho("error: FILE is required (an NDJSON export)", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2)
+        if not Path(path).is_file():
+            typer.secho(f"error: {path} is not a file", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2)
+        settings = _settings(database_url=database_url)
+
+    async def work(db: database.Database) -> imports.Summary:
+        scope = await _org_scope(db, settings, org)
+        if source == "dispatch":
+            from incidentd.imports import dispatch
+
+            progress = ProgressLine("imported", None)
+            summary = await dispatch.import_database(
+                db, scope, database_url, schema=dispatch_schema, progress=progress.advance, total=progress
+            )
+        else:
+            from incidentd.imports import ndjson
+
+            total, highest = ndjson.scan(_file_lines(path))
+            progress = ProgressLine("imported", total)
+            summary = await ndjson.import_lines(
+                db, scope, _file_lines(path), highest=highest, progress=progress.advance
+            )
+        progress.finish()
+        return summary
+
+    summary = _run(settings, work)
+    typer.echo(summary.line())
+    for failure in summary.failures:
+        typer.secho(f"failed: {failure}", fg=typer.colors.RED, err=True)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def _file_lines(path: str) -> Iterator[bytes]:
+    """A file's lines, read as they are consumed (an import file may be larger than memory)."""
+    with Path(path).open("rb") as file:
+        yield from file

@@ -6,6 +6,7 @@ from incidentd.artifacts import tables as artifacts_tables
 from incidentd.customization import tables as customization_tables
 from incidentd.idempotency import tables as idempotency_tables
 from incidentd.identity import tables as identity_tables
+from incidentd.imports import tables as imports_tables
 from incidentd.incidents import tables as incidents_tables
 from incidentd.kit import counters
 from incidentd.links import tables as links_tables
@@ -23,6 +24,7 @@ __all__ = [
     "customization_tables",
     "idempotency_tables",
     "identity_tables",
+    "imports_tables",
     "incidents_tables",
     "links_tables",
     "logins_tables",

@@ -4,7 +4,11 @@ The filters are checked (and stage names, custom fields resolved) before the fir
 DevRev-shaped 4xx; then the incidents are read by keyset pages of PAGE in (created_date, number) order, each page
 in a read transaction of its own, rendered, encoded and handed on: memory holds one page, whatever the count.
 An incident created during an export appears when it sorts after the page being read (keyset: nothing is read
-twice, nothing that existed throughout is missed)."""
+twice, nothing that existed throughout is missed).
+
+With `include: ["timeline"]` a line is `{"incident": {...}, "timeline": [...]}` (`IncidentWithTimeline`): pages
+are TIMELINE_PAGE incidents and each carries at most TIMELINE_LIMIT entries, read in the page's transaction, so
+memory stays bounded by TIMELINE_PAGE x TIMELINE_LIMIT entries whatever the export's size."""
 
 from __future__ import annotations
 
@@ -15,16 +19,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.customization import service as customization
 from incidentd.db import Database
+from incidentd.errors import InvalidField
 from incidentd.incidents import filters, reading, repository, schemas
-from incidentd.incidents.export_schemas import IncidentsExportRequest
+from incidentd.incidents.export_schemas import IncidentsExportRequest, IncidentWithTimeline
 from incidentd.incidents.rendering import render
 from incidentd.kit.time import now_ms
 from incidentd.principal import OrgScope, Principal
+from incidentd.timeline import service as timeline
 
 PAGE = 500
+TIMELINE_PAGE = 50  # incidents per page when their timelines ride along
+TIMELINE_LIMIT = 1_000  # entries per incident in an export; more are cut (the line says timeline_truncated)
 ORDER = (filters.SortKey("created_date", False),)
 LIST_SEPARATOR = " "  # between the display ids of a multi-valued CSV column (ids hold no spaces)
 CSV_COLUMNS = (
@@ -69,11 +79,16 @@ async def export_incidents(
     request: IncidentsExportRequest,
     *,
     progress: Callable[[int], None] | None = None,
+    everything: bool = False,
 ) -> Export:
     """Check the request and count its matches now; the returned `chunks` read and encode the incidents when
-    iterated. `progress` is called with the number of incidents of each page written."""
+    iterated. `progress` is called with the number of incidents of each page written. `everything` puts every
+    user's private timeline comments in (the CLI's operator export); the API exports what the caller may see."""
     org = principal.org
     form = request.format or "ndjson"
+    with_timeline = "timeline" in (request.include or [])
+    if with_timeline and form != "ndjson":
+        raise InvalidField("include: timeline is exported in the ndjson format only", field_name="include")
     async with db.read() as conn:
         spec = await reading.filter_spec(conn, org, request, now_ms())
         clauses = repository.where(org.dev_org_id, spec)
@@ -84,34 +99,68 @@ async def export_incidents(
         encode = _csv_encoder(custom)
     else:
         header, encode = b"", _ndjson
-    return Export(MEDIA_TYPES[form], f"incidents.{form}", total, _chunks(db, org, clauses, header, encode, progress))
+    if with_timeline:
+
+        async def read(conn: AsyncConnection, rows: list[Row[Any]]) -> list[Any]:
+            return await _with_timelines(conn, principal, rows, everything)
+
+        pages = _pages(db, clauses, TIMELINE_PAGE, read)
+    else:
+        pages = incident_pages(db, org, clauses)
+    return Export(MEDIA_TYPES[form], f"incidents.{form}", total, _chunks(pages, header, encode, progress))
 
 
-async def incident_pages(db: Database, org: OrgScope, clauses: list[Any]) -> AsyncIterator[list[schemas.Incident]]:
-    """The matching incidents as wire objects, a keyset page at a time, oldest first."""
+async def _pages(
+    db: Database, clauses: list[Any], size: int, read: Callable[[AsyncConnection, list[Row[Any]]], Any]
+) -> AsyncIterator[list[Any]]:
+    """The matching incidents a keyset page of `size` at a time, oldest first, each page turned by `read` into
+    what is encoded, inside the page's read transaction."""
     boundary: list[Any] | None = None
     while True:
         async with db.read() as conn:
-            rows = list(await repository.page(conn, clauses, ORDER, boundary=boundary, backwards=False, limit=PAGE))
-            rendered = await render(conn, org, rows) if rows else []
-        if rendered:
-            yield rendered
-        if len(rows) < PAGE:
+            rows = list(await repository.page(conn, clauses, ORDER, boundary=boundary, backwards=False, limit=size))
+            items = await read(conn, rows) if rows else []
+        if items:
+            yield items
+        if len(rows) < size:
             return
         boundary = repository.sort_values(rows[-1], ORDER)
 
 
+def incident_pages(db: Database, org: OrgScope, clauses: list[Any]) -> AsyncIterator[list[schemas.Incident]]:
+    """The matching incidents as wire objects, a keyset page at a time, oldest first."""
+
+    async def read(conn: AsyncConnection, rows: list[Row[Any]]) -> list[schemas.Incident]:
+        return await render(conn, org, rows)
+
+    return _pages(db, clauses, PAGE, read)
+
+
+async def _with_timelines(
+    conn: AsyncConnection, principal: Principal, rows: list[Row[Any]], everything: bool
+) -> list[IncidentWithTimeline]:
+    incidents = await render(conn, principal.org, rows)
+    numbers = [row.number for row in rows]
+    timelines = await timeline.first_entries(conn, principal, numbers, limit=TIMELINE_LIMIT + 1, everything=everything)
+    lines = []
+    for number, incident in zip(numbers, incidents, strict=True):
+        entries = timelines.get(number, [])
+        truncated = len(entries) > TIMELINE_LIMIT
+        lines.append(
+            IncidentWithTimeline(incident=incident, timeline=entries[:TIMELINE_LIMIT], timeline_truncated=truncated)
+        )
+    return lines
+
+
 async def _chunks(
-    db: Database,
-    org: OrgScope,
-    clauses: list[Any],
+    pages: AsyncIterator[list[Any]],
     header: bytes,
-    encode: Callable[[list[schemas.Incident]], bytes],
+    encode: Callable[[list[Any]], bytes],
     progress: Callable[[int], None] | None,
 ) -> AsyncIterator[bytes]:
     if header:
         yield header
-    async for page in incident_pages(db, org, clauses):
+    async for page in pages:
         yield encode(page)
         if progress is not None:
             progress(len(page))
@@ -120,7 +169,7 @@ async def _chunks(
 _ENCODER = msgspec.json.Encoder()
 
 
-def _ndjson(page: list[schemas.Incident]) -> bytes:
+def _ndjson(page: list[Any]) -> bytes:
     buffer = bytearray()
     for incident in page:
         _ENCODER.encode_into(incident, buffer, -1)

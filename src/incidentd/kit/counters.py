@@ -51,3 +51,19 @@ def _allocate(insert: Any) -> Any:
 
 
 _ALLOCATE = {"postgresql": _allocate(postgresql.insert), "sqlite": _allocate(sqlite.insert)}
+
+
+async def raise_to(conn: AsyncConnection, dev_org_id: int, kind: str, value: int) -> None:
+    """Make the counter's last value at least `value`: a number an import wrote explicitly is never allocated
+    again."""
+    counter = KINDS[kind].counter if kind in KINDS else kind
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(id_counters)
+        .values(dev_org_id=dev_org_id, kind=counter, last_value=value)
+        .on_conflict_do_update(
+            index_elements=[id_counters.c.dev_org_id, id_counters.c.kind],
+            set_={"last_value": sa.case((id_counters.c.last_value < value, value), else_=id_counters.c.last_value)},
+        )
+    )
+    await conn.execute(statement)

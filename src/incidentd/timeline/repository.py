@@ -229,3 +229,35 @@ async def expired(conn: AsyncConnection, now: int, batch: int) -> list[tuple[int
         .limit(batch)
     )
     return [(row.dev_org_id, row.number) for row in (await conn.execute(query)).all()]
+
+
+async def first_entries(
+    conn: AsyncConnection,
+    dev_org_id: int,
+    object_kind: str,
+    object_numbers: Sequence[int],
+    *,
+    limit: int,
+    viewer: int | None,
+    now: int,
+) -> list[Row[Any]]:
+    """The first `limit` entries (in entry order) of each of several objects' timelines, ordered by object then
+    entry: one statement for a page of objects (a window function numbers each timeline's rows). `viewer` None
+    reads private entries too (an operator's export); expired entries are left out either way."""
+    conditions = [
+        entries.c.dev_org_id == dev_org_id,
+        entries.c.object_kind == object_kind,
+        one_of(entries.c.object_number, object_numbers),
+    ]
+    if viewer is None:
+        conditions.append(sa.or_(entries.c.expires_at.is_(None), entries.c.expires_at > now))
+    else:
+        conditions.extend(visible(dev_org_id, viewer, now))
+    position = sa.func.row_number().over(partition_by=entries.c.object_number, order_by=entries.c.number)
+    ranked = sa.select(entries, position.label("position")).where(*conditions).subquery()
+    query = (
+        sa.select(*(ranked.c[column.name] for column in entries.c))
+        .where(ranked.c.position <= limit)
+        .order_by(ranked.c.object_number, ranked.c.number)
+    )
+    return list((await conn.execute(query)).all())

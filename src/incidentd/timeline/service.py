@@ -32,7 +32,7 @@ from incidentd.kit import ids, pages, references
 from incidentd.kit.time import now_ms, parse_rfc3339, parse_window, to_rfc3339
 from incidentd.principal import OrgScope, Principal
 from incidentd.timeline import repository, schemas
-from incidentd.timeline.changes import CHANGE_EVENT, COLLECTIONS, COMMENT
+from incidentd.timeline.changes import CHANGE_EVENT, CHANGE_EVENT_VISIBILITY, COLLECTIONS, COMMENT
 
 log = structlog.get_logger(__name__)
 
@@ -302,6 +302,85 @@ def _filters(request: schemas.TimelineEntriesListRequest) -> repository.EntryFil
         created_after=after,
         created_before=before,
     )
+
+
+async def first_entries(
+    conn: AsyncConnection, principal: Principal, object_numbers: list[int], *, limit: int, everything: bool = False
+) -> dict[int, list[schemas.TimelineEntry]]:
+    """The first `limit` entries of each incident's timeline (oldest first) as the caller sees them, by incident
+    number (incidents without entries are absent): an export's timelines, one statement for a page of
+    incidents. `everything` includes every user's private entries (an operator's export from the CLI)."""
+    org = principal.org
+    rows = await repository.first_entries(
+        conn,
+        org.dev_org_id,
+        "incident",
+        object_numbers,
+        limit=limit,
+        viewer=None if everything else principal.user_number,
+        now=now_ms(),
+    )
+    by_object: dict[int, list[schemas.TimelineEntry]] = {}
+    for row, entry in zip(rows, await render(conn, org, rows), strict=True):
+        by_object.setdefault(row.object_number, []).append(entry)
+    return by_object
+
+
+async def has_history(conn: AsyncConnection, org: OrgScope, object_number: int) -> bool:
+    """Whether an incident number has timeline entries (a deleted incident's change events outlive it)."""
+    return await repository.has_entries(conn, org.dev_org_id, "incident", object_number)
+
+
+async def import_entry(
+    conn: AsyncConnection,
+    org: OrgScope,
+    object_number: int,
+    entry: schemas.TimelineEntry,
+    *,
+    created_by: int,
+    modified_by: int,
+) -> int:
+    """Append an entry an import brings (`incidentd import`) to an incident's timeline, as it was: its type,
+    body or change event, visibility, labels, panels, external_ref and dates, written by the given users (this
+    org's); inside the caller's unit of work. Its artifacts and private_to users are not carried. The number."""
+    is_comment = entry.type == COMMENT
+    labels = _labels(entry.labels)
+    number = await repository.next_number(conn, org.dev_org_id)
+    external_ref = entry.external_ref if is_comment else None
+    if external_ref is not None:
+        await _check_external_ref(conn, org, _Object("incident", object_number), external_ref)
+    await _written(
+        repository.insert(
+            conn,
+            {
+                "dev_org_id": org.dev_org_id,
+                "number": number,
+                "object_kind": "incident",
+                "object_number": object_number,
+                "entry_type": entry.type,
+                "visibility": entry.visibility or ("external" if is_comment else CHANGE_EVENT_VISIBILITY),
+                "collections": _mask([p for p in entry.panels or [] if p in COLLECTIONS])
+                or COLLECTIONS["discussions" if is_comment else "events"],
+                "body": entry.body if is_comment else None,
+                "body_type": (entry.body_type or "text") if is_comment else None,
+                "labels": labels or None,
+                "external_ref": external_ref,
+                "event": msgspec.to_builtins(entry.event) if not is_comment and entry.event is not None else None,
+                "expires_at": None,
+                "created_by": created_by,
+                "created_date": parse_rfc3339(entry.created_date, field_name="created_date")
+                if entry.created_date
+                else now_ms(),
+                "modified_by": modified_by,
+                "modified_date": parse_rfc3339(entry.modified_date, field_name="modified_date")
+                if entry.modified_date
+                else now_ms(),
+            },
+        ),
+        external_ref,
+    )
+    await repository.set_labels(conn, org.dev_org_id, number, labels)
+    return number
 
 
 # update / delete ---------------------------------------------------------------------------------------

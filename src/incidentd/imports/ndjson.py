@@ -1,0 +1,227 @@
+"""incidentd import FILE: an NDJSON export (`incidents.export` / `incidentd export`, with or without
+`--include timeline`) loaded into an org, on this server or another, SQLite or PostgreSQL.
+
+A line is a wire incident, or `{"incident": {...}, "timeline": [...]}`. Its references are this org's objects
+found by name (`references`): owners, creator and last modifier by email or display name (created when missing),
+tags by name (created), parts by name, pia and playbooks by article title (dropped when missing); the stage by
+name in this org's diagram; custom fields against this org's fragments of the same names (tenant `tnt__`,
+subtype `ctype__` with the same subtype, apps by namespace). Not carried: artifacts (files), impacted customers
+(accounts), stage notes, staged info, external source data and a private comment's private_to (none is in the
+wire incident or entry). The source record's id is the incident's DON in the export; its digest, the line's
+SHA-256. Loading follows `service.load`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import msgspec
+
+from incidentd.db import Database
+from incidentd.errors import ApiError
+from incidentd.imports import service
+from incidentd.imports.references import References, SourceUser
+from incidentd.incidents import importing
+from incidentd.incidents import schemas as incident_schemas
+from incidentd.kit import ids
+from incidentd.kit.time import parse_rfc3339
+from incidentd.kit.wire import UserSummary
+from incidentd.principal import OrgScope
+from incidentd.timeline.schemas import TimelineEntry
+
+SOURCE = "ndjson"
+
+
+class _Line(msgspec.Struct):
+    incident: incident_schemas.Incident
+    timeline: list[TimelineEntry] | None = None
+
+
+class _Numbered(msgspec.Struct):
+    display_id: str | None = None
+
+
+class _Peek(msgspec.Struct):
+    """What `scan` reads of a line: the display id, of a plain incident or of a line with its timeline."""
+
+    display_id: str | None = None
+    incident: _Numbered | None = None
+
+
+def scan(lines: Iterable[bytes]) -> tuple[int, int]:
+    """(number of incident lines, highest display number among them): a first pass before `import_lines`."""
+    count = highest = 0
+    decoder = msgspec.json.Decoder(_Peek)
+    for raw in lines:
+        if not raw.strip():
+            continue
+        count += 1
+        try:
+            peek = decoder.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            continue  # reported by the import itself
+        display_id = peek.incident.display_id if peek.incident is not None else peek.display_id
+        highest = max(highest, _number(display_id or "") or 0)
+    return count, highest
+
+
+async def import_lines(
+    db: Database,
+    org: OrgScope,
+    lines: Iterable[bytes],
+    *,
+    highest: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> service.Summary:
+    """Import every line (blank lines are ignored); `progress` is called with 1 per line done. An incident whose
+    number is taken here gets one above `highest` (the file's highest, from `scan`), so that it does not take
+    the number of an incident further down the file."""
+    principal = service.importer(org)
+    references = References(db, principal)
+    summary = service.Summary()
+    for index, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        summary.read += 1
+        try:
+            parsed = _parse(line)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            summary.fail(f"line {index}", f"not an exported incident: {exc}")
+        else:
+            digest = hashlib.sha256(line).hexdigest()
+            if await service.is_current(db, org, SOURCE, parsed.incident.id, digest):
+                summary.skipped += 1
+            else:
+                try:
+                    record = await _record(references, parsed, digest)
+                except ApiError as exc:
+                    summary.fail(f"line {index} ({parsed.incident.display_id})", exc.message)
+                else:
+                    await service.load(db, principal, SOURCE, record, summary, renumber_above=highest)
+        if progress is not None:
+            progress(1)
+    summary.users_created = references.counts.users_created
+    summary.tags_created = references.counts.tags_created
+    summary.dropped = len(references.counts.dropped)
+    return summary
+
+
+def _parse(line: bytes) -> _Line:
+    document = msgspec.json.decode(line)
+    if isinstance(document, dict) and isinstance(document.get("incident"), dict):
+        return msgspec.convert(document, _Line)
+    return _Line(incident=msgspec.convert(document, incident_schemas.Incident))
+
+
+def _user(summary: UserSummary | None) -> SourceUser | None:
+    if summary is None:
+        return None
+    return SourceUser(
+        email=summary.email,
+        display_name=summary.display_name,
+        full_name=summary.full_name,
+        kind=summary.type,
+        state=summary.state,
+    )
+
+
+def _number(display_id: str) -> int | None:
+    parsed = ids.try_parse(display_id)
+    return parsed.number if parsed is not None and parsed.kind.name == "incident" else None
+
+
+def _date(value: str | None, field_name: str) -> int | None:
+    return parse_rfc3339(value, field_name=field_name) if value else None
+
+
+async def _record(references: References, line: _Line, digest: str) -> service.Record:
+    incident = line.incident
+    owners = [await references.user_id(_user(owner)) for owner in incident.owned_by or []]
+    part_ids = [await references.part_id(part.name) for part in incident.applies_to_parts or []]
+    pia = [await references.article_id(article.title) for article in incident.pia or []]
+    playbooks = [await references.article_id(article.title) for article in incident.playbooks or []]
+    tags = [
+        {"tag_id": await references.tag_id(tag.tag.name), **({"value": tag.value} if tag.value is not None else {})}
+        for tag in incident.tags or []
+    ]
+    body: dict[str, Any] = {
+        "title": incident.title,
+        "body": incident.body,
+        "severity": incident.severity.id if incident.severity else None,
+        "reported_by": incident.reported_by.id if incident.reported_by else None,
+        "identified_date": incident.identified_date,
+        "acknowledged_date": incident.acknowledged_date,
+        "mitigated_date": incident.mitigated_date,
+        "target_close_date": incident.target_close_date,
+        "owned_by": owners,
+        "applies_to_parts": [part for part in part_ids if part is not None],
+        "pia": [article for article in pia if article is not None],
+        "playbooks": [article for article in playbooks if article is not None],
+        "tags": tags,
+    }
+    if incident.impact is not None and incident.impact.count is not None:
+        body["impact"] = {"count": incident.impact.count.id}
+    if incident.custom_fields:
+        body["custom_fields"] = incident.custom_fields
+        body["custom_schema_spec"] = _spec(incident)
+    if incident.sync_metadata is not None:
+        body["sync_metadata"] = _sync(incident.sync_metadata)
+    request = msgspec.convert({k: v for k, v in body.items() if v is not None}, incident_schemas.IncidentsCreateRequest)
+    creator = await references.user(_user(incident.created_by))
+    modifier = await references.user(_user(incident.modified_by)) if incident.modified_by else creator
+    created = _date(incident.created_date, "created_date")
+    provenance = importing.Provenance(
+        stage=incident.stage.stage.name if incident.stage and incident.stage.stage else None,
+        created_by=creator[1],
+        created_date=created or 0,
+        modified_by=modifier[1],
+        modified_date=_date(incident.modified_date, "modified_date") or created or 0,
+        actual_close_date=_date(incident.actual_close_date, "actual_close_date"),
+        source=incident.source.id if incident.source else None,
+    )
+    entries = None
+    if line.timeline is not None:
+        entries = []
+        for entry in line.timeline:
+            author = await references.user(_user(entry.created_by))
+            editor = await references.user(_user(entry.modified_by)) if entry.modified_by else author
+            entries.append(service.Entry(entry.id, entry, author[1], editor[1]))
+    return service.Record(incident.id, digest, _number(incident.display_id), request, provenance, entries)
+
+
+def _spec(incident: incident_schemas.Incident) -> dict[str, Any]:
+    """The custom schema spec that declares the incident's custom fields here: the tenant fragment, its subtype,
+    the apps its keys name."""
+    keys = list(incident.custom_fields or {})
+    apps = sorted({key.split("__", 1)[0] for key in keys} - {"tnt", "ctype"})
+    spec: dict[str, Any] = {"validate_required_fields": False}
+    if any(key.startswith("tnt__") for key in keys):
+        spec["tenant_fragment"] = True
+    if incident.subtype:
+        spec["subtype"] = incident.subtype
+    if apps:
+        spec["apps"] = apps
+    return spec
+
+
+def _sync(sync: incident_schemas.SyncMetadata) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if sync.external_reference is not None:
+        body["external_reference"] = sync.external_reference
+    if sync.origin_system is not None:
+        body["origin_system"] = sync.origin_system
+    for name, state in (("last_sync_in", sync.last_sync_in), ("last_sync_out", sync.last_sync_out)):
+        if state is not None:
+            body[name] = {
+                key: value
+                for key, value in {
+                    "status": state.status,
+                    "sync_date": state.sync_date,
+                    "sync_unit": state.sync_unit.id if state.sync_unit else None,
+                }.items()
+                if value is not None
+            }
+    return body

@@ -1,0 +1,166 @@
+"""Loading imported records into an org, whatever their source (an NDJSON export, a Dispatch database).
+
+A source turns each of its incidents into a `Record` (its references already resolved to this org's objects by
+`references.References`); `load` writes it in one unit of work: the incident through
+`incidents.importing.put`, its timeline entries through `timeline.import_entry`, and the import map rows that make
+the next run idempotent. The map is keyed by (org, source, the record's id in the source):
+
+- a record not in the map is created, under its source display number when that number is free in this org
+  (no incident has it, no deleted incident left a timeline under it), else under a new number (`renumbered`);
+- a record in the map whose digest (of the source record as read) is unchanged is skipped, nothing is written;
+- a changed record rewrites its incident in place and appends the timeline entries not imported yet (`updated`);
+- a record in the map whose incident was deleted since is created again.
+
+A record that fails (a stage this org's diagram lacks, a custom field no fragment declares, ...) is counted with
+its reason and the import goes on: one record's unit of work never leaves half an incident.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from incidentd.db import Database
+from incidentd.errors import ApiError
+from incidentd.imports import repository
+from incidentd.incidents import importing
+from incidentd.incidents import schemas as incident_schemas
+from incidentd.incidents import service as incidents
+from incidentd.kit import counters
+from incidentd.kit.time import now_ms
+from incidentd.principal import OrgScope, Principal
+from incidentd.timeline import service as timeline
+from incidentd.timeline.schemas import TimelineEntry
+
+MAX_FAILURES_LISTED = 20
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A timeline entry to import: its id in the source, the entry, and this org's users for its authors."""
+
+    source_id: str
+    entry: TimelineEntry
+    created_by: int
+    modified_by: int
+
+
+@dataclass(frozen=True)
+class Record:
+    source_id: str
+    digest: str
+    number: int | None  # the display number the source gave it (kept when free)
+    request: incident_schemas.IncidentsCreateRequest
+    provenance: importing.Provenance
+    entries: list[Entry] | None  # None: the source brings no timeline (a `created` change event is recorded)
+
+
+@dataclass
+class Summary:
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    renumbered: int = 0  # created under another number than the source's (it was taken)
+    entries: int = 0  # timeline entries imported
+    users_created: int = 0
+    tags_created: int = 0
+    dropped: int = 0  # references to parts / articles that do not exist here, left out
+    failures: list[str] = field(default_factory=list)
+
+    def fail(self, where: str, reason: str) -> None:
+        self.failed += 1
+        if len(self.failures) < MAX_FAILURES_LISTED:
+            self.failures.append(f"{where}: {reason}")
+
+    def line(self) -> str:
+        return (
+            f"{self.read:,} read: {self.created:,} created, {self.updated:,} updated, {self.skipped:,} skipped, "
+            f"{self.failed:,} failed; {self.renumbered:,} renumbered, {self.entries:,} timeline entries, "
+            f"{self.users_created:,} users and {self.tags_created:,} tags created, {self.dropped:,} references "
+            "dropped"
+        )
+
+
+def importer(org: OrgScope) -> Principal:
+    """The principal an import acts as: the org's system (sys user 0), as the CLI's other commands do."""
+    return Principal(org, 0, "sys_user")
+
+
+async def is_current(db: Database, org: OrgScope, source: str, source_id: str, digest: str) -> bool:
+    """Whether this record was imported already, unchanged, and its incident still exists (nothing to do)."""
+    async with db.read() as conn:
+        found = await repository.find(conn, org.dev_org_id, source, source_id)
+        if found is None or found.digest != digest:
+            return False
+        return bool(await incidents.lookup(conn, org.dev_org_id, [found.number]))
+
+
+async def load(
+    db: Database, principal: Principal, source: str, record: Record, summary: Summary, *, renumber_above: int = 0
+) -> None:
+    """Write one record (see the module's rules), counting what happened in `summary`. A record renumbered gets
+    a number above `renumber_above` (the source's highest: it takes no number another record will ask for)."""
+    org = principal.org
+    now = now_ms()
+    try:
+        async with db.write() as conn:
+            found = await repository.find(conn, org.dev_org_id, source, record.source_id)
+            existing = found is not None and bool(await incidents.lookup(conn, org.dev_org_id, [found.number]))
+            if found is not None and existing:
+                number: int | None = found.number
+            elif record.number is not None and await importing.number_is_free(
+                conn, org, record.number, has_history=await timeline.has_history(conn, org, record.number)
+            ):
+                number = record.number
+            else:
+                number = None
+                await counters.raise_to(conn, org.dev_org_id, "incident", renumber_above)
+            incident = await importing.put(
+                conn,
+                principal,
+                record.request,
+                record.provenance,
+                number=number,
+                existing=existing,
+                record_created=record.entries is None and not existing,
+            )
+            written = int(incident.display_id.rsplit("-", 1)[1])
+            await repository.record(
+                conn,
+                dev_org_id=org.dev_org_id,
+                source=source,
+                source_id=record.source_id,
+                object_kind="incident",
+                number=written,
+                digest=record.digest,
+                now=now,
+            )
+            entries = record.entries or []
+            # An entry mapped to another incident (its incident was deleted and is created again) comes again.
+            done = await repository.mapped(conn, org.dev_org_id, source, [entry.source_id for entry in entries])
+            todo = [entry for entry in entries if entry.source_id not in done or not existing]
+            for entry in todo:
+                entry_number = await timeline.import_entry(
+                    conn, org, written, entry.entry, created_by=entry.created_by, modified_by=entry.modified_by
+                )
+                await repository.record(
+                    conn,
+                    dev_org_id=org.dev_org_id,
+                    source=source,
+                    source_id=entry.source_id,
+                    object_kind="timeline_entry",
+                    number=entry_number,
+                    digest=None,
+                    now=now,
+                )
+    except ApiError as exc:
+        summary.fail(record.source_id, exc.message)
+        return
+    summary.entries += len(todo)
+    if existing:
+        summary.updated += 1
+    else:
+        summary.created += 1
+        if record.number is not None and written != record.number:
+            summary.renumbered += 1
