@@ -691,8 +691,12 @@ def import_command(
             from incidentd.imports import dispatch
 
             progress = ProgressLine("imported", None)
+
+            def started(total: int) -> None:
+                progress.total = total
+
             summary = await dispatch.import_database(
-                db, scope, database_url, schema=dispatch_schema, progress=progress.advance, total=progress
+                db, scope, database_url, schema=dispatch_schema, started=started, progress=progress.advance
             )
         else:
             from incidentd.imports import ndjson
