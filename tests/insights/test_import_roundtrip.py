@@ -15,7 +15,7 @@ import pytest
 from corpus import ok
 from typer.testing import CliRunner
 
-from conftest import ON_POSTGRES, Actor, _migrate, running
+from conftest import ON_POSTGRES, Actor, _migrate, make_org, running
 from incidentd.app import create_app
 from incidentd.cli import app as cli
 from incidentd.config import Settings, get_settings
@@ -210,3 +210,39 @@ async def test_an_export_round_trips_into_another_server(client, app, admin: Act
         assert [line for line in after.read_text().splitlines() if '"title":"after"' not in line] == (
             again.read_text().splitlines()
         )
+
+
+async def test_an_export_loads_into_another_org_and_back_into_its_own(client, app, admin: Actor, runner, tmp_path):
+    await _populate(client, admin)
+    other = await make_org(app, "other")
+    url = app.state.db.settings.database_url
+    exported = tmp_path / "incidents.ndjson"
+    result = await asyncio.to_thread(
+        runner.invoke, cli, ["export", str(exported), "--org", "default", "--database-url", url]
+    )
+    assert result.exit_code == 0, result.output
+    before = (await client.post("/incidents.export", json={}, headers=admin.headers)).text
+
+    # Back into its own org: these are its incidents, still there; nothing is written.
+    back = await asyncio.to_thread(
+        runner.invoke, cli, ["import", str(exported), "--org", "default", "--database-url", url]
+    )
+    assert back.exit_code == 0, back.output
+    assert "3 read: 0 created, 0 updated, 3 skipped, 0 failed" in back.stdout
+
+    # Into another org of the same server: the numbers are free there; the first org is untouched.
+    await ok(await client.post("/schemas.custom.set", json=FRAGMENT, headers=other.headers), 201)
+    into = await asyncio.to_thread(
+        runner.invoke, cli, ["import", str(exported), "--org", "other", "--database-url", url]
+    )
+    assert into.exit_code == 0, into.output
+    assert "3 read: 3 created, 0 updated, 0 skipped, 0 failed; 0 renumbered" in into.stdout
+    assert "3 references dropped" in into.stdout  # the other org has no parts Payments, Search nor article Runbook
+    theirs = [
+        json.loads(line)
+        for line in (await client.post("/incidents.export", json={}, headers=other.headers)).text.splitlines()
+    ]
+    ours = [json.loads(line) for line in before.splitlines()]
+    assert [incident["display_id"] for incident in theirs] == [incident["display_id"] for incident in ours]
+    assert all(incident["id"].startswith("don:core:dvrv-us-1:devo/other:") for incident in theirs)
+    assert (await client.post("/incidents.export", json={}, headers=admin.headers)).text == before

@@ -92,7 +92,9 @@ async def import_lines(
             summary.fail(f"line {index}", f"not an exported incident: {exc}")
         else:
             digest = hashlib.sha256(line).hexdigest()
-            if await service.is_current(db, org, SOURCE, parsed.incident.id, digest):
+            if await _still_here(db, org, parsed.incident):
+                summary.skipped += 1
+            elif await service.is_current(db, org, SOURCE, parsed.incident.id, digest):
                 summary.skipped += 1
             else:
                 try:
@@ -107,6 +109,17 @@ async def import_lines(
     summary.tags_created = references.counts.tags_created
     summary.dropped = len(references.counts.dropped)
     return summary
+
+
+async def _still_here(db: Database, org: OrgScope, incident: incident_schemas.Incident) -> bool:
+    """Whether the line is an incident of this very org that still exists (an export loaded back where it came
+    from): the same DON and the same created_date to the millisecond (another server's org may have the same
+    slug, hence the same DONs, but not the same incidents). It is that incident: there is nothing to import."""
+    parsed = ids.try_parse(incident.id)
+    if parsed is None or parsed.kind.name != "incident" or not org.owns(parsed):
+        return False
+    here = await service.find_incident(db, org, parsed.number)
+    return here is not None and here.created_date == incident.created_date
 
 
 def _parse(line: bytes) -> _Line:

@@ -20,12 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from incidentd.db import Database
-from incidentd.errors import ApiError
+from incidentd.errors import ApiError, NotFound
 from incidentd.imports import repository
 from incidentd.incidents import importing
 from incidentd.incidents import schemas as incident_schemas
 from incidentd.incidents import service as incidents
-from incidentd.kit import counters
+from incidentd.kit import counters, ids
 from incidentd.kit.time import now_ms
 from incidentd.principal import OrgScope, Principal
 from incidentd.timeline import service as timeline
@@ -85,6 +85,14 @@ class Summary:
 def importer(org: OrgScope) -> Principal:
     """The principal an import acts as: the org's system (sys user 0), as the CLI's other commands do."""
     return Principal(org, 0, "sys_user")
+
+
+async def find_incident(db: Database, org: OrgScope, number: int) -> incident_schemas.Incident | None:
+    """The org's incident of that number as the wire renders it, if it exists."""
+    try:
+        return await incidents.get(db, importer(org), ids.to_display("incident", number))
+    except NotFound:
+        return None
 
 
 async def is_current(db: Database, org: OrgScope, source: str, source_id: str, digest: str) -> bool:
