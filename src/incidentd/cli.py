@@ -713,6 +713,10 @@ def import_command(
     typer.echo(summary.line())
     for failure in summary.failures:
         typer.secho(f"failed: {failure}", fg=typer.colors.RED, err=True)
+    if any("custom_fields." in failure for failure in summary.failures):
+        typer.echo(
+            "hint: declare the org's custom fields first (schemas.custom.set, the same fragment names)", err=True
+        )
     if summary.failed:
         raise typer.Exit(1)
 

@@ -107,6 +107,7 @@ async def import_lines(
             progress(1)
     summary.users_created = references.counts.users_created
     summary.tags_created = references.counts.tags_created
+    summary.parts_created = references.counts.parts_created
     summary.dropped = len(references.counts.dropped)
     return summary
 
@@ -153,7 +154,10 @@ def _date(value: str | None, field_name: str) -> int | None:
 async def _record(references: References, line: _Line, digest: str) -> service.Record:
     incident = line.incident
     owners = [await references.user_id(_user(owner)) for owner in incident.owned_by or []]
-    part_ids = [await references.part_id(part.name) for part in incident.applies_to_parts or []]
+    part_ids = [
+        await references.part_id(part.name, part.type, [_user(owner) for owner in part.owned_by])
+        for part in incident.applies_to_parts or []
+    ]
     pia = [await references.article_id(article.title) for article in incident.pia or []]
     playbooks = [await references.article_id(article.title) for article in incident.playbooks or []]
     tags = [

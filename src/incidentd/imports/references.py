@@ -4,8 +4,10 @@
   display name; else a new user of that kind (dev user when unknown) with the source's email, display name and
   full name and state, role member. A source user with neither email nor display name is the importing sys user.
 - A tag: the org's tag of that name (case-insensitive), created when missing.
-- A part: the org's part of that name (case-insensitive); an article: the one with that title. Neither is created
-  (they carry owners and types an import cannot invent): a reference to a missing one is dropped and counted.
+- A part: the org's part of that name (case-insensitive); a missing product is created (with the source's
+  owners), a missing capability, feature or enhancement is dropped (its parent is not in the reference).
+- An article: the org's article with that title; never created (a reference carries no owner nor content): a
+  reference to a missing one is dropped and counted.
 
 Each name is looked up once per import; creations go through the owning domain's service, each in a write
 transaction of its own (so a caller resolves a record's references before its own unit of work begins).
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from incidentd.articles import schemas as article_schemas
 from incidentd.articles import service as articles
 from incidentd.db import Database
+from incidentd.errors import ApiError
 from incidentd.identity import service as identity
 from incidentd.kit import ids
 from incidentd.parts import schemas as part_schemas
@@ -42,6 +45,7 @@ class SourceUser:
 class Counts:
     users_created: int = 0
     tags_created: int = 0
+    parts_created: int = 0
     dropped: list[str] = field(default_factory=list)  # references to parts or articles that do not exist here
 
 
@@ -109,12 +113,22 @@ class References:
                 self.counts.tags_created += 1
         return self.principal.org.don("tag", self._tags[key])
 
-    async def part_id(self, name: str) -> str | None:
+    async def part_id(self, name: str, part_type: str, owners: list[SourceUser | None]) -> str | None:
+        """The org's part of that name; a missing product is created with the source's owners (a capability,
+        feature or enhancement would need its parent, which a reference does not name: dropped)."""
         key = name.lower()
         if key not in self._parts:
             request = part_schemas.PartsListRequest(name=[name], limit=1)
             page = await parts.list_parts(self.db, self.principal, request)
             self._parts[key] = page.parts[0].id if page.parts else None
+            if self._parts[key] is None and part_type == "product":
+                owned_by = [await self.user_id(owner) for owner in owners if owner is not None]
+                create = part_schemas.PartsCreateRequest(type="product", name=name, owned_by=owned_by)
+                try:
+                    self._parts[key] = (await parts.create(self.db, self.principal, create)).id
+                    self.counts.parts_created += 1
+                except ApiError:  # e.g. no owner this org knows: the reference is dropped, counted below
+                    pass
         found = self._parts[key]
         if found is None:
             self.counts.dropped.append(f"part '{name}'")

@@ -65,6 +65,7 @@ class Summary:
     entries: int = 0  # timeline entries imported
     users_created: int = 0
     tags_created: int = 0
+    parts_created: int = 0
     dropped: int = 0  # references to parts / articles that do not exist here, left out
     failures: list[str] = field(default_factory=list)
 
@@ -77,8 +78,8 @@ class Summary:
         return (
             f"{self.read:,} read: {self.created:,} created, {self.updated:,} updated, {self.skipped:,} skipped, "
             f"{self.failed:,} failed; {self.renumbered:,} renumbered, {self.entries:,} timeline entries, "
-            f"{self.users_created:,} users and {self.tags_created:,} tags created, {self.dropped:,} references "
-            "dropped"
+            f"{self.users_created:,} users, {self.tags_created:,} tags and {self.parts_created:,} parts created, "
+            f"{self.dropped:,} references dropped"
         )
 
 
