@@ -247,3 +247,35 @@ async def test_an_export_loads_into_another_org_and_back_into_its_own(client, ap
     assert [incident["display_id"] for incident in theirs] == [incident["display_id"] for incident in ours]
     assert all(incident["id"].startswith("don:core:dvrv-us-1:devo/other:") for incident in theirs)
     assert (await client.post("/incidents.export", json={}, headers=admin.headers)).text == before
+
+
+async def test_a_failing_record_is_rolled_back_alone_and_listed(client, app, admin: Actor, runner, tmp_path: Path):
+    await _populate(client, admin)
+    other = await make_org(app, "other")
+    url = app.state.db.settings.database_url
+    exported = tmp_path / "incidents.ndjson"
+    arguments = ["export", str(exported), "--org", "default", "--include", "timeline", "--database-url", url]
+    assert (await asyncio.to_thread(runner.invoke, cli, arguments)).exit_code == 0
+    lines = exported.read_text().splitlines()
+    broken = tmp_path / "broken.ndjson"
+    broken.write_text("\n".join([lines[0], "{not json", *lines[1:]]) + "\n")
+
+    # The other org declares no custom fields: the incident that has some fails, with its comments and events.
+    result = await asyncio.to_thread(
+        runner.invoke, cli, ["import", str(broken), "--org", "other", "--database-url", url]
+    )
+    assert result.exit_code == 1
+    assert "4 read: 2 created, 0 updated, 0 skipped, 2 failed" in result.stdout
+    assert "line 2: not an exported incident" in result.stderr
+    assert "custom_fields.tnt__region" in result.stderr and "hint: declare the org's custom fields" in result.stderr
+    theirs = (await client.post("/incidents.export", json={"include": ["timeline"]}, headers=other.headers)).text
+    titles = [json.loads(line)["incident"]["title"] for line in theirs.splitlines()]
+    assert titles == ["search slow", "minimal"]
+
+    # Declared now, the failed one comes in; the others are skipped.
+    await ok(await client.post("/schemas.custom.set", json=FRAGMENT, headers=other.headers), 201)
+    again = await asyncio.to_thread(
+        runner.invoke, cli, ["import", str(exported), "--org", "other", "--database-url", url]
+    )
+    assert again.exit_code == 0, again.output
+    assert "3 read: 1 created, 0 updated, 2 skipped, 0 failed" in again.stdout

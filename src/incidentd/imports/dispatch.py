@@ -107,6 +107,7 @@ async def import_database(
                 roles = await source.roles(conn, numbers) if rows else []
                 events = await source.events(conn, numbers) if rows else []
             highest = max(numbers, default=0)
+            batch: list[service.Record] = []
             for row in rows:
                 summary.read += 1
                 record_roles = [role for role in roles if role.incident_id == row.id]
@@ -117,11 +118,10 @@ async def import_database(
                     summary.skipped += 1
                     continue
                 try:
-                    record = await _record(references, schema, source_id, digest, row, record_roles, record_events)
+                    batch.append(await _record(references, schema, source_id, digest, row, record_roles, record_events))
                 except ApiError as exc:
                     summary.fail(source_id, exc.message)
-                    continue
-                await service.load(db, principal, SOURCE, record, summary, renumber_above=highest)
+            await service.load(db, principal, SOURCE, batch, summary, renumber_above=highest)
             if progress is not None and rows:
                 progress(len(rows))
             if len(rows) < PAGE:

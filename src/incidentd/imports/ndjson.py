@@ -32,6 +32,7 @@ from incidentd.principal import OrgScope
 from incidentd.timeline.schemas import TimelineEntry
 
 SOURCE = "ndjson"
+BATCH = 100  # lines per transaction (each record in a savepoint of its own)
 
 
 class _Line(msgspec.Struct):
@@ -75,12 +76,14 @@ async def import_lines(
     highest: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> service.Summary:
-    """Import every line (blank lines are ignored); `progress` is called with 1 per line done. An incident whose
-    number is taken here gets one above `highest` (the file's highest, from `scan`), so that it does not take
-    the number of an incident further down the file."""
+    """Import every line (blank lines are ignored), BATCH lines per transaction; `progress` is called with the
+    number of lines done after each batch. An incident whose number is taken here gets one above `highest` (the
+    file's highest, from `scan`), so that it does not take the number of an incident further down the file."""
     principal = service.importer(org)
     references = References(db, principal)
     summary = service.Summary()
+    batch: list[service.Record] = []
+    pending = 0  # lines read since the last batch was written
     for index, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line:
@@ -98,13 +101,19 @@ async def import_lines(
                 summary.skipped += 1
             else:
                 try:
-                    record = await _record(references, parsed, digest)
+                    batch.append(await _record(references, parsed, digest))
                 except ApiError as exc:
                     summary.fail(f"line {index} ({parsed.incident.display_id})", exc.message)
-                else:
-                    await service.load(db, principal, SOURCE, record, summary, renumber_above=highest)
-        if progress is not None:
-            progress(1)
+        pending += 1
+        if pending >= BATCH:
+            await service.load(db, principal, SOURCE, batch, summary, renumber_above=highest)
+            batch = []
+            if progress is not None:
+                progress(pending)
+            pending = 0
+    await service.load(db, principal, SOURCE, batch, summary, renumber_above=highest)
+    if progress is not None and pending:
+        progress(pending)
     summary.users_created = references.counts.users_created
     summary.tags_created = references.counts.tags_created
     summary.parts_created = references.counts.parts_created

@@ -1,9 +1,9 @@
 """Loading imported records into an org, whatever their source (an NDJSON export, a Dispatch database).
 
 A source turns each of its incidents into a `Record` (its references already resolved to this org's objects by
-`references.References`); `load` writes it in one unit of work: the incident through
-`incidents.importing.put`, its timeline entries through `timeline.import_entry`, and the import map rows that make
-the next run idempotent. The map is keyed by (org, source, the record's id in the source):
+`references.References`); `load` writes a batch of them in one transaction, each record in a savepoint of its
+own: the incident through `incidents.importing.put`, its timeline entries through `timeline.import_entry`, and
+the import map rows that make the next run idempotent. The map is keyed by (org, source, the record's id in the source):
 
 - a record not in the map is created, under its source display number when that number is free in this org
   (no incident has it, no deleted incident left a timeline under it), else under a new number (`renumbered`);
@@ -18,6 +18,8 @@ its reason and the import goes on: one record's unit of work never leaves half a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.db import Database
 from incidentd.errors import ApiError, NotFound
@@ -106,70 +108,90 @@ async def is_current(db: Database, org: OrgScope, source: str, source_id: str, d
 
 
 async def load(
-    db: Database, principal: Principal, source: str, record: Record, summary: Summary, *, renumber_above: int = 0
+    db: Database,
+    principal: Principal,
+    source: str,
+    records: list[Record],
+    summary: Summary,
+    *,
+    renumber_above: int = 0,
 ) -> None:
-    """Write one record (see the module's rules), counting what happened in `summary`. A record renumbered gets
-    a number above `renumber_above` (the source's highest: it takes no number another record will ask for)."""
-    org = principal.org
-    now = now_ms()
-    try:
-        async with db.write() as conn:
-            found = await repository.find(conn, org.dev_org_id, source, record.source_id)
-            existing = found is not None and bool(await incidents.lookup(conn, org.dev_org_id, [found.number]))
-            if found is not None and existing:
-                number: int | None = found.number
-            elif record.number is not None and await importing.number_is_free(
-                conn, org, record.number, has_history=await timeline.has_history(conn, org, record.number)
-            ):
-                number = record.number
-            else:
-                number = None
-                await counters.raise_to(conn, org.dev_org_id, "incident", renumber_above)
-            incident = await importing.put(
-                conn,
-                principal,
-                record.request,
-                record.provenance,
-                number=number,
-                existing=existing,
-                record_created=record.entries is None and not existing,
-            )
-            written = int(incident.display_id.rsplit("-", 1)[1])
-            await repository.record(
-                conn,
-                dev_org_id=org.dev_org_id,
-                source=source,
-                source_id=record.source_id,
-                object_kind="incident",
-                number=written,
-                digest=record.digest,
-                now=now,
-            )
-            entries = record.entries or []
-            # An entry mapped to another incident (its incident was deleted and is created again) comes again.
-            done = await repository.mapped(conn, org.dev_org_id, source, [entry.source_id for entry in entries])
-            todo = [entry for entry in entries if entry.source_id not in done or not existing]
-            for entry in todo:
-                entry_number = await timeline.import_entry(
-                    conn, org, written, entry.entry, created_by=entry.created_by, modified_by=entry.modified_by
-                )
-                await repository.record(
-                    conn,
-                    dev_org_id=org.dev_org_id,
-                    source=source,
-                    source_id=entry.source_id,
-                    object_kind="timeline_entry",
-                    number=entry_number,
-                    digest=None,
-                    now=now,
-                )
-    except ApiError as exc:
-        summary.fail(record.source_id, exc.message)
+    """Write a batch of records (see the module's rules) in one transaction, each in a savepoint of its own (a
+    record that fails is rolled back alone and counted with its reason), counting what happened in `summary`.
+    A record renumbered gets a number above `renumber_above` (the source's highest: it takes no number another
+    record will ask for). One commit per batch: an import is not bound by the disk's flush rate."""
+    if not records:
         return
-    summary.entries += len(todo)
-    if existing:
-        summary.updated += 1
+    now = now_ms()
+    async with db.write() as conn:
+        for record in records:
+            try:
+                async with conn.begin_nested():
+                    existing, written, entries = await _load_one(conn, principal, source, record, renumber_above, now)
+            except ApiError as exc:
+                summary.fail(record.source_id, exc.message)
+                continue
+            summary.entries += entries
+            if existing:
+                summary.updated += 1
+            else:
+                summary.created += 1
+                if record.number is not None and written != record.number:
+                    summary.renumbered += 1
+
+
+async def _load_one(
+    conn: AsyncConnection, principal: Principal, source: str, record: Record, renumber_above: int, now: int
+) -> tuple[bool, int, int]:
+    """Write one record; (whether its incident existed, its number here, the timeline entries appended)."""
+    org = principal.org
+    found = await repository.find(conn, org.dev_org_id, source, record.source_id)
+    existing = found is not None and bool(await incidents.lookup(conn, org.dev_org_id, [found.number]))
+    if found is not None and existing:
+        number: int | None = found.number
+    elif record.number is not None and await importing.number_is_free(
+        conn, org, record.number, has_history=await timeline.has_history(conn, org, record.number)
+    ):
+        number = record.number
     else:
-        summary.created += 1
-        if record.number is not None and written != record.number:
-            summary.renumbered += 1
+        number = None
+        await counters.raise_to(conn, org.dev_org_id, "incident", renumber_above)
+    incident = await importing.put(
+        conn,
+        principal,
+        record.request,
+        record.provenance,
+        number=number,
+        existing=existing,
+        record_created=record.entries is None and not existing,
+    )
+    written = int(incident.display_id.rsplit("-", 1)[1])
+    await repository.record(
+        conn,
+        dev_org_id=org.dev_org_id,
+        source=source,
+        source_id=record.source_id,
+        object_kind="incident",
+        number=written,
+        digest=record.digest,
+        now=now,
+    )
+    entries = record.entries or []
+    # An entry mapped to another incident (its incident was deleted and is created again) comes again.
+    done = await repository.mapped(conn, org.dev_org_id, source, [entry.source_id for entry in entries])
+    todo = [entry for entry in entries if entry.source_id not in done or not existing]
+    for entry in todo:
+        entry_number = await timeline.import_entry(
+            conn, org, written, entry.entry, created_by=entry.created_by, modified_by=entry.modified_by
+        )
+        await repository.record(
+            conn,
+            dev_org_id=org.dev_org_id,
+            source=source,
+            source_id=entry.source_id,
+            object_kind="timeline_entry",
+            number=entry_number,
+            digest=None,
+            now=now,
+        )
+    return existing, written, len(todo)
