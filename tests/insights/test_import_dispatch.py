@@ -98,7 +98,7 @@ async def test_a_dispatch_database_imports_once(client, app, admin: Actor, dispa
     result = await asyncio.to_thread(CliRunner().invoke, cli, arguments)
     assert result.exit_code == 0, result.output
     assert "3 read: 3 created, 0 updated, 0 skipped, 0 failed; 0 renumbered, 2 timeline entries" in result.stdout
-    assert "2 users, 0 tags and 0 parts created" in result.stdout
+    assert "2 users, 0 tags, 0 parts and 0 accounts created" in result.stdout
     assert "imported 3 of 3 (100%)" in result.stderr
 
     incidents = await _incidents(client, admin)

@@ -76,6 +76,7 @@ async def _populate(client: Any, admin: Actor) -> None:
     playbook = (await post("/articles.create", {"title": "Runbook", "owned_by": [admin.don], "resource": {}}))[
         "article"
     ]["id"]
+    account = (await post("/accounts.create", {"display_name": "Globex"}))["account"]["id"]
     full = {
         "title": "payment gateway down",
         "body": "**card payments fail**",
@@ -89,7 +90,7 @@ async def _populate(client: Any, admin: Actor) -> None:
         "acknowledged_date": "2026-03-01T10:05:00Z",
         "mitigated_date": "2026-03-01T11:00:00Z",
         "target_close_date": "2026-03-02T10:00:00Z",
-        "impact": {"count": 2},
+        "impact": {"count": 2, "customer_ids": [account]},
         "sync_metadata": {"external_reference": "PD-42", "origin_system": "pagerduty"},
         "custom_fields": {
             "tnt__region": "eu",
@@ -135,6 +136,10 @@ def _comparable(incident: dict[str, Any]) -> dict[str, Any]:
     found["tags"] = [(item["tag"]["name"], item.get("value")) for item in found.get("tags", [])]
     for name in ("pia", "playbooks"):
         found[name] = _names(found.get(name), "title")
+    if "impact" in found:
+        impact = dict(found["impact"])
+        impact["customer_ids"] = _names(impact.get("customer_ids"), "display_name")
+        found["impact"] = impact
     stage = found.pop("stage")
     found["stage"] = (stage["stage"]["name"], stage["state"]["name"])
     return found
@@ -180,7 +185,7 @@ async def test_an_export_round_trips_into_another_server(client, app, admin: Act
         imported = await asyncio.to_thread(runner.invoke, cli, ["import", str(exported), "--database-url", target_url])
         assert imported.exit_code == 0, imported.output
         assert "3 read: 3 created, 0 updated, 0 skipped, 0 failed; 1 renumbered" in imported.stdout
-        assert "1 users, 1 tags and 0 parts created, 0 references dropped" in imported.stdout
+        assert "1 users, 1 tags, 0 parts and 1 accounts created, 0 references dropped" in imported.stdout
         assert "imported 3 of 3 (100%)" in imported.stderr
 
         again = tmp_path / "again.ndjson"
@@ -237,8 +242,9 @@ async def test_an_export_loads_into_another_org_and_back_into_its_own(client, ap
     )
     assert into.exit_code == 0, into.output
     assert "3 read: 3 created, 0 updated, 0 skipped, 0 failed; 0 renumbered" in into.stdout
-    # The other org lacks the products Payments and Search (created) and the article Runbook (left out).
-    assert "2 parts created, 1 references dropped" in into.stdout
+    # The other org lacks the products Payments and Search and the account Globex (created), and the article
+    # Runbook (left out).
+    assert "2 parts and 1 accounts created, 1 references dropped" in into.stdout
     theirs = [
         json.loads(line)
         for line in (await client.post("/incidents.export", json={}, headers=other.headers)).text.splitlines()

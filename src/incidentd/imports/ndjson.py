@@ -2,13 +2,12 @@
 `--include timeline`) loaded into an org, on this server or another, SQLite or PostgreSQL.
 
 A line is a wire incident, or `{"incident": {...}, "timeline": [...]}`. Its references are this org's objects
-found by name (`references`): owners, creator and last modifier by email or display name (created when missing),
-tags by name (created), parts by name, pia and playbooks by article title (dropped when missing); the stage by
-name in this org's diagram; custom fields against this org's fragments of the same names (tenant `tnt__`,
-subtype `ctype__` with the same subtype, apps by namespace). Not carried: artifacts (files), impacted customers
-(accounts), stage notes, staged info, external source data and a private comment's private_to (none is in the
-wire incident or entry). The source record's id is the incident's DON in the export; its digest, the line's
-SHA-256. Loading follows `service.load`.
+found by name (`references` has the rules): owners, creator and last modifier by email or display name, tags and
+parts by name, pia and playbooks by article title, impacted customers by account display name; the stage by name
+in this org's diagram; custom fields against this org's fragments of the same names (tenant `tnt__`, subtype
+`ctype__` with the same subtype, apps by namespace). Not carried: artifacts (files), stage notes, staged info,
+external source data and a private comment's private_to (none is in the wire incident or entry). The source
+record's id is the incident's DON in the export; its digest, the line's SHA-256. Loading follows `service.load`.
 """
 
 from __future__ import annotations
@@ -117,6 +116,7 @@ async def import_lines(
     summary.users_created = references.counts.users_created
     summary.tags_created = references.counts.tags_created
     summary.parts_created = references.counts.parts_created
+    summary.accounts_created = references.counts.accounts_created
     summary.dropped = len(references.counts.dropped)
     return summary
 
@@ -188,8 +188,14 @@ async def _record(references: References, line: _Line, digest: str) -> service.R
         "playbooks": [article for article in playbooks if article is not None],
         "tags": tags,
     }
-    if incident.impact is not None and incident.impact.count is not None:
-        body["impact"] = {"count": incident.impact.count.id}
+    if incident.impact is not None:
+        impact: dict[str, Any] = {}
+        if incident.impact.count is not None:
+            impact["count"] = incident.impact.count.id
+        customers = [customer for customer in incident.impact.customer_ids or [] if customer.display_name]
+        if customers:
+            impact["customer_ids"] = [await references.account_id(customer.display_name) for customer in customers]
+        body["impact"] = impact
     if incident.custom_fields:
         body["custom_fields"] = incident.custom_fields
         body["custom_schema_spec"] = _spec(incident)

@@ -6,6 +6,7 @@
 - A tag: the org's tag of that name (case-insensitive), created when missing.
 - A part: the org's part of that name (case-insensitive); a missing product is created (with the source's
   owners), a missing capability, feature or enhancement is dropped (its parent is not in the reference).
+- An impacted customer (account): the org's account with that display name (exact), created when missing.
 - An article: the org's article with that title; never created (a reference carries no owner nor content): a
   reference to a missing one is dropped and counted.
 
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from incidentd.accounts import schemas as account_schemas
+from incidentd.accounts import service as accounts
 from incidentd.articles import schemas as article_schemas
 from incidentd.articles import service as articles
 from incidentd.db import Database
@@ -46,6 +49,7 @@ class Counts:
     users_created: int = 0
     tags_created: int = 0
     parts_created: int = 0
+    accounts_created: int = 0
     dropped: list[str] = field(default_factory=list)  # references to parts or articles that do not exist here
 
 
@@ -60,6 +64,7 @@ class References:
         self._tags: dict[str, int] = {}
         self._parts: dict[str, str | None] = {}
         self._articles: dict[str, int] | None = None
+        self._accounts: dict[str, str] = {}
 
     async def user(self, source: SourceUser | None) -> tuple[str, int]:
         """(kind, number) of the org's user that stands for `source` (created when missing)."""
@@ -154,3 +159,15 @@ class References:
             self.counts.dropped.append(f"article '{title}'")
             return None
         return self.principal.org.don("article", number)
+
+    async def account_id(self, display_name: str) -> str:
+        if display_name not in self._accounts:
+            request = account_schemas.AccountsListRequest(display_name=[display_name], limit=1)
+            page = await accounts.list_accounts(self.db, self.principal, request)
+            if page.accounts:
+                self._accounts[display_name] = page.accounts[0].id
+            else:
+                create = account_schemas.AccountsCreateRequest(display_name=display_name)
+                self._accounts[display_name] = (await accounts.create(self.db, self.principal, create)).account.id
+                self.counts.accounts_created += 1
+        return self._accounts[display_name]

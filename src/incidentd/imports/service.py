@@ -68,6 +68,7 @@ class Summary:
     users_created: int = 0
     tags_created: int = 0
     parts_created: int = 0
+    accounts_created: int = 0
     dropped: int = 0  # references to parts / articles that do not exist here, left out
     failures: list[str] = field(default_factory=list)
 
@@ -80,8 +81,8 @@ class Summary:
         return (
             f"{self.read:,} read: {self.created:,} created, {self.updated:,} updated, {self.skipped:,} skipped, "
             f"{self.failed:,} failed; {self.renumbered:,} renumbered, {self.entries:,} timeline entries, "
-            f"{self.users_created:,} users, {self.tags_created:,} tags and {self.parts_created:,} parts created, "
-            f"{self.dropped:,} references dropped"
+            f"{self.users_created:,} users, {self.tags_created:,} tags, {self.parts_created:,} parts and "
+            f"{self.accounts_created:,} accounts created, {self.dropped:,} references dropped"
         )
 
 
@@ -156,7 +157,7 @@ async def _load_one(
     else:
         number = None
         await counters.raise_to(conn, org.dev_org_id, "incident", renumber_above)
-    incident = await importing.put(
+    written = await importing.put(
         conn,
         principal,
         record.request,
@@ -165,7 +166,6 @@ async def _load_one(
         existing=existing,
         record_created=record.entries is None and not existing,
     )
-    written = int(incident.display_id.rsplit("-", 1)[1])
     await repository.record(
         conn,
         dev_org_id=org.dev_org_id,

@@ -58,10 +58,10 @@ async def put(
     number: int | None,
     existing: bool,
     record_created: bool,
-) -> schemas.Incident:
+) -> int:
     """Write an imported incident under `number` (None: a new number from the counter): inserted, or with
     `existing` rewritten in place (an import run again after the source changed). `record_created` appends the
-    `created` change event (when the import brings no timeline of its own)."""
+    `created` change event (when the import brings no timeline of its own). The incident's number."""
     org = principal.org
     values = writing._scalars(request)
     if provenance.source is not None:
@@ -99,7 +99,6 @@ async def put(
         row = await repository.insert(
             conn, {**columns, "dev_org_id": org.dev_org_id, "number": number}, links, schema.custom_fields
         )
-    incident = (await render(conn, org, [row]))[0]
     if record_created:
-        await history.record_created(conn, org, principal, incident)
-    return incident
+        await history.record_created(conn, org, principal, (await render(conn, org, [row]))[0])
+    return number
