@@ -192,9 +192,9 @@ async def _record(references: References, line: _Line, digest: str) -> service.R
         impact: dict[str, Any] = {}
         if incident.impact.count is not None:
             impact["count"] = incident.impact.count.id
-        customers = [customer for customer in incident.impact.customer_ids or [] if customer.display_name]
-        if customers:
-            impact["customer_ids"] = [await references.account_id(customer.display_name) for customer in customers]
+        names = [customer.display_name for customer in incident.impact.customer_ids or [] if customer.display_name]
+        if names:
+            impact["customer_ids"] = [await references.account_id(name) for name in names]
         body["impact"] = impact
     if incident.custom_fields:
         body["custom_fields"] = incident.custom_fields
