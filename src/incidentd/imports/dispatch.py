@@ -96,7 +96,7 @@ async def import_database(
     summary = service.Summary()
     try:
         async with engine.connect() as conn:
-            total = await source.count(conn)
+            total, highest = await source.extent(conn)
         if started is not None:
             started(total)
         after = 0
@@ -106,21 +106,36 @@ async def import_database(
                 numbers = [row.id for row in rows]
                 roles = await source.roles(conn, numbers) if rows else []
                 events = await source.events(conn, numbers) if rows else []
-            highest = max(numbers, default=0)
+            roles_of: dict[int, list[Row[Any]]] = {}
+            for role in roles:
+                roles_of.setdefault(role.incident_id, []).append(role)
+            events_of: dict[int, list[Row[Any]]] = {}
+            for event in events:
+                events_of.setdefault(event.incident_id, []).append(event)
+            digests = {row.id: _digest(row, roles_of.get(row.id, []), events_of.get(row.id, [])) for row in rows}
+            candidates = [(f"{schema}:incident/{row.id}", digests[row.id], None, None) for row in rows]
+            nothing_to_do = await service.unchanged(db, org, SOURCE, candidates)
             batch: list[service.Record] = []
             for row in rows:
                 summary.read += 1
-                record_roles = [role for role in roles if role.incident_id == row.id]
-                record_events = [event for event in events if event.incident_id == row.id]
-                digest = _digest(row, record_roles, record_events)
                 source_id = f"{schema}:incident/{row.id}"
-                if await service.is_current(db, org, SOURCE, source_id, digest):
+                if source_id in nothing_to_do:
                     summary.skipped += 1
                     continue
                 try:
-                    batch.append(await _record(references, schema, source_id, digest, row, record_roles, record_events))
+                    record = await _record(
+                        references,
+                        schema,
+                        source_id,
+                        digests[row.id],
+                        row,
+                        roles_of.get(row.id, []),
+                        events_of.get(row.id, []),
+                    )
                 except ApiError as exc:
                     summary.fail(source_id, exc.message)
+                    continue
+                batch.append(record)
             await service.load(db, principal, SOURCE, batch, summary, renumber_above=highest)
             if progress is not None and rows:
                 progress(len(rows))

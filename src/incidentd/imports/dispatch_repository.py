@@ -57,8 +57,11 @@ class DispatchSchema:
         self.schema = schema
         self.t = _tables(schema)
 
-    async def count(self, conn: AsyncConnection) -> int:
-        return int((await conn.execute(sa.select(sa.func.count()).select_from(self.t["incident"]))).scalar_one())
+    async def extent(self, conn: AsyncConnection) -> tuple[int, int]:
+        """(number of incidents, highest incident id)."""
+        incident = self.t["incident"]
+        count, highest = (await conn.execute(sa.select(sa.func.count(), sa.func.max(incident.c.id)))).one()
+        return int(count), int(highest or 0)
 
     async def incidents(self, conn: AsyncConnection, after: int, limit: int) -> list[Row[Any]]:
         """A page of incidents in id order after `after`, with their severity, priority and type names."""

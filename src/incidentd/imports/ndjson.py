@@ -81,36 +81,42 @@ async def import_lines(
     principal = service.importer(org)
     references = References(db, principal)
     summary = service.Summary()
-    batch: list[service.Record] = []
+    waiting: list[tuple[int, _Line, str]] = []  # (line number, line, digest) of the batch being gathered
     pending = 0  # lines read since the last batch was written
+
+    async def flush() -> None:
+        candidates = [
+            (line.incident.id, digest, _own(org, line.incident), _created(line.incident)) for _, line, digest in waiting
+        ]
+        nothing_to_do = await service.unchanged(db, org, SOURCE, candidates) if waiting else set()
+        batch: list[service.Record] = []
+        for index, line, digest in waiting:
+            if line.incident.id in nothing_to_do:
+                summary.skipped += 1
+                continue
+            try:
+                batch.append(await _record(references, line, digest))
+            except ApiError as exc:
+                summary.fail(f"line {index} ({line.incident.display_id})", exc.message)
+        await service.load(db, principal, SOURCE, batch, summary, renumber_above=highest)
+        waiting.clear()
+
     for index, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line:
             continue
         summary.read += 1
         try:
-            parsed = _parse(line)
+            waiting.append((index, _parse(line), hashlib.sha256(line).hexdigest()))
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             summary.fail(f"line {index}", f"not an exported incident: {exc}")
-        else:
-            digest = hashlib.sha256(line).hexdigest()
-            if await _still_here(db, org, parsed.incident):
-                summary.skipped += 1
-            elif await service.is_current(db, org, SOURCE, parsed.incident.id, digest):
-                summary.skipped += 1
-            else:
-                try:
-                    batch.append(await _record(references, parsed, digest))
-                except ApiError as exc:
-                    summary.fail(f"line {index} ({parsed.incident.display_id})", exc.message)
         pending += 1
         if pending >= BATCH:
-            await service.load(db, principal, SOURCE, batch, summary, renumber_above=highest)
-            batch = []
+            await flush()
             if progress is not None:
                 progress(pending)
             pending = 0
-    await service.load(db, principal, SOURCE, batch, summary, renumber_above=highest)
+    await flush()
     if progress is not None and pending:
         progress(pending)
     summary.users_created = references.counts.users_created
@@ -121,15 +127,21 @@ async def import_lines(
     return summary
 
 
-async def _still_here(db: Database, org: OrgScope, incident: incident_schemas.Incident) -> bool:
-    """Whether the line is an incident of this very org that still exists (an export loaded back where it came
-    from): the same DON and the same created_date to the millisecond (another server's org may have the same
-    slug, hence the same DONs, but not the same incidents). It is that incident: there is nothing to import."""
+def _own(org: OrgScope, incident: incident_schemas.Incident) -> int | None:
+    """The number of the incident's id when the id is one of this org's (an export loaded back where it came
+    from; `service.unchanged` then checks it is the same incident: another server's org of the same slug has the
+    same DONs, not the same incidents)."""
     parsed = ids.try_parse(incident.id)
     if parsed is None or parsed.kind.name != "incident" or not org.owns(parsed):
-        return False
-    here = await service.find_incident(db, org, parsed.number)
-    return here is not None and here.created_date == incident.created_date
+        return None
+    return parsed.number
+
+
+def _created(incident: incident_schemas.Incident) -> int | None:
+    try:
+        return _date(incident.created_date, "created_date")
+    except ApiError:
+        return None
 
 
 def _parse(line: bytes) -> _Line:

@@ -18,6 +18,18 @@ async def find(conn: AsyncConnection, dev_org_id: int, source: str, source_id: s
     return (await conn.execute(query)).first()
 
 
+async def imported(
+    conn: AsyncConnection, dev_org_id: int, source: str, source_ids: list[str]
+) -> dict[str, tuple[int, str | None]]:
+    """{source_id: (number, digest)} of the records among `source_ids` imported already."""
+    if not source_ids:
+        return {}
+    query = sa.select(import_map.c.source_id, import_map.c.number, import_map.c.digest).where(
+        import_map.c.dev_org_id == dev_org_id, import_map.c.source == source, import_map.c.source_id.in_(source_ids)
+    )
+    return {row.source_id: (row.number, row.digest) for row in (await conn.execute(query)).all()}
+
+
 async def mapped(conn: AsyncConnection, dev_org_id: int, source: str, source_ids: list[str]) -> dict[str, int]:
     """{source_id: number} of the records among `source_ids` imported already."""
     if not source_ids:

@@ -17,17 +17,18 @@ its reason and the import goes on: one record's unit of work never leaves half a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.db import Database
-from incidentd.errors import ApiError, NotFound
+from incidentd.errors import ApiError
 from incidentd.imports import repository
 from incidentd.incidents import importing
 from incidentd.incidents import schemas as incident_schemas
 from incidentd.incidents import service as incidents
-from incidentd.kit import counters, ids
+from incidentd.kit import counters
 from incidentd.kit.time import now_ms
 from incidentd.principal import OrgScope, Principal
 from incidentd.timeline import service as timeline
@@ -91,21 +92,30 @@ def importer(org: OrgScope) -> Principal:
     return Principal(org, 0, "sys_user")
 
 
-async def find_incident(db: Database, org: OrgScope, number: int) -> incident_schemas.Incident | None:
-    """The org's incident of that number as the wire renders it, if it exists."""
-    try:
-        return await incidents.get(db, importer(org), ids.to_display("incident", number))
-    except NotFound:
-        return None
+async def unchanged(
+    db: Database, org: OrgScope, source: str, records: Sequence[tuple[str, str, int | None, int | None]]
+) -> set[str]:
+    """Which of a batch of source records there is nothing to do for, in one read: (source id, digest, the
+    number its id names in this org or None, its created_date) each. A record is unchanged when it was imported
+    with this digest and its incident still exists, or when it is this org's own incident (its id names one of
+    ours with the same created_date: an export loaded back where it came from)."""
+    async with db.read() as conn:
+        known = await repository.imported(conn, org.dev_org_id, source, [source_id for source_id, *_ in records])
+        numbers = {number for number, _ in known.values()} | {own for _, _, own, _ in records if own is not None}
+        created = await importing.created_dates(conn, org, list(numbers))
+    found = set()
+    for source_id, digest, own, created_date in records:
+        number, last_digest = known.get(source_id, (None, None))
+        if number in created and last_digest == digest:
+            found.add(source_id)
+        elif own is not None and created_date is not None and created.get(own) == created_date:
+            found.add(source_id)
+    return found
 
 
 async def is_current(db: Database, org: OrgScope, source: str, source_id: str, digest: str) -> bool:
     """Whether this record was imported already, unchanged, and its incident still exists (nothing to do)."""
-    async with db.read() as conn:
-        found = await repository.find(conn, org.dev_org_id, source, source_id)
-        if found is None or found.digest != digest:
-            return False
-        return bool(await incidents.lookup(conn, org.dev_org_id, [found.number]))
+    return bool(await unchanged(db, org, source, [(source_id, digest, None, None)]))
 
 
 async def load(

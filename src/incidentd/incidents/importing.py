@@ -43,6 +43,12 @@ class Provenance:
     source: int | str | None = None
 
 
+async def created_dates(conn: AsyncConnection, org: OrgScope, numbers: list[int]) -> dict[int, int]:
+    """{number: created_date} of the org's incidents among `numbers` (those that exist)."""
+    rows = await repository.get_many(conn, org.dev_org_id, numbers)
+    return {number: row.created_date for number, row in rows.items()}
+
+
 async def number_is_free(conn: AsyncConnection, org: OrgScope, number: int, *, has_history: bool) -> bool:
     """A display number an import may take: no incident has it, and no deleted incident left a timeline under it
     (`has_history`, the caller asks the timeline)."""
