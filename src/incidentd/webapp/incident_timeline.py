@@ -38,12 +38,14 @@ async def answer(
     request: Request[Any, Any, Any], session: WebSession, display_id: str, errors: dict[str, Any], status: int = 400
 ) -> Response[str]:
     """After a form of the incident page: htmx gets the incident again (errors next to their fields, the new
-    state otherwise); a plain form gets a redirect back, or the page with its errors."""
+    state otherwise); a plain form gets a redirect back, or the page with its errors. `errors` holds the
+    template's error dicts (and what the form sent back); any non-empty one means the form failed."""
+    failed = any(errors.values())
     if is_htmx(request):
         return await render_incident(
-            request, session, display_id, status if errors else 200, template="_incident.html", **errors
+            request, session, display_id, status if failed else 200, template="_incident.html", **errors
         )
-    if any(errors.values()):
+    if failed:
         return await render_incident(request, session, display_id, status, **errors)
     return redirect(request, f"/web/incidents/{display_id}")
 
