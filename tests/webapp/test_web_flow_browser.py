@@ -52,7 +52,7 @@ def test_a_responder_comments_attaches_moves_and_merges_in_the_browser(tmp_path:
         page.keyboard.press("Tab")
         page.keyboard.type(PASSWORD)
         page.keyboard.press("Enter")
-        expect(page.get_by_role("heading", name="Incidents")).to_be_visible()
+        expect(page.get_by_role("heading", name="Incidents", exact=True)).to_be_visible()
 
         # Declare.
         page.get_by_role("link", name="Declare", exact=True).click()
