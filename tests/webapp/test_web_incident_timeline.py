@@ -236,3 +236,26 @@ async def test_comment_forms_without_a_csrf_token_are_refused(web, admin: Actor)
     )
     assert multipart.status_code == 403
     assert [e for e in await entries(client, admin, created["id"]) if e["type"] == "timeline_comment"] == []
+
+
+def test_field_values_read_as_words():
+    from incidentd.timeline.schemas import FieldValue
+    from incidentd.webapp.incident_view import value_text
+
+    names = {"don:identity:dvrv-us-1:devo/default:devu/1": "Ada"}
+    assert value_text("severity", FieldValue(type="int", value=1), names) == "sev-0"
+    assert value_text("reported_by", FieldValue(type="int", value=3), names) == "System"
+    assert value_text("mitigated_date", FieldValue(type="date_time", value="2026-12-06T03:02:00.000Z"), names) == (
+        "2026-12-06 03:02 UTC"
+    )
+    assert value_text("staged_info.is_staged", FieldValue(type="bool", value=False), names) == "no"
+    assert value_text("stage", FieldValue(type="stage", name="fixing"), names) == "fixing"
+    tags = FieldValue(type="tag_summary_list", values=[{"tag_id": "x", "name": "db"}, {"tag_id": "y", "name": "eu"}])
+    assert value_text("tags", tags, names) == "db, eu"
+    owners = FieldValue(
+        type="id_list",
+        values=["don:identity:dvrv-us-1:devo/default:devu/1", "don:core:dvrv-us-1:devo/default:article/7"],
+    )
+    assert value_text("owned_by", owners, names) == "Ada, ART-7"
+    assert value_text("body", FieldValue(type="string", value="x" * 300), names) == "x" * 200 + "…"
+    assert value_text("body", None, names) == "(none)"
