@@ -259,3 +259,15 @@ def test_field_values_read_as_words():
     assert value_text("owned_by", owners, names) == "Ada, ART-7"
     assert value_text("body", FieldValue(type="string", value="x" * 300), names) == "x" * 200 + "…"
     assert value_text("body", None, names) == "(none)"
+
+
+async def test_a_file_larger_than_the_apps_json_body_limit_attaches(web, admin: Actor):
+    client, csrf = web
+    created = await incident(client, admin)
+    content = bytes(range(256)) * (3 * 4096)  # 3 MiB: past the form parser's memory spool and any JSON limit
+    files = {"files": ("dump.bin", content, "application/octet-stream")}
+    answer = await comment(client, csrf, created["display_id"], "heap dump", files=files, **HTMX)
+    assert answer.status_code == 200, answer.text[-2000:]
+    href = re.search(r'href="(/web/artifacts/ARTIFACT-\d+)">dump.bin</a>', answer.text).group(1)
+    download = await client.get((await client.get(href)).headers["location"])
+    assert download.content == content
