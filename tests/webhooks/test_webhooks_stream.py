@@ -26,7 +26,7 @@ from incidentd.identity import service as identity
 from incidentd.incidents import schemas as incident_schemas
 from incidentd.incidents import service as incidents
 from incidentd.kit.time import now_ms
-from incidentd.principal import ADMIN, Principal
+from incidentd.principal import ADMIN, MEMBER, Principal
 from incidentd.webhooks import queue
 from incidentd.webhooks.tables import webhook_events
 
@@ -261,6 +261,19 @@ async def test_heartbeats_keep_an_idle_stream_open(settings: Settings):
             with pytest.raises(TimeoutError):
                 await stream.next(0.7)
             assert stream.comments.count("heartbeat") >= 2
+
+
+async def test_a_members_token_streams_and_a_revoked_tokens_stream_ends(settings: Settings):
+    async with serve(settings.model_copy(update={"events_stream_heartbeat_seconds": 0.2})) as found:
+        actor = await make_org(found.app, "revoking-org", role=MEMBER)
+        async with httpx.AsyncClient(base_url=found.url, timeout=10) as client, events(client, actor) as stream:
+            await create(client, actor, "seen by a member")
+            (message,) = await stream.take(1)
+            assert message.data["incident_created"]["incident"]["title"] == "seen by a member"
+            revoked = await client.post("/auth-tokens.delete", json={}, headers=actor.headers)
+            assert revoked.status_code == 200, revoked.text
+            assert await stream.next(5) is None
+            assert "the token is no longer valid" in stream.comments
 
 
 async def test_open_streams_are_capped_per_org_429_and_per_process_503(settings: Settings):

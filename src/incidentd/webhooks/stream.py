@@ -11,7 +11,8 @@ id past the org's latest event starts with the next one); without one, with the 
 How it waits: this process's commits of the org's events wake it at once (`outbox.listen`); other processes'
 are found by a poll every `events_stream_poll_seconds`. A comment every `events_stream_heartbeat_seconds` keeps
 proxies from closing an idle stream. Bounded: open streams per org and per process are capped (429 / 503 before
-the response starts), and every stream ends, cleanly, when the server begins shutting down (`draining`).
+the response starts), every stream ends, cleanly, when the server begins shutting down (`draining`), and its
+token is checked again every heartbeat (a revoked token's stream ends).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import structlog
 
 from incidentd import draining
 from incidentd.db import Database
-from incidentd.errors import InvalidField, NotFound, ServiceUnavailable, TooManyRequests
+from incidentd.errors import InvalidField, NotFound, ServiceUnavailable, TooManyRequests, Unauthenticated
+from incidentd.identity import service as identity
 from incidentd.kit.time import to_rfc3339
 from incidentd.principal import OrgScope, Principal
 from incidentd.webhooks import outbox, repository, sending
@@ -103,8 +105,11 @@ def resume_point(header: str | None, query: int | None) -> int | None:
     return int(value)
 
 
-async def open_stream(db: Database, principal: Principal, last_event_id: int | None) -> AsyncIterator[bytes]:
-    """The stream of the caller's org, admitted under the caps (raises before anything is sent when over them)."""
+async def open_stream(
+    db: Database, principal: Principal, token: str, last_event_id: int | None
+) -> AsyncIterator[bytes]:
+    """The stream of the caller's org, admitted under the caps (raises before anything is sent when over them).
+    `token` is checked again every heartbeat: a stream ends once its token is revoked or expired."""
     if not db.settings.events_stream:
         raise NotFound("route not found")
     org = principal.org
@@ -116,13 +121,13 @@ async def open_stream(db: Database, principal: Principal, last_event_id: int | N
         admission.release()
         raise
     after = latest if last_event_id is None else min(last_event_id, latest)
-    frames = _frames(db, org, after, admission)
+    frames = _frames(db, org, token, after, admission)
     # A response that never started iterating (the client left first) gives its place back when it is collected.
     weakref.finalize(frames, admission.release)
     return frames
 
 
-async def _frames(db: Database, org: OrgScope, after: int, admission: Admission) -> AsyncIterator[bytes]:
+async def _frames(db: Database, org: OrgScope, token: str, after: int, admission: Admission) -> AsyncIterator[bytes]:
     settings = db.settings
     wake = outbox.listen(db, org.dev_org_id)
     stopping = draining.signal()
@@ -130,8 +135,13 @@ async def _frames(db: Database, org: OrgScope, after: int, admission: Admission)
     try:
         # Sent at once: the client sees the response start (and its reconnection delay) before any event.
         yield f": incidentd events of {org.slug}\nretry: {RETRY_MS}\n\n".encode()
-        written = time.monotonic()
+        written = checked = time.monotonic()
         while not stopping.is_set():
+            if time.monotonic() - checked >= heartbeat:
+                checked = time.monotonic()
+                if not await _still_valid(db, token):
+                    yield b": the token is no longer valid\n\n"
+                    return
             wake.clear()  # before the read: a commit during it sets it again, and the next wait returns at once
             try:
                 async with db.read() as conn:
@@ -154,6 +164,18 @@ async def _frames(db: Database, org: OrgScope, after: int, admission: Admission)
     finally:
         outbox.unlisten(db, org.dev_org_id, wake)
         admission.release()
+
+
+async def _still_valid(db: Database, token: str) -> bool:
+    """Whether the stream's token still authenticates (revoked, expired or its user deactivated: no)."""
+    try:
+        await identity.authenticate(db, db.settings.don_partition, token)
+    except Unauthenticated:
+        return False
+    except Exception as exc:  # the database is away: the stream ends as for a failed read
+        log.warning("events stream ended: checking its token failed", error=str(exc))
+        return False
+    return True
 
 
 def _message(org: OrgScope, row: Any) -> bytes:
