@@ -7,9 +7,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import re
+import signal
+import socket
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,7 +32,7 @@ from incidentd.identity import service as identity
 from incidentd.incidents import schemas as incident_schemas
 from incidentd.incidents import service as incidents
 from incidentd.kit.time import now_ms
-from incidentd.principal import ADMIN, MEMBER, Principal
+from incidentd.principal import ADMIN, MEMBER, OrgScope, Principal
 from incidentd.webhooks import queue
 from incidentd.webhooks.tables import webhook_events
 
@@ -324,3 +330,47 @@ async def test_with_the_stream_off_the_route_is_404_and_orgs_without_webhooks_re
             await create(client, actor, "unobserved")
         async with found.app.state.db.read() as conn:
             assert (await conn.execute(webhook_events.select())).all() == []
+
+
+async def test_sigterm_to_incidentd_serve_with_two_workers_does_not_wait_for_open_streams(
+    database_url: str, tmp_path: Path
+):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "incidentd", "serve", "--port", str(port), "--workers", "2", "--database-url", database_url),
+        *("--shutdown-timeout", "30"),  # far longer than allowed below: the streams must end by themselves
+        cwd=tmp_path,
+        env={**os.environ, "INCIDENTD_ARTIFACTS_DIR": str(tmp_path / "artifacts"), "INCIDENTD_LOG_LEVEL": "warning"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        output = b""
+        while (found := re.search(rb"idt_[A-Za-z0-9_-]+", output)) is None:
+            line = await asyncio.wait_for(process.stdout.readline(), 30)
+            assert line, output  # the first start of an empty database prints the admin's token
+            output += line
+        actor = Actor(OrgScope(0, "default", "dvrv-us-1"), 1, "dev_user", found.group().decode())
+        url = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/ready")).status_code == 200:
+                        break
+                assert time.monotonic() < deadline, "the server did not become ready"
+                await asyncio.sleep(0.2)
+            async with events(client, actor) as first, events(client, actor) as second:
+                started = time.monotonic()
+                process.send_signal(signal.SIGTERM)
+                assert await first.next(10) is None and await second.next(10) is None
+            assert await asyncio.wait_for(process.wait(), 10) == 0
+            assert time.monotonic() - started < 8, "the shutdown waited for the open streams"
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
