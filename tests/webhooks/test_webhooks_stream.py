@@ -253,8 +253,9 @@ async def test_without_a_valid_token_401_and_a_malformed_id_400(http, owner: Act
     assert (await http.get("/events.stream")).status_code == 401
     refused = await http.get("/events.stream", headers={"Authorization": "Bearer idt_not-a-token"})
     assert refused.status_code == 401 and refused.json()["type"] == "unauthenticated"
-    bad = await http.get("/events.stream", headers={**owner.headers, "Last-Event-ID": "abc"})
-    assert bad.status_code == 400 and bad.json()["field_name"] == "Last-Event-ID"
+    for wrong in ("abc", "-1", "1.5", "²", "9" * 20):
+        bad = await http.get("/events.stream", headers={**owner.headers, "Last-Event-ID": wrong.encode()})
+        assert bad.status_code == 400 and bad.json()["field_name"] == "Last-Event-ID", wrong
     negative = await http.get("/events.stream", params={"last_event_id": -1}, headers=owner.headers)
     assert negative.status_code == 400 and negative.json()["type"] == "invalid_field"
     assert "last_event_id" in negative.json()["message"]

@@ -18,6 +18,7 @@ token is checked again every heartbeat (a revoked token's stream ends).
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import weakref
 from collections import Counter
@@ -39,6 +40,7 @@ log = structlog.get_logger("incidentd.webhooks")
 
 BATCH = 200  # events read (and written to the client) at a time
 MAX_EVENT_ID = 2**63 - 1
+_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() would take "²", which int() refuses
 RETRY_MS = 2000  # how long a disconnected client waits before it reconnects (SSE `retry:`)
 RETRY_AFTER_SECONDS = 5  # the Retry-After of a stream refused by the caps
 
@@ -98,7 +100,7 @@ def resume_point(header: str | None, query: int | None) -> int | None:
     if header is None or not header.strip():
         return query
     value = header.strip()
-    if not value.isdigit() or int(value) > MAX_EVENT_ID:
+    if not _DIGITS.fullmatch(value) or int(value) > MAX_EVENT_ID:
         raise InvalidField(
             "Last-Event-ID must be an event id this stream sent (a non-negative integer)", field_name="Last-Event-ID"
         )
