@@ -661,10 +661,12 @@ def import_command(
     """Load incidents into an org: an NDJSON export (of this server or another, SQLite or PostgreSQL), or a
     Netflix Dispatch database (--from dispatch), with a progress line (count, rate, ETA) and a summary.
 
-    Display numbers are kept when free in the org, else new ones are given; users are matched by email or display
-    name (created when missing), tags by name (created), parts and articles by name (dropped when missing),
-    stages by name. Running it again is harmless: records imported already and unchanged are skipped, changed
-    ones are rewritten (an import map remembers each record). Exits 1 when a record failed (each is listed)."""
+    Display numbers are kept when free in the org, else new ones are given; users are matched by email or
+    display name, tags, product parts and accounts by name (all created when missing), other parts and articles
+    by name (left out when missing), stages by name; custom fields must be declared in the org first.
+    Running it again is harmless: records imported already and unchanged are skipped, changed ones are
+    rewritten (an import map remembers each record). Imports write no webhook events. Exits 1 when a record
+    failed (each is listed). See docs/compatibility.md."""
     from incidentd.imports import service as imports
     from incidentd.progress import ProgressLine
 

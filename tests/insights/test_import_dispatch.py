@@ -146,4 +146,4 @@ async def test_a_dispatch_database_imports_once(client, app, admin: Actor, dispa
 
 def test_import_help_explains_both_sources():
     text = " ".join(CliRunner().invoke(cli, ["import", "--help"], terminal_width=100).stdout.split())
-    assert "--from" in text and "dispatch" in text and "idempotent" not in text and "skipped" in text
+    assert "--from" in text and "dispatch" in text and "skipped" in text and "progress line" in text
