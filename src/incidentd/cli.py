@@ -1,90 +1,41 @@
-"""The `incidentd` command: serve, db upgrade, org / user / token administration."""
+"""The `incidentd` command: serve, db upgrade, org / user / token administration, worker and seed (backup,
+restore, export and import are in cli_data)."""
 
 from __future__ import annotations
 
 import asyncio
 import math
-import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
-from pydantic import ValidationError
 
+from incidentd import cli_data
 from incidentd import db as database
-from incidentd.config import Settings, UnparsableSetting, get_settings, invalid_settings
-from incidentd.errors import ApiError
+from incidentd.cli_support import (
+    DatabaseOption,
+    OrgOption,
+    command_group,
+    command_settings,
+    org_scope,
+    run_with_database,
+)
+from incidentd.config import Settings
 from incidentd.identity import service as identity
 from incidentd.kit import ids
 from incidentd.kit.time import to_rfc3339
-from incidentd.principal import ADMIN, OrgScope
+from incidentd.principal import ADMIN
 
-
-def _commands(description: str) -> typer.Typer:
-    # Plain help (click's): Rich's tables label even flags with a type (`--help <bool>`) and draw boxes around them.
-    return typer.Typer(help=description, no_args_is_help=True, rich_markup_mode=None)
-
-
-app = _commands("incidentd: a self-hosted incident server that speaks DevRev's Incidents API.")
-db_app = _commands("Database schema.")
-org_app = _commands("Dev orgs.")
-user_app = _commands("Users: dev users, service accounts, sys users.")
-token_app = _commands("API tokens.")
+app = command_group("incidentd: a self-hosted incident server that speaks DevRev's Incidents API.")
+db_app = command_group("Database schema.")
+org_app = command_group("Dev orgs.")
+user_app = command_group("Users: dev users, service accounts, sys users.")
+token_app = command_group("API tokens.")
 app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
-
-T = TypeVar("T")
-
-DatabaseOption = typer.Option(None, "--database-url", help="Database URL (env INCIDENTD_DATABASE_URL).")
-OrgOption = typer.Option(None, "--org", help="Org slug; may be left out when there is only one org.")
-
-
-# The flags whose names are not their setting's name with dashes.
-FLAG_NAMES = {"shutdown_timeout_seconds": "--shutdown-timeout"}
-
-
-def _settings(**overrides: Any) -> Settings:
-    """Settings from the environment, with the flags that were given written over them (and exported, so that
-    server worker processes see the same settings). An invalid setting ends the command with one line per
-    setting on stderr (its name, value and what is allowed) and exit code 2, like an invalid flag."""
-    flags = {}
-    for name, value in overrides.items():
-        if value is not None:
-            os.environ[f"INCIDENTD_{name.upper()}"] = str(value)
-            flags[name] = FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
-    get_settings.cache_clear()
-    try:
-        return get_settings()
-    except (ValidationError, UnparsableSetting) as exc:
-        for line in invalid_settings(exc, flags):
-            typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
-
-
-def _run(settings: Settings, work: Callable[[database.Database], Awaitable[T]]) -> T:
-    async def main() -> T:
-        db = database.Database(settings)
-        try:
-            return await work(db)
-        finally:
-            await db.dispose()
-
-    try:
-        return asyncio.run(main())
-    except ApiError as exc:
-        typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
-
-
-async def _org_scope(db: database.Database, settings: Settings, org: str) -> OrgScope:
-    """The org a command names, read in a transaction of its own (find_org says when there is none)."""
-    async with db.read() as conn:
-        return await identity.find_org(conn, settings.don_partition, org)
 
 
 def _print_token(settings: Settings, secret: str, *, server_starts: bool = False) -> None:
@@ -126,7 +77,7 @@ def serve(
     ),
 ) -> None:
     """Migrate the embedded database if needed, bootstrap an empty one, and serve the API."""
-    settings = _settings(
+    settings = command_settings(
         host=host,
         port=port,
         workers=workers,
@@ -143,7 +94,7 @@ def serve(
             raise typer.Exit(1)
         return await identity.bootstrap(db, admin_email=settings.bootstrap_admin_email)
 
-    created = _run(settings, prepare)
+    created = run_with_database(settings, prepare)
     if created is not None:  # printed before the server starts: a port in use must not lose the token
         _print_bootstrap(settings, created, server_starts=True)
     config = server_config(settings)
@@ -220,8 +171,8 @@ def listening_socket(config: Any) -> socket.socket:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head"), database_url: str = DatabaseOption) -> None:
     """Apply the migrations up to REVISION (default: head)."""
-    settings = _settings(database_url=database_url)
-    _run(settings, lambda db: database.upgrade(db.engine, revision))
+    settings = command_settings(database_url=database_url)
+    run_with_database(settings, lambda db: database.upgrade(db.engine, revision))
     typer.echo(f"database at {revision}")
 
 
@@ -233,7 +184,7 @@ def org_create(
     database_url: str = DatabaseOption,
 ) -> None:
     """Create a dev org (and optionally its first dev user and token)."""
-    settings = _settings(database_url=database_url)
+    settings = command_settings(database_url=database_url)
 
     async def work(db: database.Database) -> tuple[Any, Any]:
         async with db.write() as conn:
@@ -246,7 +197,7 @@ def org_create(
                 token = await identity.issue_token(conn, org, user.number, token_hint="org admin token")
             return org, token
 
-    org, token = _run(settings, work)
+    org, token = run_with_database(settings, work)
     typer.echo(f"{org.slug}\t{org.org_don}")
     if token is not None:
         _print_token(settings, token.secret)
@@ -255,13 +206,13 @@ def org_create(
 @org_app.command("list")
 def org_list(database_url: str = DatabaseOption) -> None:
     """List dev orgs."""
-    settings = _settings(database_url=database_url)
+    settings = command_settings(database_url=database_url)
 
     async def work(db: database.Database) -> list[Any]:
         async with db.read() as conn:
             return await identity.list_orgs(conn)
 
-    for row in _run(settings, work):
+    for row in run_with_database(settings, work):
         typer.echo(f"{row.slug}\t{ids.org_don(settings.don_partition, row.slug)}\t{row.display_name}")
 
 
@@ -276,7 +227,7 @@ def user_create(
     database_url: str = DatabaseOption,
 ) -> None:
     """Create a principal in an org."""
-    settings = _settings(database_url=database_url)
+    settings = command_settings(database_url=database_url)
     if kind == "dev_user" and not email:
         typer.secho("error: a dev user needs --email", fg="red", err=True)
         raise typer.Exit(2)
@@ -289,16 +240,16 @@ def user_create(
             )
             return scope.don(row.user_type, row.number)
 
-    typer.echo(_run(settings, work))
+    typer.echo(run_with_database(settings, work))
 
 
 @user_app.command("list")
 def user_list(org: str = OrgOption, database_url: str = DatabaseOption) -> None:
     """List an org's principals with their roles."""
-    settings = _settings(database_url=database_url)
+    settings = command_settings(database_url=database_url)
 
     async def work(db: database.Database) -> list[str]:
-        scope = await _org_scope(db, settings, org)
+        scope = await org_scope(db, settings, org)
         return [
             "\t".join(
                 [
@@ -313,7 +264,7 @@ def user_list(org: str = OrgOption, database_url: str = DatabaseOption) -> None:
             for row in await identity.list_users(db, scope)
         ]
 
-    for line in _run(settings, work):
+    for line in run_with_database(settings, work):
         typer.echo(line)
 
 
@@ -325,14 +276,14 @@ def user_set_role(
     database_url: str = DatabaseOption,
 ) -> None:
     """Make a user an admin or a member; running servers apply it within 2 seconds."""
-    settings = _settings(database_url=database_url)
+    settings = command_settings(database_url=database_url)
 
     async def work(db: database.Database) -> str:
-        scope = await _org_scope(db, settings, org)
+        scope = await org_scope(db, settings, org)
         row = await identity.set_role(db, scope, user, role)
         return f"{scope.don(row.user_type, row.number)}\t{row.role}"
 
-    typer.echo(_run(settings, work))
+    typer.echo(run_with_database(settings, work))
 
 
 # web app logins (docs/web.md) -------------------------------------------------------------------------
@@ -348,18 +299,18 @@ def user_set_password(
     """Set a dev user's web app password (asked twice, not echoed); ends the user's web sessions."""
     from incidentd.logins import service as logins
 
-    settings = _settings(database_url=database_url)
+    settings = command_settings(database_url=database_url)
     if password_stdin:
         password = typer.get_text_stream("stdin").readline().rstrip("\r\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
     async def work(db: database.Database) -> str:
-        scope = await _org_scope(db, settings, org)
+        scope = await org_scope(db, settings, org)
         number = await logins.set_password(db, scope, user, password)
         return scope.don("dev_user", number)
 
-    typer.echo(f"password set for {_run(settings, work)}")
+    typer.echo(f"password set for {run_with_database(settings, work)}")
 
 
 @app.command("login-link")
@@ -372,13 +323,13 @@ def login_link(
     """Print a one-time web app login link for a dev user (valid INCIDENTD_WEB_LOGIN_LINK_SECONDS, once)."""
     from incidentd.logins import service as logins
 
-    settings = _settings(database_url=database_url)
+    settings = command_settings(database_url=database_url)
 
     async def work(db: database.Database) -> str:
-        scope = await _org_scope(db, settings, org)
+        scope = await org_scope(db, settings, org)
         return await logins.issue_login_link(db, scope, user)
 
-    secret = _run(settings, work)
+    secret = run_with_database(settings, work)
     base = (url or client_url(settings.host, settings.port)).rstrip("/")
     typer.echo(f"{base}/web/login/link/{secret}")
 
@@ -392,7 +343,7 @@ def token_create(
     database_url: str = DatabaseOption,
 ) -> None:
     """Issue an API token for a user; the secret is printed once."""
-    settings = _settings(database_url=database_url)
+    settings = command_settings(database_url=database_url)
 
     async def work(db: database.Database) -> str:
         async with db.write() as conn:
@@ -403,7 +354,7 @@ def token_create(
             )
             return f"{scope.don('auth_token', issued.number)}\n{issued.secret}"
 
-    typer.echo(_run(settings, work))
+    typer.echo(run_with_database(settings, work))
 
 
 @token_app.command("list")
@@ -413,7 +364,7 @@ def token_list(
     database_url: str = DatabaseOption,
 ) -> None:
     """List tokens (never their secrets)."""
-    settings = _settings(database_url=database_url)
+    settings = command_settings(database_url=database_url)
 
     async def work(db: database.Database) -> list[str]:
         async with db.read() as conn:
@@ -435,7 +386,7 @@ def token_list(
             for row in rows
         ]
 
-    for line in _run(settings, work):
+    for line in run_with_database(settings, work):
         typer.echo(line)
 
 
@@ -446,13 +397,13 @@ def token_revoke(
     database_url: str = DatabaseOption,
 ) -> None:
     """Revoke a token: it stops working at once."""
-    settings = _settings(database_url=database_url)
+    settings = command_settings(database_url=database_url)
 
     async def work(db: database.Database) -> None:
-        scope = await _org_scope(db, settings, org)
+        scope = await org_scope(db, settings, org)
         await identity.revoke_token(db, scope, token_id)
 
-    _run(settings, work)
+    run_with_database(settings, work)
     typer.echo(f"revoked {token_id}")
 
 
@@ -463,7 +414,7 @@ def worker(database_url: str = DatabaseOption) -> None:
     from incidentd.logs import configure_logging, configured_secrets
     from incidentd.webhooks.delivery import Deliverer, stop
 
-    settings = _settings(database_url=database_url)
+    settings = command_settings(database_url=database_url)
     configure_logging(settings.log_format, settings.log_level, configured_secrets(settings))
 
     async def work(db: database.Database) -> None:
@@ -478,7 +429,7 @@ def worker(database_url: str = DatabaseOption) -> None:
 
     typer.echo("incidentd worker: delivering webhook events (Ctrl-C stops)")
     try:
-        _run(settings, work)
+        run_with_database(settings, work)
     except KeyboardInterrupt:
         pass
 
@@ -494,7 +445,7 @@ def seed(
     """Fill an org with realistic incidents (two years, every severity and stage, owners, parts, tags...)."""
     from incidentd.seed.service import seed as seed_org
 
-    settings = _settings(database_url=database_url)
+    settings = command_settings(database_url=database_url)
 
     async def work(db: database.Database) -> int:
         if settings.migrate_on_start:
@@ -506,224 +457,13 @@ def seed(
             return await seed_org(db, count=count, org_slug=org, batch=batch, rng_seed=random_seed, progress=bar.update)
 
     started = time.perf_counter()
-    added = _run(settings, work)
+    added = run_with_database(settings, work)
     elapsed = time.perf_counter() - started
     typer.echo(f"added {added} incidents in {elapsed:.1f} s ({added / max(elapsed, 1e-9):,.0f}/s)")
 
 
-# backup and restore (SQLite; PostgreSQL: pg_dump) -------------------------------------------------------
-
-
-@app.command()
-def backup(
-    path: str = typer.Argument(..., help="Where to write the copy (a new file)."),
-    database_url: str = DatabaseOption,
-) -> None:
-    """Copy the SQLite database to PATH while the server keeps serving (reads and writes go on).
-
-    The copy holds every write answered before the backup began, is compacted, passes PRAGMA integrity_check,
-    and appears at PATH only once whole. On PostgreSQL this prints the pg_dump command to use instead."""
-    from incidentd import backup as backups
-
-    settings = _settings(database_url=database_url)
-    source = backups.sqlite_file(settings.database_url)
-    if source is None:
-        dump, _ = backups.postgres_commands(settings.database_url, path)
-        typer.echo("incidentd backup copies SQLite databases; back up PostgreSQL with pg_dump:", err=True)
-        typer.echo(f"  {dump}", err=True)
-        raise typer.Exit(2)
-    try:
-        copy = backups.backup(source, Path(path))
-    except backups.BackupError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
-    typer.echo(
-        f"backed up {source} to {copy.path}: {copy.incidents:,} incidents, {copy.bytes / 1e6:,.1f} MB, "
-        f"schema {copy.revision}, integrity ok, in {copy.seconds:.1f} s"
-    )
-
-
-@app.command()
-def restore(
-    path: str = typer.Argument(..., help="A copy written by `incidentd backup`."),
-    yes: bool = typer.Option(False, "--yes", help="Replace the database without asking."),
-    database_url: str = DatabaseOption,
-) -> None:
-    """Replace the SQLite database with a backup (stop the server first; start it again afterwards).
-
-    The backup is checked (PRAGMA integrity_check, an incidentd schema) before anything is replaced; a backup of
-    an older schema is migrated when the server starts. On PostgreSQL this prints the pg_restore command."""
-    from incidentd import backup as backups
-
-    settings = _settings(database_url=database_url)
-    target = backups.sqlite_file(settings.database_url)
-    if target is None:
-        _, load = backups.postgres_commands(settings.database_url, path)
-        typer.echo("incidentd restore loads SQLite backups; restore a pg_dump file into an empty database:", err=True)
-        typer.echo(f"  {load}", err=True)
-        raise typer.Exit(2)
-    if not yes:
-        typer.confirm(f"Replace every row of {target} with {path}?", abort=True)
-    try:
-        copy = backups.restore(Path(path), target)
-    except backups.BackupError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
-    typer.echo(f"restored {path} into {target}: {copy.incidents:,} incidents, schema {copy.revision}")
-
-
-# export ------------------------------------------------------------------------------------------------
-
-
-@app.command("export")
-def export_command(
-    path: str = typer.Argument(..., help="The file to write (replaced if it exists)."),
-    org: str = OrgOption,
-    export_format: str = typer.Option("ndjson", "--format", help="ndjson (wire incidents, one a line) or csv."),
-    filters: str = typer.Option(
-        "{}", "--filter", help="The list filters as JSON, as incidents.list takes them: '{\"severity\": [1, 2]}'."
-    ),
-    include: list[str] = typer.Option(
-        [],
-        "--include",
-        help='timeline: each NDJSON line becomes {"incident": ..., "timeline": [...]} with the incident\'s '
-        "comments (private ones too) and change events, as `incidentd import` reads them.",
-    ),
-    database_url: str = DatabaseOption,
-) -> None:
-    """Write every incident of an org that matches the filters to a file, oldest first, as incidents.export
-    streams them (NDJSON of wire incidents, or CSV), with a progress line (count, rate, ETA).
-
-    Reads the database directly (the server may keep running); memory holds one page of incidents."""
-    import msgspec
-
-    from incidentd.incidents import exporting
-    from incidentd.incidents.export_schemas import IncidentsExportRequest
-    from incidentd.principal import Principal
-    from incidentd.progress import ProgressLine
-
-    settings = _settings(database_url=database_url)
-    try:
-        body = msgspec.json.decode(filters)
-        if not isinstance(body, dict):
-            raise msgspec.ValidationError("expected a JSON object")
-        extra: dict[str, Any] = {"format": export_format, **({"include": include} if include else {})}
-        request = msgspec.convert({**body, **extra}, IncidentsExportRequest)
-    except msgspec.ValidationError as exc:
-        typer.secho(f"error: --filter / --format / --include: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
-    except msgspec.DecodeError as exc:
-        typer.secho(f"error: --filter is not JSON: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
-    target = Path(path)
-    partial = target.with_name(f".{target.name}.partial")
-
-    async def work(db: database.Database) -> int:
-        scope = await _org_scope(db, settings, org)
-        progress = ProgressLine("exported", None)
-        principal = Principal(scope, 0, "sys_user")  # reads as the org; the export checks no role
-        export = await exporting.export_incidents(db, principal, request, progress=progress.advance, everything=True)
-        progress.total = export.total
-        with partial.open("wb") as file:
-            async for chunk in export.chunks:
-                file.write(chunk)
-        partial.replace(target)
-        progress.finish()
-        return progress.done
-
-    written = _run(settings, work)
-    typer.echo(f"wrote {written:,} incidents to {target}")
-
-
-# import ------------------------------------------------------------------------------------------------
-
-
-@app.command("import")
-def import_command(
-    path: str = typer.Argument(
-        None, help="An NDJSON export (incidentd export, incidents.export); not with --from dispatch."
-    ),
-    org: str = OrgOption,
-    source: str = typer.Option("ndjson", "--from", help="ndjson (FILE, the default) or dispatch (--database-url)."),
-    database_url: str = typer.Option(
-        None,
-        "--database-url",
-        help="incidentd's database (env INCIDENTD_DATABASE_URL); with --from dispatch, the Dispatch PostgreSQL "
-        "database to read (incidentd's is then --target-database-url or the environment's).",
-    ),
-    target_database_url: str = typer.Option(
-        None, "--target-database-url", help="With --from dispatch: incidentd's database (env INCIDENTD_DATABASE_URL)."
-    ),
-    dispatch_schema: str = typer.Option(
-        "dispatch_organization_default", "--dispatch-schema", help="With --from dispatch: the organization's schema."
-    ),
-) -> None:
-    """Load incidents into an org: an NDJSON export (of this server or another, SQLite or PostgreSQL), or a
-    Netflix Dispatch database (--from dispatch), with a progress line (count, rate, ETA) and a summary.
-
-    Display numbers are kept when free in the org, else new ones are given; users are matched by email or
-    display name, tags, product parts and accounts by name (all created when missing), other parts and articles
-    by name (left out when missing), stages by name; custom fields must be declared in the org first.
-    Running it again is harmless: records imported already and unchanged are skipped, changed ones are
-    rewritten (an import map remembers each record). Imports write no webhook events. Exits 1 when a record
-    failed (each is listed). See docs/compatibility.md."""
-    from incidentd.imports import service as imports
-    from incidentd.progress import ProgressLine
-
-    if source not in ("ndjson", "dispatch"):
-        typer.secho("error: --from takes ndjson or dispatch", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
-    if source == "dispatch":
-        if not database_url or path:
-            typer.secho("error: --from dispatch reads --database-url (no FILE)", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2)
-        settings = _settings(database_url=target_database_url)
-    else:
-        if not path:
-            typer.secho("error: FILE is required (an NDJSON export)", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2)
-        if not Path(path).is_file():
-            typer.secho(f"error: {path} is not a file", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2)
-        settings = _settings(database_url=database_url)
-
-    async def work(db: database.Database) -> imports.Summary:
-        scope = await _org_scope(db, settings, org)
-        if source == "dispatch":
-            from incidentd.imports import dispatch
-
-            progress = ProgressLine("imported", None)
-
-            def started(total: int) -> None:
-                progress.total = total
-
-            summary = await dispatch.import_database(
-                db, scope, database_url, schema=dispatch_schema, started=started, progress=progress.advance
-            )
-        else:
-            from incidentd.imports import ndjson
-
-            total, highest = ndjson.scan(_file_lines(path))
-            progress = ProgressLine("imported", total)
-            summary = await ndjson.import_lines(
-                db, scope, _file_lines(path), highest=highest, progress=progress.advance
-            )
-        progress.finish()
-        return summary
-
-    summary = _run(settings, work)
-    typer.echo(summary.line())
-    for failure in summary.failures:
-        typer.secho(f"failed: {failure}", fg=typer.colors.RED, err=True)
-    if any("custom_fields." in failure for failure in summary.failures):
-        typer.echo(
-            "hint: declare the org's custom fields first (schemas.custom.set, the same fragment names)", err=True
-        )
-    if summary.failed:
-        raise typer.Exit(1)
-
-
-def _file_lines(path: str) -> Iterator[bytes]:
-    """A file's lines, read as they are consumed (an import file may be larger than memory)."""
-    with Path(path).open("rb") as file:
-        yield from file
+# backup, restore, export and import live in cli_data (this module would pass 700 lines with them).
+app.command()(cli_data.backup)
+app.command()(cli_data.restore)
+app.command("export")(cli_data.export_command)
+app.command("import")(cli_data.import_command)
