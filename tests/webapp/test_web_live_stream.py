@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import uvicorn
 from webpages import csrf_of, give_password, log_in
 
@@ -20,6 +21,7 @@ from conftest import Actor, make_org
 from incidentd import serving
 from incidentd.app import create_app
 from incidentd.config import Settings
+from incidentd.logins.tables import web_sessions
 from incidentd.webapp import assets
 
 STREAM = "/web/events.stream"
@@ -60,15 +62,25 @@ async def browser_of(app: Any, url: str, actor: Actor) -> AsyncIterator[httpx.As
 
 
 class Reader:
+    """An open stream's lines, read by a task into a queue: a wait that times out leaves the stream readable."""
+
     def __init__(self, response: httpx.Response) -> None:
-        self.lines = response.aiter_lines()
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
         self.comments: list[str] = []
+        self.task = asyncio.create_task(self._read(response))
+
+    async def _read(self, response: httpx.Response) -> None:
+        try:
+            async for line in response.aiter_lines():
+                await self.queue.put(line)
+        finally:
+            await self.queue.put(None)
 
     async def next(self, seconds: float = 5.0) -> dict[str, Any] | None:
         """The next message's fields (data decoded); None when the stream ended."""
         fields: dict[str, Any] = {}
         async with asyncio.timeout(seconds):
-            async for line in self.lines:
+            while (line := await self.queue.get()) is not None:
                 if line == "":
                     if "data" in fields:
                         return {**fields, "data": json.loads(fields["data"])}
@@ -80,6 +92,12 @@ class Reader:
                     fields[name] = value.removeprefix(" ")
         return None
 
+    async def opened(self) -> None:
+        """The opening comment: the stream listens from here on, so later commits reach it."""
+        async with asyncio.timeout(5):
+            line = await self.queue.get()
+        assert line is not None and line.startswith(":"), line
+
 
 @contextlib.asynccontextmanager
 async def web_stream(client: httpx.AsyncClient) -> AsyncIterator[Reader]:
@@ -88,11 +106,11 @@ async def web_stream(client: httpx.AsyncClient) -> AsyncIterator[Reader]:
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"] == "no-cache"
         reader = Reader(response)
-        async with asyncio.timeout(5):
-            async for line in reader.lines:  # the opening comment: listening from here on
-                if line.startswith(":"):
-                    break
-        yield reader
+        try:
+            await reader.opened()
+            yield reader
+        finally:
+            reader.task.cancel()
 
 
 async def create(url: str, actor: Actor, title: str) -> dict[str, Any]:
@@ -135,6 +153,32 @@ async def test_logging_out_ends_the_stream_at_the_next_heartbeat(live_settings: 
             async with web_stream(browser) as stream:
                 logged_out = await browser.post("/web/logout", data={"csrf_token": csrf})
                 assert logged_out.status_code in (200, 303), logged_out.text
+                assert await stream.next(5) is None
+                assert "the credential is no longer valid" in stream.comments
+
+
+async def test_an_idle_session_ends_the_stream_which_does_not_count_as_activity(live_settings: Settings):
+    async with serve(live_settings) as (app, url):
+        actor = await make_org(app, "live-idle")
+        async with browser_of(app, url, actor) as browser:
+            db = app.state.db
+            owned = web_sessions.c.dev_org_id == actor.org.dev_org_id
+            async with db.write() as conn:  # a minute and more since the last page: the next page would touch it
+                await conn.execute(
+                    sa.update(web_sessions).where(owned).values(last_seen_at=web_sessions.c.last_seen_at - 61_000)
+                )
+            async with web_stream(browser) as stream:
+                async with db.read() as conn:
+                    seen = (await conn.execute(sa.select(web_sessions.c.last_seen_at).where(owned))).scalar_one()
+                with pytest.raises(TimeoutError):  # several heartbeats' checks...
+                    await stream.next(0.7)
+                async with db.read() as conn:  # ...none of which touched the session
+                    assert (
+                        await conn.execute(sa.select(web_sessions.c.last_seen_at).where(owned))
+                    ).scalar_one() == seen
+                idle = live_settings.web_session_idle_seconds * 1000
+                async with db.write() as conn:  # idle too long now: the next heartbeat's check ends the stream
+                    await conn.execute(sa.update(web_sessions).where(owned).values(last_seen_at=seen - idle - 1))
                 assert await stream.next(5) is None
                 assert "the credential is no longer valid" in stream.comments
 

@@ -49,10 +49,14 @@
   // was rendered); reconnected: the incident too, for what changed while the stream was down.
   var opened = false;
   source.addEventListener("open", function () {
+    document.documentElement.setAttribute("data-live-stream", "open");
     board = true;
     incident = incident || opened;
     opened = true;
     schedule();
+  });
+  source.addEventListener("error", function () {  // polling goes on while it reconnects (or for good, if refused)
+    document.documentElement.setAttribute("data-live-stream", "down");
   });
   document.body.addEventListener("htmx:confirm", function (event) {
     var trigger = event.detail.triggeringEvent;
