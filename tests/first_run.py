@@ -40,12 +40,13 @@ class Served:
 
 
 @contextlib.contextmanager
-def served(directory: Path, *args: str) -> Iterator[Served]:
-    """`incidentd serve --port 0` in `directory` until the block ends; ready when it has said where it listens."""
+def served(directory: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Served]:
+    """`incidentd serve --port 0` in `directory` until the block ends; ready when it has said where it listens.
+    `env`: INCIDENTD_* settings of this run (the environment's own are left out)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "incidentd", "serve", "--port", "0", *args],
         cwd=directory,
-        env=clean_environment(),
+        env={**clean_environment(), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

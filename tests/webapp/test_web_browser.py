@@ -83,7 +83,8 @@ def test_a_responder_runs_an_incident_from_the_browser(tmp_path: Path, browser) 
             left_loopback.append(route.request.url)
             route.abort("internetdisconnected")
 
-    with served(tmp_path) as server:
+    # The board polls every 10 minutes here: a change that shows within seconds came by the events stream.
+    with served(tmp_path, env={"INCIDENTD_WEB_BOARD_REFRESH_SECONDS": "600"}) as server:
         token = re.search(r"^\s+(idt_\S+)$", server.output, re.MULTILINE).group(1)
         set_password = _set_password(tmp_path)
         assert set_password.returncode == 0, set_password.stderr
@@ -155,10 +156,21 @@ def test_a_responder_runs_an_incident_from_the_browser(tmp_path: Path, browser) 
         assert unlabelled_controls(page) == []
         shoot(page, "board")
 
-        # A change made through the API appears without a reload (htmx polls the rows).
+        # A change made through the API appears without a reload, long before the next poll: live.js follows
+        # /web/events.stream and refreshes the rows and the counts.
         page.evaluate("window.stillTheSamePage = true")
         api.post("/incidents.create", json={"title": "Appeared by itself", "severity": "sev-3"}).raise_for_status()
-        expect(page.locator("#board-results")).to_contain_text("Appeared by itself", timeout=20_000)
+        expect(page.locator("#board-results")).to_contain_text("Appeared by itself", timeout=3_000)
+        expect(page.locator("#board-counts")).to_contain_text("triage: 3", timeout=3_000)
+        assert page.evaluate("window.stillTheSamePage") is True
+
+        # The incident page too, when a change names its incident.
+        page.goto(incident_url)
+        page.evaluate("window.stillTheSamePage = true")
+        display_id = incident_url.rsplit("/", 1)[1]
+        expect(page.locator("html[data-live-stream=open]")).to_have_count(1)  # live.js follows the stream
+        api.post("/incidents.update", json={"id": display_id, "title": "Renamed by the API"}).raise_for_status()
+        expect(page.locator("h1")).to_contain_text("Renamed by the API", timeout=3_000)
         assert page.evaluate("window.stillTheSamePage") is True
 
         # Settings: an API token, its secret shown once.

@@ -1,8 +1,8 @@
 """A responder's whole incident in a real browser (Debian's Chromium through Playwright, loopback only): log in,
 declare, comment with markdown and an attachment, move through the stages with the stage buttons, filter the
-board, see an API change appear without a reload, merge two incidents (with the keyboard), log out. Screenshots
-of the incident page, timeline included, at 1440 and 375 px go to INCIDENTD_SCREENSHOTS (default
-build/screenshots), as incident-timeline-<width>.png."""
+board, see an API change appear without a reload (by polling: this browser has no EventSource), merge two
+incidents (with the keyboard), log out. Screenshots of the incident page, timeline included, at 1440 and 375 px
+go to INCIDENTD_SCREENSHOTS (default build/screenshots), as incident-timeline-<width>.png."""
 
 from __future__ import annotations
 
@@ -40,6 +40,9 @@ def test_a_responder_comments_attaches_moves_and_merges_in_the_browser(tmp_path:
 
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.route("**/*", loopback_only)
+        # A browser without EventSource: live.js stays out and the board polls (the fallback; test_web_browser
+        # sees the events stream's updates).
+        page.add_init_script("delete window.EventSource")
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.on(
@@ -106,7 +109,8 @@ def test_a_responder_comments_attaches_moves_and_merges_in_the_browser(tmp_path:
         page.get_by_role("button", name="Apply filters").click()
         expect(page.locator("#board-results tbody tr")).to_have_count(1)
 
-        # A change made meanwhile through the API appears without a reload (the board polls its rows).
+        # A change made meanwhile through the API appears without a reload (the board polls its rows, every 5 s).
+        assert page.evaluate("typeof EventSource") == "undefined"
         page.evaluate("window.stillTheSamePage = true")
         appeared = api.post("/incidents.create", json={"title": "Search down again", "severity": "sev-2"})
         appeared.raise_for_status()

@@ -52,7 +52,7 @@ async def test_a_comment_is_posted_as_the_user_and_shown_rendered_without_a_relo
     created = await incident(client, admin)
     answer = await comment(client, csrf, created["display_id"], "Rolled back **v2.3**", **HTMX)
     assert answer.status_code == 200
-    assert answer.text.startswith('<div id="incident">')  # the htmx fragment, not a whole page
+    assert answer.text.startswith('<div id="incident" ')  # the htmx fragment, not a whole page
     assert "<strong>v2.3</strong>" in answer.text
     comments = [entry for entry in await entries(client, admin, created["id"]) if entry["type"] == "timeline_comment"]
     assert [entry["body"] for entry in comments] == ["Rolled back **v2.3**"]

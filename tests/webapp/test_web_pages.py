@@ -123,7 +123,7 @@ async def test_stage_buttons_offer_only_the_diagrams_moves_and_move_the_incident
     )
     assert refused.status_code == 400
     assert 'id="stage-error"' in refused.text and "cannot move" in refused.text
-    assert refused.text.lstrip().startswith('<div id="incident">')  # the fragment htmx swaps in
+    assert refused.text.lstrip().startswith('<div id="incident" ')  # the fragment htmx swaps in
 
 
 async def test_every_field_is_editable_in_place(web, admin: Actor):
@@ -243,10 +243,10 @@ async def test_static_files_have_hashed_names_long_cache_and_pages_stay_small(we
     await declare(client, csrf, title="Weight", body="x" * 2000)
     board = await client.get("/web/incidents")
     assets = re.findall(r'(?:src|href)="(/web/static/[^"]+)"', board.text)
-    assert len(assets) == 2
+    assert len(assets) == 3
     total = len(board.content)
     for asset in assets:
-        assert re.fullmatch(r"/web/static/(app|htmx\.min)\.[0-9a-f]{12}\.(css|js)", asset)
+        assert re.fullmatch(r"/web/static/(app|htmx\.min|live)\.[0-9a-f]{12}\.(css|js)", asset)
         answer = await client.get(asset)
         assert answer.status_code == 200
         assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"

@@ -280,7 +280,7 @@ async def test_a_members_token_streams_and_a_revoked_tokens_stream_ends(settings
             revoked = await client.post("/auth-tokens.delete", json={}, headers=actor.headers)
             assert revoked.status_code == 200, revoked.text
             assert await stream.next(5) is None
-            assert "the token is no longer valid" in stream.comments
+            assert "the credential is no longer valid" in stream.comments
 
 
 async def test_open_streams_are_capped_per_org_429_and_per_process_503(settings: Settings):

@@ -158,9 +158,10 @@ class WebSession:
     display_name: str | None
 
 
-async def session_of(db: Database, secret: str) -> WebSession:
+async def session_of(db: Database, secret: str, *, touch: bool = True) -> WebSession:
     """The live session a cookie secret opens; Unauthenticated when it is unknown, revoked, idle too long, past
-    its absolute end, or its user is no longer active."""
+    its absolute end, or its user is no longer active. `touch=False` checks without counting as activity (an open
+    events stream re-checks its session without keeping an idle tab's session alive)."""
     if not secret.startswith(SESSION_PREFIX) or len(secret) > 128:
         raise Unauthenticated("not logged in")
     session_hash = secret_hash(secret)
@@ -174,7 +175,7 @@ async def session_of(db: Database, secret: str) -> WebSession:
         raise Unauthenticated("the session has expired; log in again")
     if row.user_state != "active":
         raise Unauthenticated("the user is not active")
-    if now - row.last_seen_at >= TOUCH_EVERY_MS:
+    if touch and now - row.last_seen_at >= TOUCH_EVERY_MS:
         async with db.write() as conn:
             await repository.touch_session(conn, row.dev_org_id, session_hash, now)
     org = OrgScope(row.dev_org_id, row.org_slug, settings.don_partition)

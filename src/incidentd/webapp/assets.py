@@ -13,7 +13,7 @@ from pathlib import Path
 
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_PATH = "/web/static"
-SERVED = ("app.css", "htmx.min.js")
+SERVED = ("app.css", "htmx.min.js", "live.js")
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 

@@ -1,5 +1,6 @@
-"""Page 1, the board: open incidents first, filters, sort, cursor pages, counts per stage, refreshed by htmx
-polling. Everything comes from `incidents.list_incidents` / `group_incidents`, as the API's list and group."""
+"""Page 1, the board: open incidents first, filters, sort, cursor pages, counts per stage, refreshed on the
+events stream's incident events (static/live.js, webapp.live) or else by htmx polling. Everything comes from
+`incidents.list_incidents` / `group_incidents`, as the API's list and group."""
 
 from __future__ import annotations
 
@@ -151,7 +152,7 @@ async def board(request: Request[Any, Any, Any]) -> Response[str]:
 
 @get("/web/incidents/results", include_in_schema=False)
 async def board_results(request: Request[Any, Any, Any]) -> Response[str]:
-    """The board's rows alone: what htmx polls to keep the board current without a reload."""
+    """The board's rows alone: what htmx fetches (on an event, or polling) to keep the board current."""
     session = await security.current_session(request)
     stages = await moves.org_stages(request.app.state.db, session.principal)
     results = await _results(request, BoardFilters.of(request), stages)

@@ -42,13 +42,16 @@ EDITS: dict[str, Any] = {
 @get("/web/incidents/{reference:path}", include_in_schema=False)
 async def incident_page(request: Request[Any, Any, Any], reference: str) -> Response[str]:
     """The incident named by its display id (INC-12) or DON; 404 page for one that is not the user's org's.
-    `?before=` shows the timeline from an older page (the "Load older entries" link without JavaScript)."""
+    `?before=` shows the timeline from an older page (the "Load older entries" link without JavaScript). An htmx
+    request aimed at `#incident` (live.js refreshing the page on an event) gets that section alone."""
     session = await security.current_session(request)
     reference = reference.lstrip("/")
     if not reference:
         raise NotFound("no incident is named")
     before = (request.query_params.get("before") or "")[:MAX_CURSOR] or None
-    return page("incident.html", **await incident_context(request, session, reference, before))
+    section = request.headers.get("hx-request") == "true" and request.headers.get("hx-target") == "incident"
+    template = "_incident.html" if section else "incident.html"
+    return page(template, **await incident_context(request, session, reference, before))
 
 
 async def _update(

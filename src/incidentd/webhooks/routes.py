@@ -73,10 +73,9 @@ async def test_webhook(
 async def events_stream(request: Request[Any, Any, Any]) -> Stream:
     query = parse_query(request.scope["query_string"], schemas.EventsStreamRequest)
     after = stream.resume_point(request.headers.get("last-event-id"), query.last_event_id)
-    frames = await stream.open_stream(request.app.state.db, request.user, request.auth, after)
-    # no-cache: not stored by caches; X-Accel-Buffering: nginx passes each event on at once.
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return Stream(frames, media_type="text/event-stream", headers=headers)
+    db = request.app.state.db
+    frames = await stream.open_stream(db, request.user, stream.token_check(db, request.auth), after)
+    return Stream(frames, media_type="text/event-stream", headers=stream.HEADERS)
 
 
 class WebhookAnswerSecrets:

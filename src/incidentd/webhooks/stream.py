@@ -12,7 +12,10 @@ How it waits: this process's commits of the org's events wake it at once (`outbo
 are found by a poll every `events_stream_poll_seconds`. A comment every `events_stream_heartbeat_seconds` keeps
 proxies from closing an idle stream. Bounded: open streams per org and per process are capped (429 / 503 before
 the response starts), every stream ends, cleanly, when the server begins shutting down (`draining`), and its
-token is checked again every heartbeat (a revoked token's stream ends).
+credential is checked again every heartbeat (a revoked token's stream ends).
+
+Two routes serve it, both through `open_stream`: the API's `GET /events.stream` (an API token, checked with
+`token_check`) and the web app's `GET /web/events.stream` (a session cookie; its check is the session's rules).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import re
 import time
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -43,6 +46,11 @@ MAX_EVENT_ID = 2**63 - 1
 _DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() would take "²", which int() refuses
 RETRY_MS = 2000  # how long a disconnected client waits before it reconnects (SSE `retry:`)
 RETRY_AFTER_SECONDS = 5  # the Retry-After of a stream refused by the caps
+# The response headers of a stream: no-cache, not stored by caches; X-Accel-Buffering: nginx passes each event on.
+HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+# Whether the stream's caller still may read it: raises Unauthenticated once not (revoked, expired, deactivated).
+Check = Callable[[], Awaitable[object]]
 
 
 class OpenStreams:
@@ -107,11 +115,16 @@ def resume_point(header: str | None, query: int | None) -> int | None:
     return int(value)
 
 
+def token_check(db: Database, token: str) -> Check:
+    """The check of a stream opened with an API token: the token still authenticates."""
+    return lambda: identity.authenticate(db, db.settings.don_partition, token)
+
+
 async def open_stream(
-    db: Database, principal: Principal, token: str, last_event_id: int | None
+    db: Database, principal: Principal, check: Check, last_event_id: int | None
 ) -> AsyncIterator[bytes]:
     """The stream of the caller's org, admitted under the caps (raises before anything is sent when over them).
-    `token` is checked again every heartbeat: a stream ends once its token is revoked or expired."""
+    `check` runs again every heartbeat: a stream ends once it raises (its token or session is no longer valid)."""
     if not db.settings.events_stream:
         raise NotFound("route not found")
     org = principal.org
@@ -123,13 +136,13 @@ async def open_stream(
         admission.release()
         raise
     after = latest if last_event_id is None else min(last_event_id, latest)
-    frames = _frames(db, org, token, after, admission)
+    frames = _frames(db, org, check, after, admission)
     # A response that never started iterating (the client left first) gives its place back when it is collected.
     weakref.finalize(frames, admission.release)
     return frames
 
 
-async def _frames(db: Database, org: OrgScope, token: str, after: int, admission: Admission) -> AsyncIterator[bytes]:
+async def _frames(db: Database, org: OrgScope, check: Check, after: int, admission: Admission) -> AsyncIterator[bytes]:
     settings = db.settings
     wake = outbox.listen(db, org.dev_org_id)
     stopping = draining.signal()
@@ -141,8 +154,8 @@ async def _frames(db: Database, org: OrgScope, token: str, after: int, admission
         while not stopping.is_set():
             if time.monotonic() - checked >= heartbeat:
                 checked = time.monotonic()
-                if not await _still_valid(db, token):
-                    yield b": the token is no longer valid\n\n"
+                if not await _still_valid(check):
+                    yield b": the credential is no longer valid\n\n"
                     return
             wake.clear()  # before the read: a commit during it sets it again, and the next wait returns at once
             try:
@@ -168,14 +181,14 @@ async def _frames(db: Database, org: OrgScope, token: str, after: int, admission
         admission.release()
 
 
-async def _still_valid(db: Database, token: str) -> bool:
-    """Whether the stream's token still authenticates (revoked, expired or its user deactivated: no)."""
+async def _still_valid(check: Check) -> bool:
+    """Whether the stream's token or session still authenticates (revoked, expired or its user deactivated: no)."""
     try:
-        await identity.authenticate(db, db.settings.don_partition, token)
+        await check()
     except Unauthenticated:
         return False
     except Exception as exc:  # the database is away: the stream ends as for a failed read
-        log.warning("events stream ended: checking its token failed", error=str(exc))
+        log.warning("events stream ended: checking its credential failed", error=str(exc))
         return False
     return True
 
