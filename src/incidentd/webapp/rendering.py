@@ -85,6 +85,7 @@ def environment() -> Environment:
     env.filters.update(
         markdown=markdown, age=age, local_input=local_input, severity_class=severity_class, person=person
     )
+    env.filters["duration"] = duration
     return env
 
 
