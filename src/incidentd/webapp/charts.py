@@ -149,7 +149,7 @@ def stacked_bars(
     parts += _y_axis(maximum, plot_height, _number)
     for index, category in enumerate(categories):
         x = LEFT + index * slot + (slot - bar) / 2
-        bottom = TOP + plot_height
+        bottom = float(TOP + plot_height)
         for series_index, entry in enumerate(series):
             value = entry.values[index] or 0
             height = scaled(value, maximum, plot_height)
