@@ -10,7 +10,17 @@ from litestar import Request, Response, Router, get
 from litestar.exceptions import NotFoundException
 
 from incidentd.web import handle_exception
-from incidentd.webapp import assets, board, incident_pages, insights_pages, login_pages, security, settings_pages
+from incidentd.webapp import (
+    assets,
+    board,
+    incident_pages,
+    insights_pages,
+    login_pages,
+    security,
+    settings_pages,
+    user_pages,
+    webhook_pages,
+)
 from incidentd.webapp.responses import web_exception
 
 # Paths the API's token authentication leaves alone (regular expression; the pages use sessions).
@@ -40,6 +50,8 @@ def router() -> Router:
             *incident_pages.ROUTES,
             *insights_pages.ROUTES,
             *settings_pages.ROUTES,
+            *webhook_pages.ROUTES,
+            *user_pages.ROUTES,
             static_file,
         ],
         before_request=security.check_csrf,
