@@ -47,6 +47,8 @@ REQUESTS = {
     "board, all incidents, title contains 'latency'": "/web/incidents?status=all&q=latency",
     "counts per stage (open)": "/web/incidents/counts?status=open",
     "counts per stage (all)": "/web/incidents/counts?status=all",
+    "insights, last 12 weeks": "/web/insights",
+    "insights, last 52 weeks": "/web/insights?weeks=52",
 }
 
 

@@ -1,7 +1,7 @@
 """Page 4, insights: incidents per week by severity, time to acknowledge / mitigate / resolve per week (median
-and p90), open incidents by stage and by part. Every number comes from `incidents.metrics` (the service the API's
-/incidents.metrics calls), under the board's filters; the charts are SVG drawn by `charts`, each followed by a
-table of the same numbers."""
+and p90), open incidents by stage and by part. The numbers come from `incidents.metrics` (the service the API's
+/incidents.metrics calls) and, for the open counts, `incidents.group`, under the board's filters; the charts are
+SVG drawn by `charts`, each followed by a table of the same numbers."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from litestar import Request, Response, get
 
 from incidentd.db import Database
 from incidentd.errors import ApiError
-from incidentd.incidents import metrics, moves
+from incidentd.incidents import grouping, metrics, moves
 from incidentd.incidents.metrics_schemas import DurationStats, IncidentsMetricsGroup, IncidentsMetricsRequest
+from incidentd.incidents.schemas import FieldValue, IncidentsGroupRequest
 from incidentd.kit.enums import SEVERITY
 from incidentd.principal import Principal
 from incidentd.webapp import charts, forms, rendering, security
@@ -24,6 +25,7 @@ from incidentd.webapp.responses import page
 
 RANGES = (4, 12, 26, 52)  # weeks the range selector offers
 DEFAULT_WEEKS = 12
+MAX_BARS = 100  # stages or parts in a bar chart (the first 100 in incidents.group's key order)
 NO_SEVERITY = "no severity"
 SEVERITY_TONES = {"sev-0": "sev-0", "sev-1": "sev-1", "sev-2": "sev-2", "sev-3": "sev-3", NO_SEVERITY: "sev-none"}
 DURATIONS = (
@@ -76,7 +78,8 @@ async def gather(
     open_stages: list[str],
     part_names: dict[str, str],
 ) -> Insights:
-    """The numbers of the page, in four calls of `incidents.metrics`."""
+    """The numbers of the page: two calls of `incidents.metrics` (per week by severity; durations per week) and
+    two of `incidents.group` (open incidents by stage, by part)."""
     starts = week_starts(weeks, datetime.now(UTC))
     since = {"created_date": {"type": "range", "after": starts[0].strftime("%Y-%m-%dT%H:%M:%SZ")}}
 
@@ -98,24 +101,28 @@ async def gather(
         if week in weekly
     ]
 
-    open_filter = {**filters, "stage": open_stages} if open_stages else filters
-    by_stage = await run({**open_filter, "group_by": "stage"}) if open_stages else []
-    by_part = await run({**open_filter, "group_by": "applies_to_parts"}) if open_stages else []
+    async def open_counts(group_by: str) -> list[tuple[FieldValue, int]]:
+        # Counts only: incidents.group counts (as the board's counts do) without the percentiles metrics computes.
+        document = {**filters, "stage": open_stages, "group_by": group_by, "limit": MAX_BARS, "limit_per_group": 1}
+        found = await grouping.group_incidents(db, principal, forms.convert(document, IncidentsGroupRequest))
+        return [(group.key, group.total) for group in found.groups]
+
+    by_stage = await open_counts("stage") if open_stages else []
+    by_part = await open_counts("applies_to_parts") if open_stages else []
     return Insights(
         weeks=list(per_week),
         per_week=per_week,
         severities=severities,
         durations=durations,
-        open_by_stage=[(group.key.name or "—" if group.key else "—", group.count) for group in by_stage],
-        open_by_part=[(_part_label(group, part_names), group.count) for group in by_part],
+        open_by_stage=[(key.name or "—", total) for key, total in by_stage],
+        open_by_part=[(_part_label(key, part_names), total) for key, total in by_part],
     )
 
 
-def _part_label(group: IncidentsMetricsGroup, part_names: dict[str, str]) -> str:
-    value = group.key.value if group.key else None
-    if not isinstance(value, str):
+def _part_label(key: FieldValue, part_names: dict[str, str]) -> str:
+    if not isinstance(key.value, str):
         return "no part"
-    return part_names.get(value, value)
+    return part_names.get(key.value, key.value)
 
 
 def _week_label(week: str) -> str:
