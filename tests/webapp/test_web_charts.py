@@ -21,6 +21,15 @@ def test_the_axis_ends_at_a_round_number_at_or_above_the_largest_value():
     ]  # fmt: skip
 
 
+def test_count_and_duration_axes_have_whole_ticks():
+    assert [charts.counting_ceiling(value) for value in (0, 1, 3, 4, 7, 30)] == [4, 4, 5, 5, 10, 50]
+    assert [charts.duration_ceiling(value) for value in (0, 0.5, 61, 3000, 90_000)] == [60, 60, 240, 3600, 172_800]
+    assert charts.duration_ceiling(800_000) == 2 * 691_200
+    svg = str(charts.stacked_bars("t", "d", ["w"], [charts.Series("sev-0", [7], "sev-0")]))
+    ticks = re.findall(r'<text class="axis"[^>]*text-anchor="end">([^<]+)</text>', svg)
+    assert ticks == ["0", "2", "4", "6", "8", "10"]  # 7 under a ceiling of 10: five steps of two
+
+
 def test_a_value_is_drawn_in_proportion_and_never_past_the_axis():
     assert charts.scaled(5, 10, 200) == 100
     assert charts.scaled(0, 10, 200) == 0

@@ -59,6 +59,7 @@ async def test_charts_and_tables_show_this_weeks_incidents_by_severity_stage_and
     assert "Checkout &lt;api&gt;" in page and "<api>" not in page  # a part's name is text
     assert re.search(r'<th scope="row">no part</th><td[^>]*>2</td>', page)
     assert "Time to acknowledge: median" in page
+    assert len(answer.content) < 100_000  # the page weight budget
 
 
 async def test_the_boards_filters_narrow_every_chart(web, admin: Actor):

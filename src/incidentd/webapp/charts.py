@@ -88,10 +88,34 @@ def _fill(chart_id: str, index: int) -> str:
     return "currentColor" if pattern == "solid" else f"url(#{chart_id}-{pattern})"
 
 
+def counting_ceiling(value: float) -> float:
+    """The axis maximum of counts: `nice_ceiling`, at least 4, so that the ticks fall on whole numbers."""
+    return max(4.0, nice_ceiling(value))
+
+
+# Axis tops for durations (seconds) whose quarters read well: 1m, 4m, 20m, 1h, 2h, 4h, 8h, 12h, 1d, 2d, 4d, 8d...
+DURATION_TOPS = (60, 240, 1200, 3600, 7200, 14_400, 28_800, 43_200, 86_400, 172_800, 345_600, 691_200)
+
+
+def duration_ceiling(seconds: float) -> float:
+    """The axis maximum of a duration chart, in seconds: the first of `DURATION_TOPS` at or above it, then whole
+    multiples of 8 days."""
+    for top in DURATION_TOPS:
+        if seconds <= top:
+            return float(top)
+    return float(math.ceil(seconds / DURATION_TOPS[-1]) * DURATION_TOPS[-1])
+
+
+def _steps(maximum: float) -> int:
+    """Gridlines above zero: four, or five when four would split a whole maximum into fractions (5, 10, 50)."""
+    return 5 if maximum.is_integer() and maximum % 4 and maximum % 5 == 0 else 4
+
+
 def _y_axis(maximum: float, plot_height: float, value_label: Callable[[float], str]) -> list[str]:
     parts = []
-    for step in range(5):
-        value = maximum * step / 4
+    steps = _steps(maximum)
+    for step in range(steps + 1):
+        value = maximum * step / steps
         y = TOP + plot_height - scaled(value, maximum, plot_height)
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
         parts.append(
@@ -142,7 +166,7 @@ def stacked_bars(
     chart_id = f"chart{next(_ids)}"
     plot_height = HEIGHT - TOP - BOTTOM
     totals = [sum(entry.values[index] or 0 for entry in series) for index in range(len(categories))]
-    maximum = nice_ceiling(max(totals, default=0))
+    maximum = counting_ceiling(max(totals, default=0))
     slot = (WIDTH - LEFT - RIGHT) / max(1, len(categories))
     bar = max(2.0, slot * 0.7)
     parts = _open(chart_id, title, description)
@@ -200,13 +224,14 @@ def lines(
     categories: Sequence[str],
     series: Sequence[Series],
     value_label: Callable[[float], str] = _number,
+    ceiling: Callable[[float], float] = nice_ceiling,
 ) -> Markup:
     """One line per series over the categories; a missing value (None) breaks the line. Each series has its own
     dash pattern and marker shape."""
     chart_id = f"chart{next(_ids)}"
     plot_height = HEIGHT - TOP - BOTTOM
     present = [value for entry in series for value in entry.values if value is not None]
-    maximum = nice_ceiling(max(present, default=0))
+    maximum = ceiling(max(present, default=0))
     slot = (WIDTH - LEFT - RIGHT) / max(1, len(categories))
     parts = _open(chart_id, title, description)
     parts += _y_axis(maximum, plot_height, value_label)

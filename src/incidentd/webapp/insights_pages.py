@@ -25,7 +25,8 @@ from incidentd.webapp.responses import page
 
 RANGES = (4, 12, 26, 52)  # weeks the range selector offers
 DEFAULT_WEEKS = 12
-MAX_BARS = 100  # stages or parts in a bar chart (the first 100 in incidents.group's key order)
+MAX_BARS = 100  # stages or parts counted (the first 100 in incidents.group's key order)
+SHOWN_PARTS = 15  # the parts with the most open incidents, charted (a page stays light with hundreds of parts)
 NO_SEVERITY = "no severity"
 SEVERITY_TONES = {"sev-0": "sev-0", "sev-1": "sev-1", "sev-2": "sev-2", "sev-3": "sev-3", NO_SEVERITY: "sev-none"}
 DURATIONS = (
@@ -59,7 +60,8 @@ class Insights:
     severities: list[str]  # the severity labels that occur, most severe first
     durations: list[DurationRow]
     open_by_stage: list[tuple[str, int]]
-    open_by_part: list[tuple[str, int]]
+    open_by_part: list[tuple[str, int]]  # the parts with the most open incidents
+    parts_with_open: int = 0
 
     @property
     def declared(self) -> int:
@@ -115,7 +117,10 @@ async def gather(
         severities=severities,
         durations=durations,
         open_by_stage=[(key.name or "—", total) for key, total in by_stage],
-        open_by_part=[(_part_label(key, part_names), total) for key, total in by_part],
+        open_by_part=sorted(
+            ((_part_label(key, part_names), total) for key, total in by_part), key=lambda pair: -pair[1]
+        )[:SHOWN_PARTS],
+        parts_with_open=len(by_part),
     )
 
 
@@ -173,6 +178,7 @@ def draw(found: Insights, weeks: int) -> dict[str, Any]:
                     labels,
                     [charts.Series("median", medians, "chart-tone-0"), charts.Series("p90", p90s, "chart-tone-1")],
                     value_label=rendering.duration,
+                    ceiling=charts.duration_ceiling,
                 ),
             )
         )
@@ -185,7 +191,8 @@ def draw(found: Insights, weeks: int) -> dict[str, Any]:
     )
     drawn["by_part"] = charts.bars(
         "Open incidents by part",
-        "One bar per part open incidents apply to (an incident with several parts counts under each).",
+        f"One bar per part open incidents apply to, the {SHOWN_PARTS} with the most (an incident with several "
+        "parts counts under each).",
         [name for name, _ in found.open_by_part],
         [total for _, total in found.open_by_part],
         "chart-tone-2",
