@@ -83,3 +83,16 @@ async def test_another_orgs_incidents_are_never_counted(app, web, admin: Actor):
 async def test_insights_need_a_login(client):
     answer = await client.get("/web/insights")
     assert answer.status_code == 303 and answer.headers["location"].startswith("/web/login?next=%2Fweb%2Finsights")
+
+
+async def test_a_year_of_seeded_incidents_charts_in_under_100_kb(app, web):
+    from incidentd.seed.service import seed
+
+    await seed(app.state.db, count=3_000, batch=3_000, rng_seed=1)
+    answer = await web.get("/web/insights?weeks=52")
+    assert answer.status_code == 200
+    page = answer.text
+    assert page.count('<svg class="chart"') == 6
+    assert all(f'<th scope="col">{label}</th>' in page for label in ("sev-0", "sev-1", "sev-2", "sev-3"))
+    assert len(re.findall(r'<th scope="row">\d{4}-\d\d-\d\d</th>', page)) >= 52 + 40  # weeks, and their durations
+    assert len(answer.content) < 100_000, len(answer.content)

@@ -55,13 +55,13 @@ def _number(value: float) -> str:
     return f"{value:g}" if value < 1000 else f"{value:,.0f}"
 
 
-def _open(chart_id: str, title: str, description: str, height: int = HEIGHT) -> list[str]:
+def _open(chart_id: str, title: str, description: str, height: int = HEIGHT, *, patterns: bool = False) -> list[str]:
     return [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
         f'aria-labelledby="{chart_id}-title {chart_id}-desc" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="{chart_id}-title">{escape(title)}</title>',
         f'<desc id="{chart_id}-desc">{escape(description)}</desc>',
-        _patterns(chart_id),
+        _patterns(chart_id) if patterns else "",
     ]
 
 
@@ -169,23 +169,26 @@ def stacked_bars(
     maximum = counting_ceiling(max(totals, default=0))
     slot = (WIDTH - LEFT - RIGHT) / max(1, len(categories))
     bar = max(2.0, slot * 0.7)
-    parts = _open(chart_id, title, description)
+    parts = _open(chart_id, title, description, patterns=True)
     parts += _y_axis(maximum, plot_height, _number)
     for index, category in enumerate(categories):
         x = LEFT + index * slot + (slot - bar) / 2
         bottom = float(TOP + plot_height)
+        segments = []
+        shown = []  # one tooltip per bar (a title per segment would double the chart's weight over a year)
         for series_index, entry in enumerate(series):
             value = entry.values[index] or 0
             height = scaled(value, maximum, plot_height)
             if height <= 0:
                 continue
             bottom -= height
-            label = f"{category}: {entry.name} {_number(value)}{unit}"
-            parts.append(
+            shown.append(f"{entry.name} {_number(value)}{unit}")
+            segments.append(
                 f'<rect class="{escape(entry.tone)}" x="{x:.1f}" y="{bottom:.1f}" width="{bar:.1f}" '
-                f'height="{height:.1f}" fill="{_fill(chart_id, series_index)}" stroke="currentColor" '
-                f'stroke-width="0.6"><title>{escape(label)}</title></rect>'
+                f'height="{height:.1f}" fill="{_fill(chart_id, series_index)}"/>'
             )
+        if segments:
+            parts.append(f"<g><title>{escape(f'{category}: ' + ', '.join(shown))}</title>{''.join(segments)}</g>")
         if totals[index] and bar >= 10:
             parts.append(
                 f'<text class="value" x="{x + bar / 2:.1f}" y="{bottom - 3:.1f}" text-anchor="middle">'
@@ -250,9 +253,9 @@ def lines(
                 continue
             x, y = point(index, value)
             runs[-1].append((x, y))
-            label = f"{categories[index]}: {entry.name} {value_label(value)}"
-            marks.append(f"<g>{_marker(MARKERS[series_index % len(MARKERS)], x, y)}<title>{escape(label)}</title></g>")
-        parts.append(f'<g class="{escape(entry.tone)}">')
+            marks.append(_marker(MARKERS[series_index % len(MARKERS)], x, y))
+        # The series' name as its tooltip; each point's value is in the table under the chart.
+        parts.append(f'<g class="{escape(entry.tone)}"><title>{escape(entry.name)}</title>')
         for run in runs:
             if len(run) > 1:
                 path = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
