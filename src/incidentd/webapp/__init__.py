@@ -13,7 +13,9 @@ from incidentd.web import handle_exception
 from incidentd.webapp import (
     assets,
     board,
+    incident_links,
     incident_pages,
+    incident_timeline,
     insights_pages,
     login_pages,
     security,
@@ -48,6 +50,8 @@ def router() -> Router:
             *login_pages.ROUTES,
             *board.ROUTES,
             *incident_pages.ROUTES,
+            *incident_timeline.ROUTES,
+            *incident_links.ROUTES,
             *insights_pages.ROUTES,
             *settings_pages.ROUTES,
             *webhook_pages.ROUTES,

@@ -26,7 +26,20 @@ MAX_HINT = 256  # the column's size
 
 
 MAX_LISTED = 100  # users and schema fragments listed (the first page, in id order)
-INCIDENT_EVENTS = ("incident_created", "incident_updated", "incident_deleted")  # what incidentd sends
+# The event types incidentd sends (the rest of DevRev's list never happens here); a new webhook takes the
+# incident events unless told otherwise.
+INCIDENT_EVENTS = ("incident_created", "incident_updated", "incident_deleted")
+SENT_EVENTS = (
+    *INCIDENT_EVENTS,
+    "timeline_entry_created",
+    "timeline_entry_updated",
+    "timeline_entry_deleted",
+    "link_created",
+    "link_deleted",
+    "webhook_created",
+    "webhook_updated",
+    "webhook_deleted",
+)
 DEFAULTS: dict[str, Any] = {
     "created": None,
     "errors": {},
@@ -65,7 +78,7 @@ async def settings_page_response(
         nav="settings",
         tokens=sorted(tokens, key=lambda token: token.issued_at or "", reverse=True),
         webhooks=webhooks,
-        incident_events=INCIDENT_EVENTS,
+        sent_events=SENT_EVENTS,
         users=users.dev_users,
         stages=stage_rows(diagram),
         custom_fields=[(fragment, field) for fragment in fragments for field in fragment.fields or []],
