@@ -1,6 +1,6 @@
 """The web app in a real browser (Debian's Chromium driven by Playwright, network limited to loopback): log in
 with the keyboard, declare, move through the stages, filter the board, see an API change appear without a
-reload, log out. Screenshots of every page at 1440 and 375 px go to INCIDENTD_SCREENSHOTS (default
+reload, see the insights, log out. Screenshots of every page at 1440 and 375 px go to INCIDENTD_SCREENSHOTS (default
 build/screenshots)."""
 
 from __future__ import annotations
@@ -172,6 +172,14 @@ def test_a_responder_runs_an_incident_from_the_browser(tmp_path: Path, browser) 
         api.post("/incidents.update", json={"id": display_id, "title": "Renamed by the API"}).raise_for_status()
         expect(page.locator("h1")).to_contain_text("Renamed by the API", timeout=3_000)
         assert page.evaluate("window.stillTheSamePage") is True
+
+        # Insights: the charts, each with its table.
+        page.get_by_role("link", name="Insights", exact=True).click()
+        expect(page.get_by_role("heading", name="Incidents per week by severity")).to_be_visible()
+        expect(page.get_by_role("img", name=re.compile("Incidents declared per week"))).to_be_visible()
+        expect(page.get_by_role("row", name=re.compile(r"^triage \d+$"))).to_be_visible()
+        assert unlabelled_controls(page) == []
+        shoot(page, "insights")
 
         # Settings: an API token, its secret shown once.
         page.get_by_role("link", name="Settings", exact=True).click()

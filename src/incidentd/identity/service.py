@@ -290,6 +290,16 @@ async def set_role(db: Database, org: OrgScope, reference: str, role: str) -> Ro
     return updated
 
 
+async def change_role(db: Database, principal: Principal, reference: str, role: str) -> schemas.DevUser:
+    """An admin makes a dev user of the org an admin or a member (`set_role`'s rules: never the last admin)."""
+    require_admin(principal, "change roles")
+    async with db.read() as conn:
+        await resolve_user(conn, principal.org, reference, kinds=("dev_user",), field_name="user")
+    row = await set_role(db, principal.org, reference, role)
+    async with db.read() as conn:
+        return (await _render_users(conn, principal.org, [row]))[0]
+
+
 async def user_kinds(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, str]:
     """{number: user_type} of the users that exist, in one query (a `kit.references.Lookup` for other domains)."""
     return await repository.user_kinds(conn, dev_org_id, numbers)

@@ -51,3 +51,9 @@ async def org_stages(db: Database, principal: Principal) -> list[StageInfo]:
     async with db.read() as conn:
         diagram = await customization.load_diagram(conn, principal.org, LEAF_TYPE, None)
     return sorted(diagram.stages.values(), key=lambda stage: (stage.ordinal, stage.number))
+
+
+async def org_diagram(db: Database, principal: Principal) -> customization.StageDiagram:
+    """The org's default incident stage diagram, whole: its stages and the transitions between them."""
+    async with db.read() as conn:
+        return await customization.load_diagram(conn, principal.org, LEAF_TYPE, None)

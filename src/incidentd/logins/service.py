@@ -18,10 +18,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from incidentd.config import Settings
 from incidentd.db import Database
 from incidentd.errors import InvalidField, NotFound, Unauthenticated
+from incidentd.identity import schemas as identity_schemas
 from incidentd.identity import service as identity
 from incidentd.kit.time import now_ms
 from incidentd.logins import repository
-from incidentd.principal import OrgScope, Principal
+from incidentd.principal import OrgScope, Principal, require_admin
 
 SESSION_PREFIX = "ids_"
 LINK_PREFIX = "idl_"
@@ -129,6 +130,23 @@ async def issue_login_link(db: Database, org: OrgScope, user: str) -> str:
             expires_at=now + db.settings.web_login_link_seconds * 1000,
         )
     return secret
+
+
+async def link_for(db: Database, principal: Principal, user: str) -> str:
+    """A one-time login link secret for a user of the caller's org, issued by an admin (the web app's users page:
+    what `incidentd login-link` prints)."""
+    require_admin(principal, "issue login links")
+    return await issue_login_link(db, principal.org, user)
+
+
+async def invite(
+    db: Database, principal: Principal, *, email: str, display_name: str | None
+) -> tuple[identity_schemas.DevUser, str]:
+    """A new active dev user (a member) and a one-time login link secret for them; only admins invite."""
+    user = await identity.create_dev_user(
+        db, principal, email=email, state="active", full_name=None, display_name=display_name
+    )
+    return user, await link_for(db, principal, user.id)
 
 
 async def redeem_login_link(db: Database, secret: str) -> IssuedSession:

@@ -16,10 +16,13 @@ from incidentd.webapp import (
     incident_links,
     incident_pages,
     incident_timeline,
+    insights_pages,
     live,
     login_pages,
     security,
     settings_pages,
+    user_pages,
+    webhook_pages,
 )
 from incidentd.webapp.responses import web_exception
 
@@ -50,7 +53,10 @@ def router() -> Router:
             *incident_pages.ROUTES,
             *incident_timeline.ROUTES,
             *incident_links.ROUTES,
+            *insights_pages.ROUTES,
             *settings_pages.ROUTES,
+            *webhook_pages.ROUTES,
+            *user_pages.ROUTES,
             *live.ROUTES,
             static_file,
         ],

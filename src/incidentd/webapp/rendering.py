@@ -103,6 +103,7 @@ def environment() -> Environment:
         markdown=markdown, age=age, local_input=local_input, severity_class=severity_class, person=person
     )
     env.filters.update(file_size=file_size, article_href=article_href)
+    env.filters["duration"] = duration
     return env
 
 

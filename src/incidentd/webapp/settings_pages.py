@@ -1,5 +1,7 @@
-"""Settings: the user's API tokens (create: the secret is shown once, on the answer to the POST; revoke),
-through the identity service the API's /auth-tokens.* use."""
+"""Settings: the user's API tokens (create: the secret is shown once, on the answer to the POST; revoke), through
+the identity service the API's /auth-tokens.* use; the org's webhooks (`webhook_pages`) and users
+(`user_pages`); the stage diagram and custom fields of incidents, read-only. One page; each section's forms post
+to their own routes, which answer with this page (errors next to the field) or redirect back to it."""
 
 from __future__ import annotations
 
@@ -7,21 +9,67 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 
+from incidentd.customization import schemas as customization_schemas
+from incidentd.customization import service as customization
+from incidentd.customization.service import StageDiagram, StageInfo
 from incidentd.errors import ApiError
 from incidentd.identity import schemas as identity_schemas
 from incidentd.identity import service as identity
+from incidentd.incidents import moves
 from incidentd.logins.service import WebSession
 from incidentd.webapp import forms, security
 from incidentd.webapp.responses import page, redirect
+from incidentd.webhooks import schemas as webhook_schemas
+from incidentd.webhooks import service as webhooks_service
 
 MAX_HINT = 256  # the column's size
 
 
-async def _settings_page(
+MAX_LISTED = 100  # users and schema fragments listed (the first page, in id order)
+# The event types incidentd sends (the rest of DevRev's list never happens here); a new webhook takes the
+# incident events unless told otherwise.
+INCIDENT_EVENTS = ("incident_created", "incident_updated", "incident_deleted")
+SENT_EVENTS = (
+    *INCIDENT_EVENTS,
+    "timeline_entry_created",
+    "timeline_entry_updated",
+    "timeline_entry_deleted",
+    "link_created",
+    "link_deleted",
+    "webhook_created",
+    "webhook_updated",
+    "webhook_deleted",
+)
+DEFAULTS: dict[str, Any] = {
+    "created": None,
+    "errors": {},
+    "form": {"token_hint": "", "expires_in": ""},
+    "webhook_created": None,
+    "webhook_errors": {},
+    "webhook_form": {"url": "", "event_types": list(INCIDENT_EVENTS)},
+    "user_errors": {},
+    "user_form": {"email": "", "display_name": ""},
+    "login_link": None,
+    "user_notice": None,
+}
+
+
+async def settings_page_response(
     request: Request[Any, Any, Any], session: WebSession, status_code: int = 200, **context: Any
 ) -> Response[str]:
-    tokens = await identity.list_tokens(
-        request.app.state.db, session.principal, subject=None, requested_token_type=None
+    """The settings page as the session's user may see it (webhooks for admins only), with `context` on top."""
+    db = request.app.state.db
+    principal = session.principal
+    tokens = await identity.list_tokens(db, principal, subject=None, requested_token_type=None)
+    webhooks = (
+        await webhooks_service.list_webhooks(db, principal, webhook_schemas.WebhooksListRequest())
+        if principal.is_admin
+        else []
+    )
+    users = await identity.list_dev_users(db, principal, identity_schemas.DevUsersListRequest(limit=MAX_LISTED))
+    diagram = await moves.org_diagram(db, principal)
+    fragments, _, _ = await customization.list_fragments(
+        db, principal, customization_schemas.CustomSchemaFragmentsListRequest(leaf_type=["incident"], limit=MAX_LISTED)
     )
     return page(
         "settings.html",
@@ -29,13 +77,24 @@ async def _settings_page(
         session=session,
         nav="settings",
         tokens=sorted(tokens, key=lambda token: token.issued_at or "", reverse=True),
-        **{"created": None, "errors": {}, "form": {"token_hint": "", "expires_in": ""}, **context},
+        webhooks=webhooks,
+        sent_events=SENT_EVENTS,
+        users=users.dev_users,
+        stages=stage_rows(diagram),
+        custom_fields=[(fragment, field) for fragment in fragments for field in fragment.fields or []],
+        **{**DEFAULTS, **context},
     )
+
+
+def stage_rows(diagram: StageDiagram) -> list[tuple[StageInfo, bool, list[StageInfo]]]:
+    """(stage, is the start, the stages it may move to) in diagram order."""
+    ordered = sorted(diagram.stages.values(), key=lambda stage: (stage.ordinal, stage.number))
+    return [(stage, stage.number == diagram.start, diagram.allowed_from(stage.number)) for stage in ordered]
 
 
 @get("/web/settings", include_in_schema=False)
 async def settings_page(request: Request[Any, Any, Any]) -> Response[str]:
-    return await _settings_page(request, await security.current_session(request))
+    return await settings_page_response(request, await security.current_session(request))
 
 
 @post("/web/settings/tokens", include_in_schema=False, status_code=200)
@@ -64,8 +123,8 @@ async def create_token(request: Request[Any, Any, Any]) -> Response[str]:
             scope=None,
         )
     except ApiError as exc:
-        return await _settings_page(request, session, 400, errors=forms.field_errors(exc), form=given)
-    return await _settings_page(request, session, created=issued.secret)
+        return await settings_page_response(request, session, 400, errors=forms.field_errors(exc), form=given)
+    return await settings_page_response(request, session, created=issued.secret)
 
 
 @post("/web/settings/tokens/revoke", include_in_schema=False, status_code=303)
@@ -77,7 +136,7 @@ async def revoke_token(request: Request[Any, Any, Any]) -> Response[str]:
     except ApiError as exc:
         if exc.status == 404:
             raise
-        return await _settings_page(request, session, exc.status, errors={"_": exc.message})
+        return await settings_page_response(request, session, exc.status, errors={"_": exc.message})
     return redirect(request, "/web/settings")
 
 
