@@ -49,9 +49,10 @@ async def test_title_matches_rank_before_body_matches_and_snippets_mark_the_word
     assert [r["incident"]["display_id"] for r in answer["results"]] == [in_title["display_id"], in_body["display_id"]]
     assert answer["results"][1]["snippet"] == "The <mark>database</mark> <mark>failover</mark> took ten minutes"
     assert "<mark>Database</mark> <mark>failover</mark>" in answer["results"][0]["snippet"]
-    assert answer["results"][0]["incident"] == (await client.get(
-        "/incidents.get", params={"id": in_title["id"]}, headers=admin.headers
-    )).json()["incident"]
+    assert (
+        answer["results"][0]["incident"]
+        == (await client.get("/incidents.get", params={"id": in_title["id"]}, headers=admin.headers)).json()["incident"]
+    )
 
 
 async def test_snippets_escape_the_text_around_the_marks(client, admin):
@@ -64,9 +65,7 @@ async def test_list_filters_narrow_the_search(client, admin):
     high = await create(client, admin, "Disk full on db-1", severity=1)
     await create(client, admin, "Disk full on db-2", severity=4)
     assert await found(client, admin, "disk", severity=[1]) == [high["display_id"]]
-    response = await client.get(
-        "/incidents.search", params={"query": "disk", "severity": "1"}, headers=admin.headers
-    )
+    response = await client.get("/incidents.search", params={"query": "disk", "severity": "1"}, headers=admin.headers)
     assert response.status_code == 200
     assert [r["incident"]["display_id"] for r in response.json()["results"]] == [high["display_id"]]
 
@@ -86,7 +85,8 @@ async def test_cursor_pages_cover_every_match_once_in_rank_order(client, admin):
             break
     assert seen == everything
     other = await client.post(
-        "/incidents.search", json={"query": "queue", "cursor": page_cursor(await search(client, admin, "backlog", limit=1))},
+        "/incidents.search",
+        json={"query": "queue", "cursor": page_cursor(await search(client, admin, "backlog", limit=1))},
         headers=admin.headers,
     )
     assert other.status_code == 400
@@ -100,7 +100,9 @@ def page_cursor(page: dict) -> str:
 async def test_the_index_follows_updates_deletes_comments_and_tags(client, admin):
     incident = await create(client, admin, "Mystery outage")
     assert await found(client, admin, "kraken") == []
-    await client.post("/incidents.update", json={"id": incident["id"], "body": "The kraken ate the cable"}, headers=admin.headers)
+    await client.post(
+        "/incidents.update", json={"id": incident["id"], "body": "The kraken ate the cable"}, headers=admin.headers
+    )
     assert await found(client, admin, "kraken") == [incident["display_id"]]
 
     comment = await client.post(
@@ -112,7 +114,9 @@ async def test_the_index_follows_updates_deletes_comments_and_tags(client, admin
     entry = comment.json()["timeline_entry"]
     answer = await search(client, admin, "leviathan")
     assert answer["results"][0]["snippet"] == "<mark>Leviathan</mark> sighted near the router"
-    await client.post("/timeline-entries.update", json={"id": entry["id"], "body": "Squid sighted"}, headers=admin.headers)
+    await client.post(
+        "/timeline-entries.update", json={"id": entry["id"], "body": "Squid sighted"}, headers=admin.headers
+    )
     assert await found(client, admin, "leviathan") == []
     assert await found(client, admin, "squid") == [incident["display_id"]]
     await client.post("/timeline-entries.delete", json={"id": entry["id"]}, headers=admin.headers)
@@ -128,7 +132,9 @@ async def test_the_index_follows_updates_deletes_comments_and_tags(client, admin
 
     tag = (await client.post("/tags.create", json={"name": "networking"}, headers=admin.headers)).json()["tag"]
     tagged = await client.post(
-        "/incidents.update", json={"id": incident["id"], "tags": {"set": [{"tag_id": tag["id"]}]}}, headers=admin.headers
+        "/incidents.update",
+        json={"id": incident["id"], "tags": {"set": [{"tag_id": tag["id"]}]}},
+        headers=admin.headers,
     )
     assert tagged.status_code == 200, tagged.text
     assert await found(client, admin, "networking") == [incident["display_id"]]
@@ -147,7 +153,11 @@ async def test_a_rejected_write_leaves_the_index_as_it_was(client, admin):
     incident = await create(client, admin, "Stable title")
     response = await client.post(
         "/incidents.update",
-        json={"id": incident["id"], "title": "Changed title", "owned_by": {"set": ["don:identity:dvrv-us-1:devo/1:devu/999"]}},
+        json={
+            "id": incident["id"],
+            "title": "Changed title",
+            "owned_by": {"set": ["don:identity:dvrv-us-1:devo/1:devu/999"]},
+        },
         headers=admin.headers,
     )
     assert response.status_code == 400
