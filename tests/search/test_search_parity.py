@@ -98,7 +98,8 @@ async def load(client: httpx.AsyncClient, actor: Actor, incidents: list[dict[str
         created = response.json()["incident"]
         for text in incident["comments"]:
             comment = {"type": "timeline_comment", "object": created["id"], "body": text}
-            assert (await client.post("/timeline-entries.create", json=comment, headers=actor.headers)).status_code == 201
+            answer = await client.post("/timeline-entries.create", json=comment, headers=actor.headers)
+            assert answer.status_code == 201, answer.text
         by_display[created["display_id"]] = index
     return by_display
 
