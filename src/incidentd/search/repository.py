@@ -42,9 +42,7 @@ _TAG_NAMES = (
 # In position order: also what keeps SQLite on the primary key (without it, it plans the covering by-tag index
 # on dev_org_id alone, which reads every tag link of the org for each incident).
 _SQLITE_TAG_NAMES = (
-    "SELECT group_concat(name, ' ') FROM ("
-    + _TAG_NAMES.format(aggregate="tg.name")
-    + " ORDER BY it.position)"
+    "SELECT group_concat(name, ' ') FROM (" + _TAG_NAMES.format(aggregate="tg.name") + " ORDER BY it.position)"
 )
 _POSTGRESQL_TAG_NAMES = _TAG_NAMES.format(aggregate="string_agg(tg.name, ' ' ORDER BY it.position)")
 PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
