@@ -15,7 +15,7 @@ from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 
-from incidentd import __version__, apidocs
+from incidentd import __version__, apidocs, draining
 from incidentd import db as database
 from incidentd.auth import PUBLIC_PATHS, TokenAuthentication, authorization_header, provide_principal
 from incidentd.config import Settings, get_settings
@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            draining.begin()  # open event streams end (draining.py)
             for task in (cleanup, sweep):
                 task.cancel()
             for task in (cleanup, sweep):

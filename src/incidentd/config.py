@@ -102,6 +102,15 @@ class Settings(BaseSettings):
     webhook_lease_seconds: float = Field(default=30.0, gt=0)
     # How long committed events are kept (for replay and /events.stream) after they were delivered.
     events_retention_seconds: float = Field(default=7 * 86_400.0, gt=0)
+    # GET /events.stream (docs/compatibility.md "Events stream"). On, every change records its event (with or
+    # without webhooks); off, only the types an active webhook receives, and the route answers 404. Open streams are
+    # capped per org and per process; an idle stream looks for other processes' commits every poll (this
+    # process's own commits wake it at once) and sends a heartbeat comment so that proxies keep it open.
+    events_stream: bool = True
+    events_stream_max_per_org: int = Field(default=16, ge=1)
+    events_stream_max_per_process: int = Field(default=256, ge=1)
+    events_stream_poll_seconds: float = Field(default=1.0, gt=0)
+    events_stream_heartbeat_seconds: float = Field(default=15.0, gt=0)
 
     # The web app (docs/web.md): how long a session lasts idle and at most, how long a login link is valid,
     # login attempts per window (per email and per client address), and whether X-Forwarded-Proto is believed

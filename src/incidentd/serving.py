@@ -28,6 +28,7 @@ import httptools
 import msgspec
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from incidentd import draining
 from incidentd.config import get_settings
 
 # Errors of accept() that mean the process is out of descriptors or memory: asyncio stops accepting for a second.
@@ -244,6 +245,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True
         self._head_bytes = 0
         self._rejected = False
+
+    def shutdown(self) -> None:
+        # The server's graceful shutdown: responses that never end by themselves (event streams) end now.
+        draining.begin()
+        super().shutdown()
 
     def data_received(self, data: bytes) -> None:
         if self._rejected:

@@ -106,7 +106,7 @@ def test_a_responder_runs_an_incident_from_the_browser(tmp_path: Path, browser) 
         page.keyboard.press("Tab")
         page.keyboard.type(PASSWORD)
         page.keyboard.press("Enter")
-        expect(page.get_by_role("heading", name="Incidents")).to_be_visible()
+        expect(page.get_by_role("heading", name="Incidents", exact=True)).to_be_visible()
 
         # Declare: title, severity, Enter.
         page.get_by_role("link", name="Declare", exact=True).click()

@@ -234,12 +234,18 @@ async def _uploadable(db: Database, parsed: ids.ObjectId, reference: str) -> tup
     assert parsed.org_slug is not None
     async with db.read() as conn:
         org = await identity.find_org(conn, db.settings.don_partition, parsed.org_slug)
-        row = (await repository.get_many(conn, org.dev_org_id, [parsed.number])).get(parsed.number)
+    return org, await _without_content(db, org, parsed.number, reference)
+
+
+async def _without_content(db: Database, org: OrgScope, number: int, reference: str) -> Any:
+    """The artifact's row, if it exists and has no content yet (404, else 409)."""
+    async with db.read() as conn:
+        row = (await repository.get_many(conn, org.dev_org_id, [number])).get(number)
     if row is None:
         raise NotFound(f"artifact '{reference}' does not exist")
     if row.uploaded_date is not None:
         raise Conflict(f"artifact '{reference}' has its content already")
-    return org, row
+    return row
 
 
 async def _publish(
@@ -266,6 +272,21 @@ async def _publish(
     finally:
         if not published:
             store.discard(received)
+
+
+async def receive(
+    db: Database, principal: Principal, reference: str, *, data: AsyncIterator[bytes], content_type: str | None
+) -> None:
+    """Receive the content of an artifact the caller's org prepared, from the caller's own session (the web app's
+    comment form) instead of a signed upload link: the same size limit, storage and once-only rule as `upload`."""
+    parsed = ids.parse(reference, "artifact", field_name="id")
+    if not principal.org.owns(parsed):
+        raise NotFound(f"artifact '{reference}' does not exist")
+    row = await _without_content(db, principal.org, parsed.number, reference)
+    store = store_of(db)
+    received = await store.receive(data, max_bytes=db.settings.max_artifact_bytes)
+    part = PartHeaders(name=FILE_FIELD, filename=None, content_type=content_type)
+    await _publish(db, store, principal.org, row, received, part)
 
 
 @dataclass(frozen=True)

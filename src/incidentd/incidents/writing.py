@@ -92,7 +92,7 @@ async def create(db: Database, principal: Principal, request: schemas.IncidentsC
         attached = {number: artifact_numbers} if artifact_numbers else {}
         incident = (await render_linked(conn, org, [row], {number: Links(**links)}, attached, known))[0]
         await history.record_created(conn, org, principal, incident)
-        if "incident_created" in await outbox.subscribed(conn, org):
+        if "incident_created" in await outbox.wanted(db, conn, org):
             await outbox.record(db, conn, org, "incident_created", number, {"incident": incident})
         return incident
 
@@ -139,8 +139,8 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
         row = await repository.lock(conn, org.dev_org_id, number)
         if row is None:
             raise NotFound(f"incident '{request.id}' does not exist")
-        # The event carries the incident before and after; rendered only when a webhook wants it.
-        old = (await render(conn, org, [row]))[0] if "incident_updated" in await outbox.subscribed(conn, org) else None
+        # The event carries the incident before and after; rendered only when the event is recorded.
+        old = (await render(conn, org, [row]))[0] if "incident_updated" in await outbox.wanted(db, conn, org) else None
         now = now_ms()
         schema = await customization.apply_schema(
             conn,
@@ -315,7 +315,7 @@ async def delete(db: Database, principal: Principal, reference: str) -> None:
     org = principal.org
     async with db.write() as conn:
         old: schemas.Incident | None = None
-        if "incident_deleted" in await outbox.subscribed(conn, org):
+        if "incident_deleted" in await outbox.wanted(db, conn, org):
             found = await repository.get_many(conn, org.dev_org_id, [number])
             old = (await render(conn, org, [found[number]]))[0] if number in found else None
         await artifacts.detach(conn, org, parent_kind=PARENT_KIND, parent_number=number)

@@ -46,5 +46,5 @@ async def merge(db: Database, principal: Principal, request: schemas.IncidentsMe
         await check_merge(conn, org, source_end, target_end)
         incident = await incidents.close_as_duplicate(conn, principal, rows[source_number], field_name="source")
         known = await summaries(conn, org, [source_end, target_end])
-        link = await insert(conn, principal, MERGED_INTO, source_end, target_end, known)
+        link = await insert(db, conn, principal, MERGED_INTO, source_end, target_end, known)
     return Merged(incident, link)

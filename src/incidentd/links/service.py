@@ -24,6 +24,7 @@ from incidentd.principal import OrgScope, Principal
 from incidentd.timeline import changes
 from incidentd.timeline import service as timeline
 from incidentd.timeline.schemas import ChangeEvent
+from incidentd.webhooks import outbox
 
 MERGED_INTO = repository.MERGED_INTO
 
@@ -79,12 +80,22 @@ async def _record_linked(conn: AsyncConnection, principal: Principal, row: Row[A
     await _record(conn, principal, row, changes.linked(summary))
 
 
-async def _delete(conn: AsyncConnection, principal: Principal, number: int) -> bool:
-    """Delete a link, with a `deleted` event naming it on each incident end (DevRev has no `unlinked` event)."""
-    row = await repository.delete(conn, principal.org.dev_org_id, number)
+def _event_object(row: Row[Any]) -> int:
+    """The object whose events a link's event keeps order with (webhooks.deliveries per object): its incident."""
+    source, target = _ends(row)
+    return source.number if source.type == "incident" else target.number
+
+
+async def _delete(db: Database, conn: AsyncConnection, principal: Principal, number: int) -> bool:
+    """Delete a link, with a `deleted` event naming it on each incident end (DevRev has no `unlinked` event),
+    and its `link_deleted` event."""
+    org = principal.org
+    row = await repository.delete(conn, org.dev_org_id, number)
     if row is None:
         return False
-    await _record(conn, principal, row, changes.deleted(principal.org.don("link", number)))
+    await _record(conn, principal, row, changes.deleted(org.don("link", number)))
+    if "link_deleted" in await outbox.wanted(db, conn, org):
+        await outbox.record(db, conn, org, "link_deleted", _event_object(row), {"id": org.don("link", number)})
     return True
 
 
@@ -106,6 +117,7 @@ async def check_merge(
 
 
 async def insert(
+    db: Database,
     conn: AsyncConnection,
     principal: Principal,
     link_type: str,
@@ -113,8 +125,8 @@ async def insert(
     target: End,
     known: dict[End, schemas.LinkEndpoint],
 ) -> schemas.Link:
-    """Write a link whose ends are resolved and checked, with a `linked` change event on each incident end; 409
-    conflict when the org has it already."""
+    """Write a link whose ends are resolved and checked, with a `linked` change event on each incident end and
+    its `link_created` event; 409 conflict when the org has it already."""
     org = principal.org
     number = await counters.allocate(conn, org.dev_org_id, "link")
     row = await repository.insert(
@@ -136,10 +148,13 @@ async def insert(
         )
     link = (await render(conn, org, [row], known))[0]
     await _record_linked(conn, principal, row, link)
+    if "link_created" in await outbox.wanted(db, conn, org):
+        await outbox.record(db, conn, org, "link_created", _event_object(row), {"link": link})
     return link
 
 
 async def _write(
+    db: Database,
     conn: AsyncConnection,
     principal: Principal,
     link_type: str,
@@ -154,8 +169,8 @@ async def _write(
         await incidents.lock(conn, org, [source_end.number, target_end.number])
         await check_merge(conn, org, source_end, target_end, other_than=replacing)
     if replacing is not None:
-        await _delete(conn, principal, replacing)
-    return await insert(conn, principal, link_type, source_end, target_end, known)
+        await _delete(db, conn, principal, replacing)
+    return await insert(db, conn, principal, link_type, source_end, target_end, known)
 
 
 async def create(db: Database, principal: Principal, request: schemas.LinksCreateRequest) -> schemas.Link:
@@ -163,7 +178,7 @@ async def create(db: Database, principal: Principal, request: schemas.LinksCreat
     if request.custom_link_type is not None:
         raise InvalidField("incidentd has no custom link types", field_name="custom_link_type")
     async with db.write() as conn:
-        return await _write(conn, principal, request.link_type, request.source, request.target)
+        return await _write(db, conn, principal, request.link_type, request.source, request.target)
 
 
 async def replace(db: Database, principal: Principal, request: schemas.LinksReplaceRequest) -> schemas.Link:
@@ -173,13 +188,13 @@ async def replace(db: Database, principal: Principal, request: schemas.LinksRepl
     async with db.write() as conn:
         if number not in await repository.get_many(conn, org.dev_org_id, [number]):
             raise NotFound(f"link '{request.id}' does not exist")
-        return await _write(conn, principal, request.link_type, request.source, request.target, replacing=number)
+        return await _write(db, conn, principal, request.link_type, request.source, request.target, replacing=number)
 
 
 async def delete(db: Database, principal: Principal, reference: str) -> None:
     number = _link_number(principal.org, reference)
     async with db.write() as conn:
-        if not await _delete(conn, principal, number):
+        if not await _delete(db, conn, principal, number):
             raise NotFound(f"link '{reference}' does not exist")
 
 

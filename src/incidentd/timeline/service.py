@@ -34,6 +34,7 @@ from incidentd.principal import OrgScope, Principal
 from incidentd.search import service as search
 from incidentd.timeline import repository, schemas
 from incidentd.timeline.changes import CHANGE_EVENT, COLLECTIONS, COMMENT
+from incidentd.webhooks import outbox
 
 log = structlog.get_logger(__name__)
 
@@ -168,7 +169,16 @@ async def create(
         await _reindex(db, conn, org, parent.kind, parent.number)
         row = await repository.get(conn, org.dev_org_id, number)
         assert row is not None
-        return (await render(conn, org, [row]))[0]
+        entry = (await render(conn, org, [row]))[0]
+        if _announced(row) and "timeline_entry_created" in await outbox.wanted(db, conn, org):
+            await outbox.record(db, conn, org, "timeline_entry_created", row.object_number, {"entry": entry})
+        return entry
+
+
+def _announced(row: Row[Any]) -> bool:
+    """Whether a comment's changes are events (webhooks, /events.stream): not a private comment's, which only
+    its creator and its private_to may see, while events go to the whole org's receivers."""
+    return bool(row.visibility != "private")
 
 
 async def _written(write: Any, external_ref: str | None) -> Any:
@@ -330,6 +340,8 @@ async def update(
         raise InvalidField("artifacts: 'set' cannot be combined with 'add' or 'remove'", field_name="artifacts")
     async with db.write() as conn:
         row = await _own_comment(conn, principal, request.id, "updated")
+        announce = _announced(row) and "timeline_entry_updated" in await outbox.wanted(db, conn, org)
+        old = (await render(conn, org, [row]))[0] if announce else None
         values: dict[str, Any] = {"modified_by": principal.user_number, "modified_date": now_ms()}
         if request.body is not UNSET:
             values["body"] = request.body
@@ -347,7 +359,11 @@ async def update(
         )
         if "body" in values:
             await _reindex(db, conn, org, row.object_kind, row.object_number)
-        return (await render(conn, org, [updated]))[0]
+        entry = (await render(conn, org, [updated]))[0]
+        if old is not None:
+            payload = {"entry": entry, "old_entry": old}
+            await outbox.record(db, conn, org, "timeline_entry_updated", row.object_number, payload)
+        return entry
 
 
 async def _change_artifacts(conn: AsyncConnection, org: OrgScope, number: int, change: schemas.ArtifactsChange) -> None:
@@ -369,6 +385,9 @@ async def delete(db: Database, principal: Principal, reference: str) -> None:
     org = principal.org
     async with db.write() as conn:
         row = await _own_comment(conn, principal, reference, "deleted")
+        if _announced(row) and "timeline_entry_deleted" in await outbox.wanted(db, conn, org):
+            payload = {"id": entry_id(org, row), "old_entry": (await render(conn, org, [row]))[0]}
+            await outbox.record(db, conn, org, "timeline_entry_deleted", row.object_number, payload)
         await artifacts.detach(conn, org, parent_kind=PARENT_KIND, parent_number=row.number)
         await repository.delete(conn, org.dev_org_id, [row.number])
         await _reindex(db, conn, org, row.object_kind, row.object_number)

@@ -10,7 +10,16 @@ from litestar import Request, Response, Router, get
 from litestar.exceptions import NotFoundException
 
 from incidentd.web import handle_exception
-from incidentd.webapp import assets, board, incident_pages, login_pages, security, settings_pages
+from incidentd.webapp import (
+    assets,
+    board,
+    incident_links,
+    incident_pages,
+    incident_timeline,
+    login_pages,
+    security,
+    settings_pages,
+)
 from incidentd.webapp.responses import web_exception
 
 # Paths the API's token authentication leaves alone (regular expression; the pages use sessions).
@@ -38,6 +47,8 @@ def router() -> Router:
             *login_pages.ROUTES,
             *board.ROUTES,
             *incident_pages.ROUTES,
+            *incident_timeline.ROUTES,
+            *incident_links.ROUTES,
             *settings_pages.ROUTES,
             static_file,
         ],

@@ -1,10 +1,11 @@
-"""Page 2, declare (one form, lands on the incident), and page 3, the incident: every field editable in place,
-stage buttons for the moves its diagram allows, durations so far. Writes go through `incidents.create` /
-`incidents.update` as the logged-in user, so created_by / modified_by and every rule are the API's."""
+"""Page 2, declare (one form, lands on the incident), and page 3, the incident: every field editable in place
+(PIA and playbook articles too), stage buttons for the moves its diagram allows. What the page shows is read in
+incident_view; its timeline and links have their own routes (incident_timeline, incident_links). Writes go
+through `incidents.create` / `incidents.update` as the logged-in user, so created_by / modified_by and every
+rule are the API's."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -13,10 +14,11 @@ from incidentd.errors import ApiError, NotFound
 from incidentd.incidents import moves
 from incidentd.incidents import schemas as incident_schemas
 from incidentd.incidents import service as incidents
-from incidentd.logins.service import WebSession
 from incidentd.webapp import forms, security
-from incidentd.webapp.rendering import duration, parse_time
+from incidentd.webapp.incident_view import incident_context, render_incident
 from incidentd.webapp.responses import page, redirect
+
+MAX_CURSOR = 2048
 
 # The incident fields the page edits, each a function from the form to the update request's fields.
 EDITS: dict[str, Any] = {
@@ -28,6 +30,8 @@ EDITS: dict[str, Any] = {
     "applies_to_parts": lambda form: {"applies_to_parts": {"set": forms.values(form, "value")}},
     "tags": lambda form: {"tags": {"set": [{"tag_id": tag} for tag in forms.values(form, "value")]}},
     "customer_ids": lambda form: {"impact": {"customer_ids": {"set": forms.values(form, "value")}}},
+    "pia": lambda form: {"pia": {"set": forms.values(form, "value")}},
+    "playbooks": lambda form: {"playbooks": {"set": forms.values(form, "value")}},
     **{
         name: (lambda form, name=name: {name: forms.rfc3339(forms.text(form, "value", 32))})
         for name in ("identified_date", "acknowledged_date", "mitigated_date", "target_close_date")
@@ -35,61 +39,16 @@ EDITS: dict[str, Any] = {
 }
 
 
-def _durations(incident: incident_schemas.Incident) -> list[tuple[str, str]]:
-    """Time to acknowledge, mitigate and resolve, from identification (else creation); still running: so far."""
-    start = parse_time(incident.identified_date) or parse_time(incident.created_date) or time.time()
-    now = time.time()
-    shown = []
-    for label, moment in (
-        ("To acknowledge", incident.acknowledged_date),
-        ("To mitigate", incident.mitigated_date),
-        ("To resolve", incident.actual_close_date),
-    ):
-        end = parse_time(moment)
-        shown.append((label, duration(end - start) if end else f"{duration(now - start)} so far"))
-    return shown
-
-
-async def _incident_context(request: Request[Any, Any, Any], session: WebSession, reference: str) -> dict[str, Any]:
-    db = request.app.state.db
-    incident = await incidents.get(db, session.principal, reference)
-    stage_moves = await moves.stage_moves(db, session.principal, incident.id)
-    stages = await moves.org_stages(db, session.principal)
-    choices = await forms.choices(db, session.principal, [stage.name for stage in stages])
-    selected = {
-        "owned_by": [user.id for user in incident.owned_by or []],
-        "applies_to_parts": [part.id for part in incident.applies_to_parts or []],
-        "tags": [tag.tag.id for tag in incident.tags or []],
-        "customer_ids": [account.id for account in (incident.impact.customer_ids or []) if incident.impact]
-        if incident.impact
-        else [],
-    }
-    return {
-        "session": session,
-        "incident": incident,
-        "moves": stage_moves,
-        "choices": choices,
-        "selected": selected,
-        "durations": _durations(incident),
-        "errors": {},
-        "notice": None,
-    }
-
-
 @get("/web/incidents/{reference:path}", include_in_schema=False)
 async def incident_page(request: Request[Any, Any, Any], reference: str) -> Response[str]:
-    """The incident named by its display id (INC-12) or DON; 404 page for one that is not the user's org's."""
+    """The incident named by its display id (INC-12) or DON; 404 page for one that is not the user's org's.
+    `?before=` shows the timeline from an older page (the "Load older entries" link without JavaScript)."""
     session = await security.current_session(request)
     reference = reference.lstrip("/")
     if not reference:
         raise NotFound("no incident is named")
-    try:
-        context = await _incident_context(request, session, reference)
-    except ApiError as exc:
-        if exc.status == 400:  # not an incident id at all: as absent as any other
-            raise NotFound(f"incident '{reference[:100]}' does not exist") from None
-        raise
-    return page("incident.html", **context)
+    before = (request.query_params.get("before") or "")[:MAX_CURSOR] or None
+    return page("incident.html", **await incident_context(request, session, reference, before))
 
 
 async def _update(
@@ -108,10 +67,10 @@ async def _update(
         errors = forms.field_errors(exc)
     if not errors and request.headers.get("hx-request") != "true":
         return redirect(request, f"/web/incidents/{reference}")
-    context = await _incident_context(request, session, reference)
-    context.update(errors=errors, notice=None if errors else notice)
     template = "_incident.html" if request.headers.get("hx-request") == "true" else "incident.html"
-    return page(template, 400 if errors else 200, **context)
+    return await render_incident(
+        request, session, reference, 400 if errors else 200, template, errors=errors, notice=None if errors else notice
+    )
 
 
 @post("/web/incident/{reference:str}/fields/{name:str}", include_in_schema=False, status_code=200)

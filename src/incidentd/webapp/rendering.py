@@ -73,6 +73,23 @@ def person(user: Any) -> str:
     return str(user.display_name or user.full_name or user.email or user.display_id or user.id)
 
 
+def file_size(size: int | None) -> str:
+    """A byte count as people read it: 512 B, 12.5 KB, 3.1 MB."""
+    if size is None:
+        return "—"
+    for unit in ("B", "KB", "MB"):
+        if size < 1024 or unit == "MB":
+            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size = size / 1024  # type: ignore[assignment]
+    return f"{size:.1f} GB"
+
+
+def article_href(article: Any) -> str | None:
+    """Where an article's title links: its resource URL when it is a web address (never javascript: or data:)."""
+    url = article.resource.url if getattr(article, "resource", None) is not None else None
+    return url if isinstance(url, str) and url.lower().startswith(("https://", "http://")) else None
+
+
 @cache
 def environment() -> Environment:
     env = Environment(
@@ -85,6 +102,7 @@ def environment() -> Environment:
     env.filters.update(
         markdown=markdown, age=age, local_input=local_input, severity_class=severity_class, person=person
     )
+    env.filters.update(file_size=file_size, article_href=article_href)
     return env
 
 

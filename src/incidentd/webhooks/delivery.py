@@ -33,6 +33,7 @@ log = structlog.get_logger("incidentd.webhooks")
 
 FANOUT_BATCH = 500
 SWEEP_EVERY_SECONDS = 60.0
+FULL_PASS_EVERY_SECONDS = 0.02  # commits are fanned out within this of each other (bench/webhooks_load.py)
 
 
 class DeliveryTurn:
@@ -93,40 +94,63 @@ class Deliverer:
         self._turn: DeliveryTurn | None = None
         self._last_sweep = 0.0
         self._wake = asyncio.Event()
+        self._fanned = False  # the last pass's fan-out found events (there may be more)
         self.stopping = False
 
     # the loop --------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Deliver until cancelled. A failing pass (the database away) is logged and retried after a pause."""
+        """Deliver until cancelled. A failing pass (the database away) is logged and retried after a pause.
+
+        A full pass (fan-out, handshakes, due deliveries: three write transactions) runs when this process
+        committed an event, when fan-out found more to do, and at least every poll; a send that ends and frees a
+        slot only starts the next due deliveries (one transaction), so a backlog is not paid for with two
+        needless transactions per delivery; under a steady stream of commits, full passes come at most every
+        FULL_PASS_EVERY_SECONDS. Each signal is cleared before the pass that answers it, so one that fires during
+        a pass makes the wait after it return at once."""
         committed = outbox.committed_signal(self.db)
+        poll = self.settings.webhook_poll_seconds
+        more = True
+        last_full = 0.0
         while not self.stopping:
+            since = time.monotonic() - last_full
+            full = more or (committed.is_set() and since >= FULL_PASS_EVERY_SECONDS) or since >= poll
+            if full:
+                committed.clear()
+                last_full = time.monotonic()
+            self._wake.clear()
             try:
-                busy = await self.run_once()
+                busy = await self.run_once(full=full)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("webhook delivery pass failed")
                 busy = False
+            more = busy and full and self._fanned
             if busy:
                 await asyncio.sleep(0)
                 continue
-            committed.clear()
-            self._wake.clear()
-            waiters = [asyncio.ensure_future(committed.wait()), asyncio.ensure_future(self._wake.wait())]
+            if committed.is_set():  # its full pass comes FULL_PASS_EVERY_SECONDS after the last one
+                signals, timeout = [self._wake], max(0.0, last_full + FULL_PASS_EVERY_SECONDS - time.monotonic())
+            else:
+                signals, timeout = [committed, self._wake], poll
+            waiters = [asyncio.ensure_future(signal.wait()) for signal in signals]
             try:
-                await asyncio.wait(waiters, timeout=self.settings.webhook_poll_seconds, return_when="FIRST_COMPLETED")
+                await asyncio.wait(waiters, timeout=timeout, return_when="FIRST_COMPLETED")
             finally:
                 for waiter in waiters:
                     waiter.cancel()
 
-    async def run_once(self) -> bool:
-        """One pass: fan out, start handshakes and due deliveries. True when it found work (look again at once)."""
+    async def run_once(self, *, full: bool = True) -> bool:
+        """One pass: fan out, start handshakes (both only when `full`) and due deliveries. True when it found
+        work (look again at once)."""
         if self.db.is_sqlite and not await self._take_turn():
             return False
         now = now_ms()
-        busy = await self._fan_out(now)
-        busy = await self._start_handshakes(now) or busy
+        self._fanned = await self._fan_out(now) if full else False
+        busy = self._fanned
+        if full:
+            busy = await self._start_handshakes(now) or busy
         busy = await self._start_deliveries(now) or busy
         if time.monotonic() - self._last_sweep > SWEEP_EVERY_SECONDS:
             self._last_sweep = time.monotonic()

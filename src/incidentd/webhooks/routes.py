@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
+from litestar import Request, get
 from litestar.handlers import HTTPRouteHandler
+from litestar.response import Stream
 
 from incidentd.db import Database
 from incidentd.errors import NotFound
+from incidentd.kit.query import parse_query
 from incidentd.kit.wire import Empty
 from incidentd.principal import Principal
 from incidentd.routing import read, write
-from incidentd.webhooks import deliveries, schemas, service
+from incidentd.webhooks import deliveries, schemas, service, stream
 
 
 async def create_webhook(
@@ -58,6 +63,22 @@ async def test_webhook(
     return await deliveries.send_test(db, principal, data.id)
 
 
+@get(
+    "/events.stream",
+    operation_id="events-stream",
+    tags=["events"],
+    media_type="text/event-stream",
+    response_description="Server-Sent Events: the caller's org's events as they commit (docs/compatibility.md)",
+)
+async def events_stream(request: Request[Any, Any, Any]) -> Stream:
+    query = parse_query(request.scope["query_string"], schemas.EventsStreamRequest)
+    after = stream.resume_point(request.headers.get("last-event-id"), query.last_event_id)
+    frames = await stream.open_stream(request.app.state.db, request.user, request.auth, after)
+    # no-cache: not stored by caches; X-Accel-Buffering: nginx passes each event on at once.
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return Stream(frames, media_type="text/event-stream", headers=headers)
+
+
 class WebhookAnswerSecrets:
     """webhooks.create / update answer with the webhook's secret: an Idempotency-Key keeps the answer without it,
     and a replay fills in the webhook's secret as it is now (empty if the webhook is gone)."""
@@ -88,4 +109,5 @@ ROUTES: list[HTTPRouteHandler] = [
     *read("/webhooks.deliveries.list", "webhooks-deliveries-list", list_deliveries),
     *write("/webhooks.replay", "webhooks-replay", replay_webhook),
     *write("/webhooks.test", "webhooks-test", test_webhook),
+    events_stream,
 ]

@@ -172,3 +172,10 @@ class WebhooksTestResponse(Response):
     latency_ms: int
     status_code: int | None = None
     error: str | None = None
+
+
+class EventsStreamRequest(Request):
+    """GET /events.stream's query (the extension, docs/compatibility.md): where to resume, for clients that
+    cannot set the `Last-Event-ID` header (which wins when both are given)."""
+
+    last_event_id: Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)] | None = None

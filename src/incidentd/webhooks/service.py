@@ -7,6 +7,7 @@ import secrets as random
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,7 +18,7 @@ from incidentd.identity.schemas import user_summary
 from incidentd.kit import counters, ids
 from incidentd.kit.time import now_ms, to_rfc3339
 from incidentd.principal import OrgScope, Principal, require_admin
-from incidentd.webhooks import repository, schemas, secrets
+from incidentd.webhooks import outbox, repository, schemas, secrets
 
 MIN_SECRET_BYTES = 8
 MAX_SECRET_BYTES = 32
@@ -131,7 +132,17 @@ async def create(db: Database, principal: Principal, request: schemas.WebhooksCr
         )
         row = await repository.get(conn, org.dev_org_id, number)
         assert row is not None
-        return (await render(db, conn, org, [row]))[0]
+        hook = (await render(db, conn, org, [row]))[0]
+        await _announce(db, conn, org, "webhook_created", hook)
+        return hook
+
+
+async def _announce(db: Database, conn: AsyncConnection, org: OrgScope, type_: str, hook: schemas.Webhook) -> None:
+    """A webhook's event, in the change's transaction; its secret left out (events reach every receiver and
+    stream of the org, the secret only the admins who manage webhooks)."""
+    if type_ in await outbox.wanted(db, conn, org):
+        shown = msgspec.structs.replace(hook, secret="")
+        await outbox.record(db, conn, org, type_, webhook_number(org, hook.id), {"webhook": shown})
 
 
 async def get(db: Database, principal: Principal, reference: str) -> schemas.Webhook:
@@ -216,11 +227,16 @@ async def update(db: Database, principal: Principal, request: schemas.WebhooksUp
         await repository.update(conn, org.dev_org_id, row.number, **values)
         updated = await repository.get(conn, org.dev_org_id, row.number)
         assert updated is not None
-        return (await render(db, conn, org, [updated]))[0]
+        hook = (await render(db, conn, org, [updated]))[0]
+        await _announce(db, conn, org, "webhook_updated", hook)
+        return hook
 
 
 async def delete(db: Database, principal: Principal, reference: str) -> None:
     require_admin(principal, "manage webhooks")
     async with db.write() as conn:
-        row = await existing(conn, principal.org, reference)
-        await repository.delete(conn, principal.org.dev_org_id, row.number)
+        org = principal.org
+        row = await existing(conn, org, reference)
+        await repository.delete(conn, org.dev_org_id, row.number)
+        if "webhook_deleted" in await outbox.wanted(db, conn, org):
+            await outbox.record(db, conn, org, "webhook_deleted", row.number, {"id": org.don("webhook", row.number)})
