@@ -50,12 +50,13 @@ RUN_ORDER = (
     "list_depth_10000",
     "group",
     "group_1_connection",
+    "search",
     "create",
     "update_stage",
     "mixed_70_read",
 )
 # Scenarios driven by fewer connections than CONNECTIONS.
-SCENARIO_CONNECTIONS = {"group_1_connection": 1}
+SCENARIO_CONNECTIONS = {"group_1_connection": 1, "search": 1}
 GROUP_PATH = 'wrk.path = "/incidents.group?group_by=severity&limit=10&limit_per_group=50"\n'
 
 WRK_REPORT = r"""
@@ -112,6 +113,13 @@ def scenarios(token: str, world: dict[str, Any], count: int, deep_cursor: str) -
         "group": lua(token, GROUP_PATH),
         # The same request from one client: the time one group request takes, not the queue of 64 in front of it.
         "group_1_connection": lua(token, GROUP_PATH),
+        # incidents.search with a two-word query (a seeded service and a symptom word), from one client.
+        "search": lua(
+            token,
+            'local queries = {"payments%20latency", "checkout%20deploy", "auth%20certif", "database%20failover"}\n'
+            "request = function()\n"
+            '  return wrk.format("GET", "/incidents.search?limit=50&query=" .. queries[math.random(1, 4)])\nend\n',
+        ),
         "update_stage": lua(
             token,
             'local stages = {"fixing", "mitigated", "resolved"}\n'
@@ -170,10 +178,13 @@ def busy_and_total_ticks() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
-def settle(timeout: float = 120) -> None:
+SETTLE_SECONDS = [120.0]  # --settle
+
+
+def settle(timeout: float | None = None) -> None:
     """Wait until the machine is idle again: the server (and PostgreSQL's backends) finish the requests a scenario
     left in flight after wrk stopped sending, and they must not slow the next scenario down."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + (SETTLE_SECONDS[0] if timeout is None else timeout)
     while time.monotonic() < deadline:
         busy_before, total_before = busy_and_total_ticks()
         time.sleep(0.5)
@@ -520,7 +531,14 @@ def main() -> None:
         "(default: bench/results/seeds)",
     )
     parser.add_argument("--scenarios", default=None, help="only these scenarios (comma-separated)")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=120,
+        help="longest wait for an idle machine before each scenario, in seconds (a shared machine never idles)",
+    )
     args = parser.parse_args()
+    SETTLE_SECONDS[0] = args.settle
     if args.quick:
         args.count, args.seconds, args.warmup = 20_000, 3, 1
     if shutil.which("wrk") is None:

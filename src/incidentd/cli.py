@@ -176,6 +176,17 @@ def db_upgrade(revision: str = typer.Argument("head"), database_url: str = Datab
     typer.echo(f"database at {revision}")
 
 
+@db_app.command("reindex-search")
+def db_reindex_search(database_url: str = DatabaseOption) -> None:
+    """Rebuild the full-text index of every incident (incidents.search), in one transaction: after changing
+    INCIDENTD_SEARCH_LANGUAGE on PostgreSQL. Writes wait meanwhile; searches answer from the old index."""
+    from incidentd.search import service as search
+
+    settings = _settings(database_url=database_url)
+    count = _run(settings, search.rebuild)
+    typer.echo(f"search index rebuilt: {count} incidents")
+
+
 @org_app.command("create")
 def org_create(
     display_name: str = typer.Argument(..., help="The org's name."),

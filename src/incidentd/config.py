@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     # How often the board asks for changes (seconds).
     web_board_refresh_seconds: int = Field(default=5, ge=1)
 
+    # incidents.search on PostgreSQL: the text search configuration documents and queries are cut with (`simple`:
+    # words as written, as on SQLite; `english`: stems, stop words). Changing it needs `incidentd search reindex`.
+    search_language: str = Field(default="simple", pattern=r"^[a-z_]{1,63}$")
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:

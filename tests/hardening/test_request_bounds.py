@@ -34,6 +34,7 @@ ANY_JSON = {
     "IncidentsGroupRequest.custom_fields{}",
     "IncidentsMetricsRequest.custom_fields{}",
     "IncidentsExportRequest.custom_fields{}",
+    "IncidentsSearchRequest.custom_fields{}",
     # a descriptor's default value: checked as a value of the field it describes
     "FieldDescriptor.default_value",
     # enum / uenum allowed values: strings or {id, label, ordinal} (customization.fields converts them into

@@ -6,7 +6,16 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.response import Stream
 
 from incidentd.db import Database
-from incidentd.incidents import export_schemas, exporting, metrics, metrics_schemas, schemas, service
+from incidentd.incidents import (
+    export_schemas,
+    exporting,
+    metrics,
+    metrics_schemas,
+    schemas,
+    search_schemas,
+    searching,
+    service,
+)
 from incidentd.kit.wire import Empty
 from incidentd.principal import Principal
 from incidentd.routing import read, write
@@ -48,6 +57,13 @@ async def incident_metrics(
     return metrics_schemas.IncidentsMetricsResponse(groups=await metrics.incident_metrics(db, principal, data))
 
 
+async def search_incidents(
+    data: search_schemas.IncidentsSearchRequest, principal: Principal, db: Database
+) -> search_schemas.IncidentsSearchResponse:
+    page = await searching.search_incidents(db, principal, data)
+    return search_schemas.IncidentsSearchResponse(results=page.results, next_cursor=page.next_cursor)
+
+
 async def export_incidents(data: export_schemas.IncidentsExportRequest, principal: Principal, db: Database) -> Stream:
     export = await exporting.export_incidents(db, principal, data)
     disposition = {"Content-Disposition": f'attachment; filename="{export.filename}"'}
@@ -71,6 +87,7 @@ ROUTES: list[HTTPRouteHandler] = [
     *read("/incidents.list", "incidents-list", list_incidents),
     *read("/incidents.group", "incidents-group", group_incidents),
     *read("/incidents.metrics", "incidents-metrics", incident_metrics),
+    *read("/incidents.search", "incidents-search", search_incidents),
     *read(
         "/incidents.export",
         "incidents-export",

@@ -23,6 +23,7 @@ from incidentd.kit.enums import IMPACT_COUNT, REPORTED_BY, SEVERITY, SOURCE
 from incidentd.kit.references import Lookup, resolve_many
 from incidentd.kit.time import now_ms, parse_rfc3339
 from incidentd.principal import OrgScope, Principal
+from incidentd.search import service as search
 from incidentd.webhooks import outbox
 
 MAX_TITLE = schemas.MAX_TITLE
@@ -82,6 +83,7 @@ async def create(db: Database, principal: Principal, request: schemas.IncidentsC
             links,
             schema.custom_fields,
         )
+        await search.refresh(db, conn, org.dev_org_id, [number], new=True)
         await artifacts.attach(
             conn, org, artifact_numbers, parent_kind=PARENT_KIND, parent_number=number, field_name="artifacts"
         )
@@ -179,6 +181,8 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
         await repository.replace_links(conn, org.dev_org_id, number, links)
         if schema_changes:
             await repository.replace_custom_values(conn, org.dev_org_id, number, schema.custom_fields)
+        if "title" in values or "body" in values or "tags" in links:  # the indexed fields (a stage move is not)
+            await search.refresh(db, conn, org.dev_org_id, [number])
         # The answer: the row as updated, the collections the request set as resolved, the others as stored.
         links = {name: getattr(stored, name) for name in LINK_COLLECTIONS} | links
         if attached is None:
@@ -317,6 +321,7 @@ async def delete(db: Database, principal: Principal, reference: str) -> None:
         await artifacts.detach(conn, org, parent_kind=PARENT_KIND, parent_number=number)
         if not await repository.delete(conn, org.dev_org_id, number):
             raise NotFound(f"incident '{reference}' does not exist")
+        await search.remove(conn, org.dev_org_id, [number])
         await history.record_deleted(conn, principal.org, principal, number)
         if old is not None:
             await outbox.record(db, conn, org, "incident_deleted", number, {"id": old.id, "old_incident": old})

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from incidentd import models  # noqa: F401  (registers every table on the metadata)
 from incidentd.db import metadata
+from incidentd.search.repository import INDEX_TABLES
 
 config = context.config
 
@@ -20,6 +21,8 @@ def _run(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # The search index is written by SQL of its own (an FTS5 table on SQLite), not SQLAlchemy metadata.
+        include_name=lambda name, kind, _: kind != "table" or name not in INDEX_TABLES,
     )
     with context.begin_transaction():
         context.run_migrations()

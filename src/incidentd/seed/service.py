@@ -27,7 +27,9 @@ from incidentd.kit.time import now_ms
 from incidentd.parts import schemas as part_schemas
 from incidentd.parts import service as parts
 from incidentd.principal import ADMIN, OrgScope, Principal
+from incidentd.search import service as search
 from incidentd.seed import repository
+from incidentd.sqlite_inline import off_loop
 from incidentd.tags import schemas as tag_schemas
 from incidentd.tags import service as tags
 
@@ -272,6 +274,8 @@ async def seed(
     async def write(rows: list[dict[str, Any]], links: dict[str, list[dict[str, Any]]]) -> None:
         async with db.write() as conn:
             await repository.insert_incidents(conn, rows, links)
+            with off_loop():
+                await search.refresh(db, conn, org.dev_org_id, [row["number"] for row in rows], new=True)
         if progress is not None:
             progress(len(rows))
 

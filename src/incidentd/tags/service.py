@@ -17,6 +17,7 @@ from incidentd.kit import counters, cursors, ids, pages
 from incidentd.kit.filters import check_list_lengths
 from incidentd.kit.time import now_ms
 from incidentd.principal import OrgScope, Principal
+from incidentd.search import service as search
 from incidentd.tags import repository, schemas
 
 SORT_FIELDS = ("name", "id")
@@ -95,6 +96,8 @@ async def update(db: Database, principal: Principal, request: schemas.TagsUpdate
             values["style_color"] = request.style_new.color if request.style_new else None
         if not await repository.update_tag(conn, org.dev_org_id, row.number, **values):
             raise Conflict(f"a tag named '{request.name}' exists already")
+        if "name" in values and values["name"] != row.name:  # tag names are in incidents' search documents
+            await search.refresh_tagged(db, conn, org.dev_org_id, row.number)
         rows = await repository.get_tags(conn, org.dev_org_id, [row.number])
         return (await _render(conn, org, [rows[row.number]]))[0]
 
@@ -103,7 +106,9 @@ async def delete(db: Database, principal: Principal, reference: str) -> None:
     """Delete a tag; the incidents tagged with it lose the tag."""
     async with db.write() as conn:
         row = await _existing(conn, principal.org, reference)
+        tagged = await search.tagged(conn, principal.org.dev_org_id, row.number)
         await repository.delete_tag(conn, principal.org.dev_org_id, row.number)
+        await search.refresh(db, conn, principal.org.dev_org_id, tagged)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from incidentd.incidents import service as incidents
 from incidentd.kit import ids, pages, references
 from incidentd.kit.time import now_ms, parse_rfc3339, parse_window, to_rfc3339
 from incidentd.principal import OrgScope, Principal
+from incidentd.search import service as search
 from incidentd.timeline import repository, schemas
 from incidentd.timeline.changes import CHANGE_EVENT, CHANGE_EVENT_VISIBILITY, COLLECTIONS, COMMENT
 from incidentd.webhooks import outbox
@@ -165,6 +166,7 @@ async def create(
         await artifacts.attach(
             conn, org, artifact_numbers, parent_kind=PARENT_KIND, parent_number=number, field_name="artifacts"
         )
+        await _reindex(db, conn, org, parent.kind, parent.number)
         row = await repository.get(conn, org.dev_org_id, number)
         assert row is not None
         entry = (await render(conn, org, [row]))[0]
@@ -434,6 +436,8 @@ async def update(
         updated = await _written(
             repository.update(conn, org.dev_org_id, row.number, values), values.get("external_ref")
         )
+        if "body" in values:
+            await _reindex(db, conn, org, row.object_kind, row.object_number)
         entry = (await render(conn, org, [updated]))[0]
         if old is not None:
             payload = {"entry": entry, "old_entry": old}
@@ -465,6 +469,13 @@ async def delete(db: Database, principal: Principal, reference: str) -> None:
             await outbox.record(db, conn, org, "timeline_entry_deleted", row.object_number, payload)
         await artifacts.detach(conn, org, parent_kind=PARENT_KIND, parent_number=row.number)
         await repository.delete(conn, org.dev_org_id, [row.number])
+        await _reindex(db, conn, org, row.object_kind, row.object_number)
+
+
+async def _reindex(db: Database, conn: AsyncConnection, org: OrgScope, kind: str, number: int) -> None:
+    """A comment's text is part of its incident's search document: refresh it in the comment's transaction."""
+    if kind == incidents.LEAF_TYPE:
+        await search.refresh(db, conn, org.dev_org_id, [number])
 
 
 # expiry ------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_import"
-down_revision = "0010_webhooks"
+down_revision = "0011_search"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,194 @@
+"""SQL of the search index: one document per incident (title, body, comments, tag names), kept beside the
+incident rows and written in the writer's transaction.
+
+SQLite: `incident_search`, an FTS5 table (unicode61 tokens, diacritics folded, prefix indexes of 2 and 3
+characters). Its rowid is `dev_org_id * 2**40 + number`, so that a document is found by its incident, and an
+org's documents are one rowid range (every match is scoped by it).
+PostgreSQL: `incident_search`, a table of (dev_org_id, incident_number, comments, tags, document tsvector) with a
+GIN index on the document; the document is built with the configured text search language, the title weighted
+A, tag names B, the body C and comments D. ASCII punctuation is turned into spaces first, as FTS5's tokenizer does,
+so that both databases cut the same words.
+
+Neither table is SQLAlchemy metadata (an FTS5 table is virtual); `INDEX_TABLES` names what the schema
+comparison leaves aside."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+TABLE = "incident_search"
+Texts = tuple[str | None, str | None]  # an incident's indexed comments and tag names
+# The FTS5 table and the shadow tables SQLite keeps for it.
+INDEX_TABLES = frozenset({TABLE, *(f"{TABLE}_{suffix}" for suffix in ("data", "idx", "content", "docsize", "config"))})
+ORG_SPAN = 2**40  # incident numbers of one org stay below this (numbers are dense counters)
+MAX_COMMENTS = 1_000  # an incident's oldest comments indexed
+MAX_COMMENT_CHARS = 100_000  # of their text, joined
+# Comments every member may read: not private, and not expiring (an expired comment vanishes from reads at once
+# but from the table only at the next sweep).
+_COMMENT_FILTER = (
+    "t.dev_org_id = i.dev_org_id AND t.object_kind = 'incident' AND t.object_number = i.number "
+    "AND t.entry_type = 'timeline_comment' AND t.visibility <> 'private' AND t.expires_at IS NULL "
+    "AND t.body IS NOT NULL"
+)
+_TAG_NAMES = (
+    "SELECT {aggregate} FROM incident_tags AS it JOIN tags AS tg "
+    "ON tg.dev_org_id = it.dev_org_id AND tg.number = it.tag_number "
+    "WHERE it.dev_org_id = i.dev_org_id AND it.incident_number = i.number"
+)
+# In position order: also what keeps SQLite on the primary key (without it, it plans the covering by-tag index
+# on dev_org_id alone, which reads every tag link of the org for each incident).
+_SQLITE_TAG_NAMES = (
+    "SELECT group_concat(name, ' ') FROM (" + _TAG_NAMES.format(aggregate="tg.name") + " ORDER BY it.position)"
+)
+_POSTGRESQL_TAG_NAMES = _TAG_NAMES.format(aggregate="string_agg(tg.name, ' ' ORDER BY it.position)")
+PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+
+_SQLITE_DOCUMENTS = (
+    f"INSERT INTO {TABLE} (rowid, dev_org_id, incident_number, title, body, comments, tags) "
+    f"SELECT i.dev_org_id * {ORG_SPAN} + i.number, i.dev_org_id, i.number, i.title, i.body, "
+    f"(SELECT substr(group_concat(body, char(10)), 1, {MAX_COMMENT_CHARS}) FROM "
+    f"(SELECT t.body FROM timeline_entries AS t WHERE {_COMMENT_FILTER} ORDER BY t.number LIMIT {MAX_COMMENTS})), "
+    f"({_SQLITE_TAG_NAMES}) "
+    "FROM incidents AS i WHERE {scope}"
+)
+
+
+def _ts(expression: str) -> str:
+    return f"to_tsvector(CAST(:language AS regconfig), translate(coalesce({expression}, ''), :punctuation, :spaces))"
+
+
+_POSTGRESQL_DOCUMENTS = (
+    f"INSERT INTO {TABLE} (dev_org_id, incident_number, comments, tags, document) "
+    "SELECT d.dev_org_id, d.number, d.comments, d.tags, "
+    f"setweight({_ts('d.title')}, 'A') || setweight({_ts('d.tags')}, 'B') || "
+    f"setweight({_ts('d.body')}, 'C') || setweight({_ts('d.comments')}, 'D') "
+    "FROM (SELECT i.dev_org_id, i.number, i.title, i.body, "
+    f"(SELECT left(string_agg(c.body, E'\\n' ORDER BY c.number), {MAX_COMMENT_CHARS}) FROM "
+    f"(SELECT t.body, t.number FROM timeline_entries AS t WHERE {_COMMENT_FILTER} "
+    f"ORDER BY t.number LIMIT {MAX_COMMENTS}) AS c) AS comments, "
+    f"({_POSTGRESQL_TAG_NAMES}) AS tags "
+    "FROM incidents AS i WHERE {scope}) AS d "
+    "ON CONFLICT (dev_org_id, incident_number) DO UPDATE SET comments = excluded.comments, tags = excluded.tags, "
+    "document = excluded.document"
+)
+
+_ONE = "i.dev_org_id = :org AND i.number = :number"
+_SQLITE_MANY = "i.dev_org_id = :org AND i.number IN (SELECT value FROM json_each(:numbers))"
+_POSTGRESQL_MANY = "i.dev_org_id = :org AND i.number = ANY(CAST(:numbers AS bigint[]))"
+_STATEMENTS = {
+    "sqlite": {
+        "one": sa.text(_SQLITE_DOCUMENTS.format(scope=_ONE)),
+        "many": sa.text(_SQLITE_DOCUMENTS.format(scope=_SQLITE_MANY)),
+        "remove": sa.text(
+            f"DELETE FROM {TABLE} WHERE rowid IN (SELECT :org * {ORG_SPAN} + value FROM json_each(:numbers))"
+        ),
+        "texts": sa.text(
+            f"SELECT incident_number, comments, tags FROM {TABLE} "
+            f"WHERE rowid IN (SELECT :org * {ORG_SPAN} + value FROM json_each(:numbers))"
+        ),
+    },
+    "postgresql": {
+        "one": sa.text(_POSTGRESQL_DOCUMENTS.format(scope=_ONE)),
+        "many": sa.text(_POSTGRESQL_DOCUMENTS.format(scope=_POSTGRESQL_MANY)),
+        "remove": sa.text(
+            f"DELETE FROM {TABLE} WHERE dev_org_id = :org AND incident_number = ANY(CAST(:numbers AS bigint[]))"
+        ),
+        "texts": sa.text(
+            f"SELECT incident_number, comments, tags FROM {TABLE} "
+            "WHERE dev_org_id = :org AND incident_number = ANY(CAST(:numbers AS bigint[]))"
+        ),
+    },
+}
+
+
+def _statement(conn: AsyncConnection | Any, name: str) -> Any:
+    return _STATEMENTS[conn.dialect.name][name]
+
+
+def _numbers(conn: AsyncConnection | Any, numbers: Sequence[int]) -> Any:
+    if conn.dialect.name == "sqlite":
+        return "[" + ",".join(str(int(number)) for number in numbers) + "]"
+    return [int(number) for number in numbers]
+
+
+def _language_parameters(conn: AsyncConnection | Any, language: str) -> dict[str, Any]:
+    if conn.dialect.name != "postgresql":
+        return {}
+    return {"language": language, "punctuation": PUNCTUATION, "spaces": " " * len(PUNCTUATION)}
+
+
+async def write(conn: AsyncConnection, dev_org_id: int, numbers: Sequence[int], language: str, *, new: bool) -> None:
+    """(Re)build the documents of these incidents from what the transaction sees; `new`: none has one yet.
+    An incident that does not exist (any more) is left without a document."""
+    if not numbers:
+        return
+    if not new and conn.dialect.name == "sqlite":  # PostgreSQL's insert replaces a document (ON CONFLICT)
+        await remove(conn, dev_org_id, numbers)
+    parameters = {"org": dev_org_id, **_language_parameters(conn, language)}
+    if len(numbers) == 1:
+        await conn.execute(_statement(conn, "one"), {**parameters, "number": numbers[0]})
+    else:
+        await conn.execute(_statement(conn, "many"), {**parameters, "numbers": _numbers(conn, numbers)})
+
+
+def rebuild_statements(dialect: str, language: str) -> list[tuple[str, dict[str, Any]]]:
+    """The statements that build every incident's document (the migration's backfill, `incidentd search
+    reindex`), on an empty index: (SQL, parameters)."""
+    if dialect == "sqlite":
+        return [(_SQLITE_DOCUMENTS.format(scope="true"), {})]
+    parameters = {"language": language, "punctuation": PUNCTUATION, "spaces": " " * len(PUNCTUATION)}
+    return [(_POSTGRESQL_DOCUMENTS.format(scope="true"), parameters)]
+
+
+async def clear(conn: AsyncConnection) -> None:
+    """Empty the index (of every org), before a rebuild."""
+    await conn.execute(sa.text(f"DELETE FROM {TABLE}"))
+
+
+async def remove(conn: AsyncConnection, dev_org_id: int, numbers: Sequence[int]) -> None:
+    if numbers:
+        await conn.execute(_statement(conn, "remove"), {"org": dev_org_id, "numbers": _numbers(conn, numbers)})
+
+
+async def tagged(conn: AsyncConnection, dev_org_id: int, tag_number: int) -> list[int]:
+    """The incidents carrying a tag (whose documents hold its name)."""
+    query = sa.text("SELECT incident_number FROM incident_tags WHERE dev_org_id = :org AND tag_number = :tag")
+    return [row[0] for row in (await conn.execute(query, {"org": dev_org_id, "tag": tag_number})).all()]
+
+
+async def texts(
+    conn: AsyncConnection, dev_org_id: int, numbers: Sequence[int]
+) -> dict[int, tuple[str | None, str | None]]:
+    """{number: (comments, tag names)} as indexed, for snippets."""
+    if not numbers:
+        return {}
+    parameters = {"org": dev_org_id, "numbers": _numbers(conn, numbers)}
+    rows = (await conn.execute(_statement(conn, "texts"), parameters)).all()
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def matches(dialect: str, dev_org_id: int, match: str, language: str) -> sa.Subquery:
+    """(number, score) of the org's incidents whose documents match: `match` is an FTS5 expression on SQLite, a
+    tsquery text on PostgreSQL. Higher scores rank first (SQLite: bm25 with the title weighted 4, tags 2, body
+    and comments 1; PostgreSQL: ts_rank over the A-D weights)."""
+    if dialect == "sqlite":
+        statement = sa.text(
+            f"SELECT rowid - :search_base AS number, -bm25({TABLE}, 0, 0, 4, 1, 1, 2) AS score FROM {TABLE} "
+            f"WHERE {TABLE} MATCH :search_match AND rowid BETWEEN :search_base AND :search_top"
+        ).bindparams(search_match=match, search_base=dev_org_id * ORG_SPAN, search_top=(dev_org_id + 1) * ORG_SPAN - 1)
+    else:
+        statement = sa.text(
+            f"SELECT s.incident_number AS number, ts_rank(s.document, q.query) AS score FROM {TABLE} AS s, "
+            "to_tsquery(CAST(:search_language AS regconfig), :search_match) AS q(query) "
+            "WHERE s.dev_org_id = :search_org AND s.document @@ q.query"
+        ).bindparams(search_match=match, search_org=dev_org_id, search_language=language)
+    return statement.columns(sa.column("number", sa.BigInteger), sa.column("score", sa.Float)).subquery("matches")
+
+
+async def count(conn: AsyncConnection) -> int:
+    """Documents in the index (of every org)."""
+    return int((await conn.execute(sa.text(f"SELECT count(*) FROM {TABLE}"))).scalar_one())
