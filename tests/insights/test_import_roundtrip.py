@@ -201,6 +201,11 @@ async def test_an_export_round_trips_into_another_server(client, app, admin: Act
         moved = copies["payment gateway down"]["incident"]["display_id"]
         assert moved != "INC-1"
 
+        # The import wrote the search documents too: title, imported comments and tag names are found.
+        for query in ("gateway", "certificate", "database"):
+            found = await ok(await other.post("/incidents.search", json={"query": query}, headers=headers), 200)
+            assert [r["incident"]["display_id"] for r in found["results"]] == [moved], query
+
         # The target's counter moved past what the import wrote: a new incident takes a new number.
         fresh = await ok(await other.post("/incidents.create", json={"title": "after"}, headers=headers), 201)
         numbers = {copy["incident"]["display_id"] for copy in copies.values()} | {"INC-1"}

@@ -31,6 +31,7 @@ from incidentd.incidents import service as incidents
 from incidentd.kit import counters
 from incidentd.kit.time import now_ms
 from incidentd.principal import OrgScope, Principal
+from incidentd.search import service as search
 from incidentd.timeline import service as timeline
 from incidentd.timeline.schemas import TimelineEntry
 
@@ -138,7 +139,9 @@ async def load(
         for record in records:
             try:
                 async with conn.begin_nested():
-                    existing, written, entries = await _load_one(conn, principal, source, record, renumber_above, now)
+                    existing, written, entries = await _load_one(
+                        db, conn, principal, source, record, renumber_above, now
+                    )
             except ApiError as exc:
                 summary.fail(record.source_id, exc.message)
                 continue
@@ -152,7 +155,13 @@ async def load(
 
 
 async def _load_one(
-    conn: AsyncConnection, principal: Principal, source: str, record: Record, renumber_above: int, now: int
+    db: Database,
+    conn: AsyncConnection,
+    principal: Principal,
+    source: str,
+    record: Record,
+    renumber_above: int,
+    now: int,
 ) -> tuple[bool, int, int]:
     """Write one record; (whether its incident existed, its number here, the timeline entries appended)."""
     org = principal.org
@@ -204,4 +213,6 @@ async def _load_one(
             digest=None,
             now=now,
         )
+    # The search document holds the title, body, tags and comments: written once the entries are in.
+    await search.refresh(db, conn, org.dev_org_id, [written], new=not existing)
     return existing, written, len(todo)
