@@ -182,8 +182,8 @@ def db_reindex_search(database_url: str = DatabaseOption) -> None:
     INCIDENTD_SEARCH_LANGUAGE on PostgreSQL. Writes wait meanwhile; searches answer from the old index."""
     from incidentd.search import service as search
 
-    settings = _settings(database_url=database_url)
-    count = _run(settings, search.rebuild)
+    settings = command_settings(database_url=database_url)
+    count = run_with_database(settings, search.rebuild)
     typer.echo(f"search index rebuilt: {count} incidents")
 
 
