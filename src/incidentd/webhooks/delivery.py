@@ -27,11 +27,13 @@ from incidentd.kit import ids
 from incidentd.kit.time import now_ms, to_rfc3339
 from incidentd.webhooks import outbox, queue, repository, secrets, sending
 from incidentd.webhooks.metrics import DeliveryMetrics
+from incidentd.webhooks.recording import Recorder
 from incidentd.webhooks.service import secret_aad
 
 log = structlog.get_logger("incidentd.webhooks")
 
-FANOUT_BATCH = 500
+FANOUT_BATCH = 2000
+SECRETS_CACHED = 4096  # unsealed secrets kept per process (by webhook and sealed form: a new secret misses)
 SWEEP_EVERY_SECONDS = 60.0
 FULL_PASS_EVERY_SECONDS = 0.02  # commits are fanned out within this of each other (bench/webhooks_load.py)
 
@@ -89,6 +91,8 @@ class Deliverer:
             timeout=self.settings.webhook_timeout_seconds,
             deny_private=self.settings.webhook_deny_private,
         )
+        self.recorder = Recorder(db)
+        self._secrets: dict[tuple[int, int, str], str] = {}
         self._in_flight: dict[tuple[int, int], int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._turn: DeliveryTurn | None = None
@@ -143,15 +147,27 @@ class Deliverer:
 
     async def run_once(self, *, full: bool = True) -> bool:
         """One pass: fan out, start handshakes (both only when `full`) and due deliveries. True when it found
-        work (look again at once)."""
+        work (look again at once).
+
+        A full pass first looks for work in a read (no writer lock, which on SQLite API writes queue for): an
+        idle pass writes nothing. Fan-out and claims share one write transaction."""
         if self.db.is_sqlite and not await self._take_turn():
             return False
         now = now_ms()
-        self._fanned = await self._fan_out(now) if full else False
-        busy = self._fanned
+        behind = shaking = False
+        claim = True
         if full:
+            async with self.db.read() as conn:
+                behind = bool(await queue.webhooks_behind(conn, limit=1, lock=False))
+                shaking = bool(await queue.handshakes_due(conn, now, limit=1, lock=False))
+                claim = bool(await queue.due(conn, now, 1, self._saturated(), lock=False))
+        self._fanned = False
+        busy = False
+        room = len(self._tasks) < self.settings.webhook_max_connections
+        if behind or (claim and room):
+            busy = await self._fan_out_and_claim(now, fan_out=behind)
+        if shaking:
             busy = await self._start_handshakes(now) or busy
-        busy = await self._start_deliveries(now) or busy
         if time.monotonic() - self._last_sweep > SWEEP_EVERY_SECONDS:
             self._last_sweep = time.monotonic()
             async with self.db.write() as conn:
@@ -167,6 +183,7 @@ class Deliverer:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.recorder.close()
         await self.http.aclose()
         if self._turn is not None:
             self._turn.give()
@@ -186,13 +203,46 @@ class Deliverer:
 
     # fan-out ---------------------------------------------------------------------------------------
 
-    async def _fan_out(self, now: int) -> bool:
+    async def _fan_out_and_claim(self, now: int, *, fan_out: bool) -> bool:
+        """Fan committed events out into deliveries (when `fan_out`), then claim and start the due deliveries this
+        process has room for: one write transaction. True when it found work."""
+        free = self.settings.webhook_max_connections - len(self._tasks)
+        cap = self.settings.webhook_max_in_flight
+        lease_until = now + int(self.settings.webhook_lease_seconds * 1000)
+        chosen: list[Any] = []
+        hooks: dict[tuple[int, int], Any] = {}
+        events: dict[tuple[int, int], Any] = {}
         async with self.db.write() as conn:
-            behind = await queue.webhooks_behind(conn, limit=50)
-            seen = 0
-            for hook in behind:
-                seen += await queue.fan_out(conn, hook, FANOUT_BATCH, now)
-        return seen > 0
+            if fan_out:
+                seen = 0
+                for hook in await queue.webhooks_behind(conn, limit=50):
+                    seen += await queue.fan_out(conn, hook, FANOUT_BATCH, now)
+                self._fanned = seen > 0
+            if free > 0:
+                candidates = await queue.due(conn, now, free * 2, self._saturated())
+                taken: dict[tuple[int, int], int] = {}
+                for row in candidates:
+                    key = (row.dev_org_id, row.webhook_number)
+                    if self._in_flight.get(key, 0) + taken.get(key, 0) >= cap or len(chosen) >= free:
+                        continue
+                    taken[key] = taken.get(key, 0) + 1
+                    chosen.append(row)
+                keys = [(r.dev_org_id, r.webhook_number, r.seq) for r in chosen]
+                await queue.lease(conn, keys, lease_until)
+                hooks, events = await queue.sending_batch(conn, keys)
+        for row in chosen:
+            key = (row.dev_org_id, row.webhook_number)
+            hook, event = hooks.get(key), events.get((row.dev_org_id, row.seq))
+            if hook is None or event is None:  # the webhook or the event is gone
+                continue
+            self._in_flight[key] = self._in_flight.get(key, 0) + 1
+            self._spawn(self._deliver(row, lease_until, hook, event), key)
+        return self._fanned or bool(chosen)
+
+    def _saturated(self) -> list[tuple[int, int]]:
+        """Webhooks with as many deliveries in flight from this process as they may have."""
+        cap = self.settings.webhook_max_in_flight
+        return [key for key, count in self._in_flight.items() if count >= cap]
 
     # handshakes ------------------------------------------------------------------------------------
 
@@ -248,30 +298,6 @@ class Deliverer:
 
     # deliveries ------------------------------------------------------------------------------------
 
-    async def _start_deliveries(self, now: int) -> bool:
-        free = self.settings.webhook_max_connections - len(self._tasks)
-        if free <= 0:
-            return False
-        cap = self.settings.webhook_max_in_flight
-        saturated = [key for key, count in self._in_flight.items() if count >= cap]
-        lease_until = now + int(self.settings.webhook_lease_seconds * 1000)
-        chosen: list[Any] = []
-        async with self.db.write() as conn:
-            candidates = await queue.due(conn, now, free * 2, saturated)
-            taken: dict[tuple[int, int], int] = {}
-            for row in candidates:
-                key = (row.dev_org_id, row.webhook_number)
-                if self._in_flight.get(key, 0) + taken.get(key, 0) >= cap or len(chosen) >= free:
-                    continue
-                taken[key] = taken.get(key, 0) + 1
-                chosen.append(row)
-            await queue.lease(conn, [(r.dev_org_id, r.webhook_number, r.seq) for r in chosen], lease_until)
-        for row in chosen:
-            key = (row.dev_org_id, row.webhook_number)
-            self._in_flight[key] = self._in_flight.get(key, 0) + 1
-            self._spawn(self._deliver(row, lease_until), key)
-        return bool(chosen)
-
     def _spawn(self, work: Any, key: tuple[int, int] | None = None) -> None:
         task = asyncio.create_task(work)
         self._tasks.add(task)
@@ -290,57 +316,63 @@ class Deliverer:
 
         task.add_done_callback(done)
 
-    async def _deliver(self, row: Any, lease_until: int) -> None:
-        key = (row.dev_org_id, row.webhook_number, row.seq)
-        async with self.db.read() as conn:
-            details = await queue.sending_details(conn, *key)
-        if details is None:  # the webhook or the event is gone
-            return
+    def _secret(self, dev_org_id: int, number: int, sealed: str) -> str:
+        """A webhook's secret in clear, unsealed once per process and sealed form (AES-GCM and the key's
+        derivation are not paid per send; a changed secret has a new sealed form)."""
+        key = (dev_org_id, number, sealed)
+        secret = self._secrets.get(key)
+        if secret is None:
+            if len(self._secrets) >= SECRETS_CACHED:
+                self._secrets.clear()
+            secret = self._secrets[key] = secrets.unseal(self.db, sealed, secret_aad(dev_org_id, number))
+        return secret
+
+    async def _deliver(self, row: Any, lease_until: int, hook: Any, event: Any) -> None:
         partition = self.settings.don_partition
+        webhook_id = ids.to_don("webhook", row.webhook_number, org_slug=hook.slug, partition=partition)
         body = sending.envelope(
-            sending.event_id(partition, details.slug, row.webhook_number, row.seq),
-            ids.to_don("webhook", row.webhook_number, org_slug=details.slug, partition=partition),
+            f"{webhook_id}:{sending.EVENT_SEGMENT}{row.seq}",
+            webhook_id,
             to_rfc3339(now_ms()),
-            details.type,
-            details.payload,
+            event.type,
+            event.payload,
         )
-        secret = secrets.unseal(self.db, details.secret_cipher, secret_aad(row.dev_org_id, row.webhook_number))
+        secret = self._secret(row.dev_org_id, row.webhook_number, hook.secret_cipher)
         outcome = await sending.post(
-            self.http, details.url, body, secret, list(details.headers or []), self.settings.webhook_timeout_seconds
+            self.http, hook.url, body, secret, list(hook.headers or []), self.settings.webhook_timeout_seconds
         )
         await self.record(row, lease_until, outcome)
 
     async def record(self, row: Any, lease_until: int, outcome: sending.Outcome) -> None:
-        """Store the outcome of a send made under the lease `lease_until`. A replay (or another process whose
-        claim followed an expired lease) took the delivery over meanwhile if the lease changed: the outcome of
-        this send is then not the delivery's any more and is dropped, so the replay's send is not lost."""
+        """Store the outcome of a send made under the lease `lease_until` (with others finishing about now: see
+        recording.py). A replay (or another process whose claim followed an expired lease) took the delivery
+        over meanwhile if the lease changed: the outcome of this send is then not the delivery's any more and is
+        dropped, so the replay's send is not lost."""
         now = now_ms()
-        values: dict[str, Any] = {
-            "last_status_code": outcome.status_code,
-            "last_error": outcome.error,
-            "latency_ms": outcome.latency_ms,
-            "first_attempt_at": row.first_attempt_at or now,
-        }
-        failing: bool | None = None
         settings = self.settings
+        first = row.first_attempt_at or now
+        next_attempt_at = delivered_date = None
         if outcome.ok:
-            values.update(state=queue.DELIVERED, delivered_date=now)
-            failing = False
-            result = "delivered"
-        elif now - (row.first_attempt_at or now) >= settings.webhook_retry_window_seconds * 1000:
-            values.update(state=queue.DEAD)
-            failing = True
-            result = "dead"
+            state, result, delivered_date = queue.DELIVERED, "delivered", now
+        elif now - first >= settings.webhook_retry_window_seconds * 1000:
+            state, result = queue.DEAD, "dead"
         else:
             wait = backoff_ms(
                 row.attempts + 1, settings.webhook_retry_first_seconds, settings.webhook_retry_max_seconds
             )
-            values.update(next_attempt_at=now + wait)
-            result = "retry"
-        async with self.db.write() as conn:
-            await queue.record_attempt(
-                conn, (row.dev_org_id, row.webhook_number, row.seq), lease_until, values=values, failing=failing
-            )
+            state, result, next_attempt_at = queue.PENDING, "retry", now + wait
+        attempt = queue.Attempt(
+            key=(row.dev_org_id, row.webhook_number, row.seq),
+            lease_until=lease_until,
+            state=state,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            latency_ms=outcome.latency_ms,
+            first_attempt_at=first,
+            next_attempt_at=next_attempt_at,
+            delivered_date=delivered_date,
+        )
+        await self.recorder.record(attempt)
         self.metrics.observe(result, outcome.latency_ms / 1000)
 
 
