@@ -86,8 +86,14 @@ class Deliverer:
         self.db = db
         self.settings = db.settings
         self.metrics = metrics or DeliveryMetrics()
+        # Handshakes (rare) share one client; deliveries have a client per webhook (`clients`).
         self.http = sending.client(
             max_connections=self.settings.webhook_max_connections,
+            timeout=self.settings.webhook_timeout_seconds,
+            deny_private=self.settings.webhook_deny_private,
+        )
+        self.clients = sending.Clients(
+            per_client=self.settings.webhook_max_in_flight,
             timeout=self.settings.webhook_timeout_seconds,
             deny_private=self.settings.webhook_deny_private,
         )
@@ -185,6 +191,7 @@ class Deliverer:
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.recorder.close()
         await self.http.aclose()
+        await self.clients.aclose()
         if self._turn is not None:
             self._turn.give()
 
@@ -338,8 +345,9 @@ class Deliverer:
             event.payload,
         )
         secret = self._secret(row.dev_org_id, row.webhook_number, hook.secret_cipher)
+        http = self.clients.get((row.dev_org_id, row.webhook_number), self._in_flight.__contains__)
         outcome = await sending.post(
-            self.http, hook.url, body, secret, list(hook.headers or []), self.settings.webhook_timeout_seconds
+            http, hook.url, body, secret, list(hook.headers or []), self.settings.webhook_timeout_seconds
         )
         await self.record(row, lease_until, outcome)
 

@@ -112,7 +112,10 @@ async def due(
                 webhooks.c.status == "active",
             ),
         )
-        .order_by(d.c.next_attempt_at, d.c.seq)
+        # Due time alone: the (state, next_attempt_at) index then yields rows in order and the scan stops at the
+        # limit; a tie-break on seq sorted every due row first (milliseconds per claim with a backlog of
+        # thousands). Order within a webhook and incident comes from the NOT EXISTS above, not from here.
+        .order_by(d.c.next_attempt_at)
         .limit(limit)
     )
     full = list(saturated)
