@@ -16,6 +16,7 @@ from incidentd.webhooks.tables import webhook_deliveries, webhook_events, webhoo
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 d = webhook_deliveries
+_earlier = sa.alias(d, "earlier")  # built once: an alias makes its columns anew each time
 
 
 def _postgres(conn: AsyncConnection) -> bool:
@@ -92,7 +93,7 @@ async def due(
     one of their webhook and incident (a later event waits while an earlier one is retrying). Webhooks in
     `saturated` (org, number) have as many in flight as they may. PostgreSQL, with `lock`: locked, skipping rows
     other processes are claiming."""
-    earlier = sa.alias(d, "earlier")
+    earlier = _earlier
     query = (
         sa.select(d.c.dev_org_id, d.c.webhook_number, d.c.seq, d.c.attempts, d.c.first_attempt_at)
         .where(
@@ -120,7 +121,8 @@ async def due(
     )
     full = list(saturated)
     if full:
-        query = query.where(sa.tuple_(d.c.dev_org_id, d.c.webhook_number).not_in(full))
+        keys = sa.bindparam("saturated", value=full, expanding=True)
+        query = query.where(sa.tuple_(d.c.dev_org_id, d.c.webhook_number).not_in(keys))
     if lock and _postgres(conn):
         query = query.with_for_update(of=d, skip_locked=True)
     return (await conn.execute(query)).all()
@@ -147,6 +149,11 @@ async def release_all_leases(conn: AsyncConnection) -> None:
     await conn.execute(sa.update(d).where(d.c.lease_until.is_not(None)).values(lease_until=None))
 
 
+def _expanding(values: list[tuple[int, int]]) -> Any:
+    """A list parameter of IN: the statement stays cacheable and its values are not coerced one by one."""
+    return sa.bindparam("keys", value=values, expanding=True)
+
+
 async def sending_batch(
     conn: AsyncConnection, keys: Sequence[tuple[int, int, int]]
 ) -> tuple[dict[tuple[int, int], Any], dict[tuple[int, int], Any]]:
@@ -166,12 +173,12 @@ async def sending_batch(
             dev_orgs.c.slug,
         )
         .select_from(webhooks.join(dev_orgs, dev_orgs.c.id == webhooks.c.dev_org_id))
-        .where(sa.tuple_(webhooks.c.dev_org_id, webhooks.c.number).in_(hooks))
+        .where(sa.tuple_(webhooks.c.dev_org_id, webhooks.c.number).in_(_expanding(hooks)))
     )
     event_rows = await conn.execute(
         sa.select(
             webhook_events.c.dev_org_id, webhook_events.c.seq, webhook_events.c.type, webhook_events.c.payload
-        ).where(sa.tuple_(webhook_events.c.dev_org_id, webhook_events.c.seq).in_(events))
+        ).where(sa.tuple_(webhook_events.c.dev_org_id, webhook_events.c.seq).in_(_expanding(events)))
     )
     return (
         {(row.dev_org_id, row.number): row for row in hook_rows},
