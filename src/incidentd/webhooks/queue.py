@@ -121,8 +121,7 @@ async def due(
     )
     full = list(saturated)
     if full:
-        keys = sa.bindparam("saturated", value=full, expanding=True)
-        query = query.where(sa.tuple_(d.c.dev_org_id, d.c.webhook_number).not_in(keys))
+        query = query.where(sa.tuple_(d.c.dev_org_id, d.c.webhook_number).not_in(_expanding(full)))
     if lock and _postgres(conn):
         query = query.with_for_update(of=d, skip_locked=True)
     return (await conn.execute(query)).all()
