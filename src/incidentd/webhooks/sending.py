@@ -11,6 +11,7 @@ import asyncio
 import collections
 import functools
 import ipaddress
+import logging
 import socket
 import ssl
 import time
@@ -24,6 +25,11 @@ import msgspec
 
 from incidentd.kit import ids
 from incidentd.webhooks import secrets
+
+# httpx logs every request at INFO with its URL: a line per delivery costs CPU at delivery rates (the server's
+# logging setup lets it through), and a receiver's URL may carry a token. Outcomes are in the deliveries log and
+# /metrics.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 SIGNATURE_HEADER = "X-DevRev-Signature"
 EVENT_SEGMENT = "webhook_event/"
