@@ -109,7 +109,7 @@ def client(
 class Clients:
     """A client per webhook, each with as many connections as the webhook may have sends in flight, kept alive
     between sends. httpcore scans every connection of a pool on each request and response, so one pool of
-    `webhook_max_connections` shared by every webhook cost more CPU per send than the send itself; a webhook's
+    `webhook_max_connections` shared by every webhook spent a third of a send's HTTP CPU scanning; a webhook's
     own pool of a few connections scans those only, and one webhook's slow receiver cannot hold another's
     connections. At most `keep` clients stay open: beyond it, the least recently used ones that nothing is
     being sent through are closed."""
