@@ -14,8 +14,9 @@ started three times and driven by wrk (64 connections) with bench/run.py's scena
 
 It prints the API rates (A vs B: the cost of always recording; B vs C: the cost of delivering meanwhile),
 the delivery rate, the commit-to-receipt lag p50/p99 (receipt time minus the incident's modified_date), and
-whether every event arrived exactly (duplicates only with the same event id). Loopback only; every load is
-bounded in time.
+whether every event arrived exactly (duplicates only with the same event id), and the server's CPU time per
+delivery after the load ended (when it only delivers: CPU time is much less skewed by a loaded machine than
+rates). Loopback only; every load is bounded in time.
 """
 
 from __future__ import annotations
@@ -125,6 +126,24 @@ def sql(path: str, query: str) -> Any:
         return conn.execute(query).fetchone()[0]
 
 
+def receiver_stats(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return dict(json.loads(answer.read()))
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of the processes of a process group (the server and any worker it started)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ..., utime (12), stime (13)
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def drive(base: str, script: str, seconds: float, warmup: float) -> dict[str, Any]:
     if warmup:
         wrk(base, script, warmup)
@@ -180,7 +199,7 @@ def main() -> None:
     receiver = subprocess.Popen([PYTHON, __file__, "--receiver", str(receiver_port)], start_new_session=True)
     try:
         time.sleep(0.5)
-        with server(command, serve_env(url), f"{base}/health"):
+        with server(command, serve_env(url), f"{base}/health") as process:
             hooks = [
                 api(
                     base,
@@ -203,18 +222,21 @@ def main() -> None:
             results["C_update_stage"] = drive(base, scripts["update_stage"], args.seconds, args.warmup)
             print(f"  C update_stage: {results['C_update_stage']}", flush=True)
             stats_url = f"http://127.0.0.1:{receiver_port}/stats"
+            # CPU the server spends per delivery once the load ended (it then only delivers): CPU time, which a
+            # loaded machine slows much less than it slows rates.
+            drain_cpu, drain_from = group_cpu_seconds(process.pid), receiver_stats(stats_url)["unique"]
             deadline = time.monotonic() + args.drain_timeout
             while True:
                 # Counted again each time: requests in flight when wrk stopped commit (and record events) after.
                 events = sql(path, f"SELECT COUNT(*) FROM webhook_events WHERE seq > {start_seq}")
                 expected = events * HOOKS
-                with urllib.request.urlopen(stats_url, timeout=10) as answer:
-                    stats = json.loads(answer.read())
+                stats = receiver_stats(stats_url)
                 pending = sql(path, "SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending'")
                 if (stats["unique"] >= expected and pending == 0) or time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
             drained = time.time()
+            drain_cpu = group_cpu_seconds(process.pid) - drain_cpu
     finally:
         os.killpg(receiver.pid, signal.SIGTERM)
         receiver.wait()
@@ -225,6 +247,10 @@ def main() -> None:
     results["C_drain_seconds_after_load"] = round(drained - loaded - args.seconds - args.warmup, 1)
     spread = stats["last"] - stats["first"]
     results["C_delivery_rate"] = stats["unique"] / spread if spread > 0 else 0.0
+    results["C_drain_deliveries"] = stats["unique"] - drain_from
+    results["C_drain_cpu_ms_per_delivery"] = (
+        drain_cpu * 1000 / results["C_drain_deliveries"] if results["C_drain_deliveries"] else None
+    )
     report(results)
     out = ROOT / "bench" / "results" / f"webhooks-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
     out.write_text(json.dumps(results, indent=2))
@@ -250,6 +276,11 @@ def report(r: dict[str, Any]) -> None:
         f"C delivery rate {r['C_delivery_rate']:,.0f}/s; commit-to-receipt lag p50 {receiver['lag_p50_ms']:,.0f} ms, "
         f"p99 {receiver['lag_p99_ms']:,.0f} ms"
     )
+    if r["C_drain_cpu_ms_per_delivery"] is not None:
+        print(
+            f"C after the load: {r['C_drain_deliveries']:,} deliveries, "
+            f"{r['C_drain_cpu_ms_per_delivery']:.2f} ms of server CPU per delivery"
+        )
 
 
 if __name__ == "__main__":

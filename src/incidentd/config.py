@@ -93,7 +93,8 @@ class Settings(BaseSettings):
     webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
     webhook_retry_window_seconds: float = Field(default=86_400.0, gt=0)
     webhook_timeout_seconds: float = Field(default=3.0, gt=0)
-    # Connections open at once to receivers, per delivering process, and in flight per webhook.
+    # Sends in flight at once per delivering process, and per webhook (each webhook's client keeps that many
+    # connections alive between sends).
     webhook_max_connections: int = Field(default=32, ge=1)
     webhook_max_in_flight: int = Field(default=4, ge=1)
     # Refuse receivers whose address (resolved at connect time) is private, loopback or link-local.

@@ -31,7 +31,10 @@ from incidentd.webhooks.service import secret_aad
 
 log = structlog.get_logger("incidentd.webhooks")
 
-FANOUT_BATCH = 500
+FANOUT_BATCH = 2000
+RECORD_BATCH = 256  # outcomes stored in one transaction at most
+RECORD_LINGER_SECONDS = 0.004  # what a few outcomes wait for others to share their transaction
+SECRETS_CACHED = 4096  # unsealed secrets kept per process (by webhook and sealed form: a new secret misses)
 SWEEP_EVERY_SECONDS = 60.0
 FULL_PASS_EVERY_SECONDS = 0.02  # commits are fanned out within this of each other (bench/webhooks_load.py)
 
@@ -84,11 +87,19 @@ class Deliverer:
         self.db = db
         self.settings = db.settings
         self.metrics = metrics or DeliveryMetrics()
+        # Handshakes (rare) share one client; deliveries have a client per webhook (`clients`).
         self.http = sending.client(
             max_connections=self.settings.webhook_max_connections,
             timeout=self.settings.webhook_timeout_seconds,
             deny_private=self.settings.webhook_deny_private,
         )
+        self.clients = sending.Clients(
+            per_client=self.settings.webhook_max_in_flight,
+            timeout=self.settings.webhook_timeout_seconds,
+            deny_private=self.settings.webhook_deny_private,
+        )
+        self._outcomes: list[tuple[queue.Attempt, asyncio.Future[None]]] = []
+        self._secrets: dict[tuple[int, int, str], str] = {}
         self._in_flight: dict[tuple[int, int], int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._turn: DeliveryTurn | None = None
@@ -102,12 +113,11 @@ class Deliverer:
     async def run(self) -> None:
         """Deliver until cancelled. A failing pass (the database away) is logged and retried after a pause.
 
-        A full pass (fan-out, handshakes, due deliveries: three write transactions) runs when this process
-        committed an event, when fan-out found more to do, and at least every poll; a send that ends and frees a
-        slot only starts the next due deliveries (one transaction), so a backlog is not paid for with two
-        needless transactions per delivery; under a steady stream of commits, full passes come at most every
-        FULL_PASS_EVERY_SECONDS. Each signal is cleared before the pass that answers it, so one that fires during
-        a pass makes the wait after it return at once."""
+        A full pass (fan-out, handshakes, due deliveries) runs when this process committed an event, when fan-out
+        found more to do, and at least every poll; sends that end hand their outcomes to the loop, whose next
+        pass stores them and starts the next due deliveries in one transaction; under a steady stream of
+        commits, full passes come at most every FULL_PASS_EVERY_SECONDS. Each signal is cleared before the pass
+        that answers it, so one that fires during a pass makes the wait after it return at once."""
         committed = outbox.committed_signal(self.db)
         poll = self.settings.webhook_poll_seconds
         more = True
@@ -142,16 +152,32 @@ class Deliverer:
                     waiter.cancel()
 
     async def run_once(self, *, full: bool = True) -> bool:
-        """One pass: fan out, start handshakes (both only when `full`) and due deliveries. True when it found
-        work (look again at once)."""
+        """One pass: store finished sends' outcomes, fan out, start handshakes (both only when `full`) and due
+        deliveries. True when it found work (look again at once).
+
+        A full pass first looks for work in a read (no writer lock, which on SQLite API writes queue for): an
+        idle pass writes nothing. Outcomes, fan-out and claims share one write transaction: a delivery cycle
+        (claim, send, record) costs a batch one transaction, not two per delivery."""
         if self.db.is_sqlite and not await self._take_turn():
             return False
+        if not full and 0 < len(self._outcomes) < RECORD_BATCH:
+            await asyncio.sleep(RECORD_LINGER_SECONDS)  # sends ending about now share the transaction
         now = now_ms()
-        self._fanned = await self._fan_out(now) if full else False
-        busy = self._fanned
+        behind = shaking = False
+        claim = True
         if full:
+            async with self.db.read() as conn:
+                behind = bool(await queue.webhooks_behind(conn, limit=1, lock=False))
+                shaking = bool(await queue.handshakes_due(conn, now, limit=1, lock=False))
+                claim = bool(await queue.due(conn, now, 1, self._saturated({}), lock=False))
+        self._fanned = False
+        busy = False
+        outcomes, self._outcomes = self._outcomes[:RECORD_BATCH], self._outcomes[RECORD_BATCH:]
+        room = len(self._tasks) - len(outcomes) < self.settings.webhook_max_connections
+        if outcomes or behind or (claim and room):
+            busy = await self._write_pass(now, outcomes, fan_out=behind) or bool(self._outcomes)
+        if shaking:
             busy = await self._start_handshakes(now) or busy
-        busy = await self._start_deliveries(now) or busy
         if time.monotonic() - self._last_sweep > SWEEP_EVERY_SECONDS:
             self._last_sweep = time.monotonic()
             async with self.db.write() as conn:
@@ -167,7 +193,13 @@ class Deliverer:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._outcomes:  # sends that ended as the loop stopped: they were made, so their outcomes count
+            outcomes, self._outcomes = self._outcomes, []
+            with contextlib.suppress(Exception):
+                async with self.db.write() as conn:
+                    await queue.record_attempts(conn, [attempt for attempt, _ in outcomes])
         await self.http.aclose()
+        await self.clients.aclose()
         if self._turn is not None:
             self._turn.give()
 
@@ -186,13 +218,70 @@ class Deliverer:
 
     # fan-out ---------------------------------------------------------------------------------------
 
-    async def _fan_out(self, now: int) -> bool:
-        async with self.db.write() as conn:
-            behind = await queue.webhooks_behind(conn, limit=50)
-            seen = 0
-            for hook in behind:
-                seen += await queue.fan_out(conn, hook, FANOUT_BATCH, now)
-        return seen > 0
+    async def _write_pass(
+        self, now: int, outcomes: list[tuple[queue.Attempt, asyncio.Future[None]]], *, fan_out: bool
+    ) -> bool:
+        """In one write transaction: store `outcomes`, fan committed events out into deliveries (when `fan_out`),
+        then claim the due deliveries this process has room for; after it commits, let the senders of
+        `outcomes` end and start the claimed sends. True when another pass may find more at once.
+
+        The senders of `outcomes` still count in `_tasks` and `_in_flight` until they end, after this pass:
+        their slots are counted free here. Only this loop claims, so the counts cannot race."""
+        finishing: dict[tuple[int, int], int] = {}
+        for attempt, _ in outcomes:
+            finishing[attempt.key[:2]] = finishing.get(attempt.key[:2], 0) + 1
+        free = self.settings.webhook_max_connections - len(self._tasks) + len(outcomes)
+        cap = self.settings.webhook_max_in_flight
+        lease_until = now + int(self.settings.webhook_lease_seconds * 1000)
+        chosen: list[Any] = []
+        hooks: dict[tuple[int, int], Any] = {}
+        events: dict[tuple[int, int], Any] = {}
+        unseen = False  # due deliveries beyond what was looked at may fit the slots left
+        try:
+            async with self.db.write() as conn:
+                await queue.record_attempts(conn, [attempt for attempt, _ in outcomes])
+                if fan_out:
+                    seen = 0
+                    for hook in await queue.webhooks_behind(conn, limit=50):
+                        seen += await queue.fan_out(conn, hook, FANOUT_BATCH, now)
+                    self._fanned = seen > 0
+                if free > 0:
+                    candidates = await queue.due(conn, now, free * 2, self._saturated(finishing))
+                    unseen = len(candidates) >= free * 2
+                    taken: dict[tuple[int, int], int] = {}
+                    for row in candidates:
+                        key = (row.dev_org_id, row.webhook_number)
+                        busy = self._in_flight.get(key, 0) - finishing.get(key, 0) + taken.get(key, 0)
+                        if busy >= cap or len(chosen) >= free:
+                            continue
+                        taken[key] = taken.get(key, 0) + 1
+                        chosen.append(row)
+                    keys = [(r.dev_org_id, r.webhook_number, r.seq) for r in chosen]
+                    await queue.lease(conn, keys, lease_until)
+                    hooks, events = await queue.sending_batch(conn, keys)
+        except BaseException as exc:  # their leases expire and they are sent again: at least once
+            for _, stored in outcomes:
+                if not stored.done():
+                    stored.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+            raise
+        for _, stored in outcomes:
+            if not stored.done():
+                stored.set_result(None)
+        for row in chosen:
+            key = (row.dev_org_id, row.webhook_number)
+            hook, event = hooks.get(key), events.get((row.dev_org_id, row.seq))
+            if hook is None or event is None:  # the webhook or the event is gone
+                continue
+            self._in_flight[key] = self._in_flight.get(key, 0) + 1
+            self._spawn(self._deliver(row, lease_until, hook, event), key)
+        # Another pass at once only when it may find more: the slots are full or nothing else was due otherwise
+        # (sends that end wake the loop, and retries come due on the poll).
+        return self._fanned or (unseen and len(chosen) < free)
+
+    def _saturated(self, finishing: dict[tuple[int, int], int]) -> list[tuple[int, int]]:
+        """Webhooks with as many deliveries in flight from this process as they may have (less `finishing`)."""
+        cap = self.settings.webhook_max_in_flight
+        return [key for key, count in self._in_flight.items() if count - finishing.get(key, 0) >= cap]
 
     # handshakes ------------------------------------------------------------------------------------
 
@@ -248,30 +337,6 @@ class Deliverer:
 
     # deliveries ------------------------------------------------------------------------------------
 
-    async def _start_deliveries(self, now: int) -> bool:
-        free = self.settings.webhook_max_connections - len(self._tasks)
-        if free <= 0:
-            return False
-        cap = self.settings.webhook_max_in_flight
-        saturated = [key for key, count in self._in_flight.items() if count >= cap]
-        lease_until = now + int(self.settings.webhook_lease_seconds * 1000)
-        chosen: list[Any] = []
-        async with self.db.write() as conn:
-            candidates = await queue.due(conn, now, free * 2, saturated)
-            taken: dict[tuple[int, int], int] = {}
-            for row in candidates:
-                key = (row.dev_org_id, row.webhook_number)
-                if self._in_flight.get(key, 0) + taken.get(key, 0) >= cap or len(chosen) >= free:
-                    continue
-                taken[key] = taken.get(key, 0) + 1
-                chosen.append(row)
-            await queue.lease(conn, [(r.dev_org_id, r.webhook_number, r.seq) for r in chosen], lease_until)
-        for row in chosen:
-            key = (row.dev_org_id, row.webhook_number)
-            self._in_flight[key] = self._in_flight.get(key, 0) + 1
-            self._spawn(self._deliver(row, lease_until), key)
-        return bool(chosen)
-
     def _spawn(self, work: Any, key: tuple[int, int] | None = None) -> None:
         task = asyncio.create_task(work)
         self._tasks.add(task)
@@ -284,63 +349,77 @@ class Deliverer:
                     self._in_flight[key] = left
                 else:
                     self._in_flight.pop(key, None)
-            if not finished.cancelled() and finished.exception() is not None:
+            failed = not finished.cancelled() and finished.exception() is not None
+            if failed:
                 log.error("webhook send failed", error=repr(finished.exception()))
-            self._wake.set()  # a slot is free
+            if key is None or failed:
+                # A slot is free. (A delivery that ended normally had its outcome stored by a pass of the loop,
+                # which counted its slot free then: waking the loop again would only cost a transaction.)
+                self._wake.set()
 
         task.add_done_callback(done)
 
-    async def _deliver(self, row: Any, lease_until: int) -> None:
-        key = (row.dev_org_id, row.webhook_number, row.seq)
-        async with self.db.read() as conn:
-            details = await queue.sending_details(conn, *key)
-        if details is None:  # the webhook or the event is gone
-            return
+    def _secret(self, dev_org_id: int, number: int, sealed: str) -> str:
+        """A webhook's secret in clear, unsealed once per process and sealed form (AES-GCM and the key's
+        derivation are not paid per send; a changed secret has a new sealed form)."""
+        key = (dev_org_id, number, sealed)
+        secret = self._secrets.get(key)
+        if secret is None:
+            if len(self._secrets) >= SECRETS_CACHED:
+                self._secrets.clear()
+            secret = self._secrets[key] = secrets.unseal(self.db, sealed, secret_aad(dev_org_id, number))
+        return secret
+
+    async def _deliver(self, row: Any, lease_until: int, hook: Any, event: Any) -> None:
         partition = self.settings.don_partition
+        webhook_id = ids.to_don("webhook", row.webhook_number, org_slug=hook.slug, partition=partition)
         body = sending.envelope(
-            sending.event_id(partition, details.slug, row.webhook_number, row.seq),
-            ids.to_don("webhook", row.webhook_number, org_slug=details.slug, partition=partition),
+            f"{webhook_id}:{sending.EVENT_SEGMENT}{row.seq}",
+            webhook_id,
             to_rfc3339(now_ms()),
-            details.type,
-            details.payload,
+            event.type,
+            event.payload,
         )
-        secret = secrets.unseal(self.db, details.secret_cipher, secret_aad(row.dev_org_id, row.webhook_number))
+        secret = self._secret(row.dev_org_id, row.webhook_number, hook.secret_cipher)
+        http = self.clients.get((row.dev_org_id, row.webhook_number), self._in_flight.__contains__)
         outcome = await sending.post(
-            self.http, details.url, body, secret, list(details.headers or []), self.settings.webhook_timeout_seconds
+            http, hook.url, body, secret, list(hook.headers or []), self.settings.webhook_timeout_seconds
         )
         await self.record(row, lease_until, outcome)
 
     async def record(self, row: Any, lease_until: int, outcome: sending.Outcome) -> None:
-        """Store the outcome of a send made under the lease `lease_until`. A replay (or another process whose
-        claim followed an expired lease) took the delivery over meanwhile if the lease changed: the outcome of
-        this send is then not the delivery's any more and is dropped, so the replay's send is not lost."""
+        """Store the outcome of a send made under the lease `lease_until` (with others ending about now, in a
+        pass of the loop: `_write_pass`). A replay (or another process whose claim followed an expired lease)
+        took the delivery over meanwhile if the lease changed: the outcome of this send is then not the
+        delivery's any more and is dropped, so the replay's send is not lost."""
         now = now_ms()
-        values: dict[str, Any] = {
-            "last_status_code": outcome.status_code,
-            "last_error": outcome.error,
-            "latency_ms": outcome.latency_ms,
-            "first_attempt_at": row.first_attempt_at or now,
-        }
-        failing: bool | None = None
         settings = self.settings
+        first = row.first_attempt_at or now
+        next_attempt_at = delivered_date = None
         if outcome.ok:
-            values.update(state=queue.DELIVERED, delivered_date=now)
-            failing = False
-            result = "delivered"
-        elif now - (row.first_attempt_at or now) >= settings.webhook_retry_window_seconds * 1000:
-            values.update(state=queue.DEAD)
-            failing = True
-            result = "dead"
+            state, result, delivered_date = queue.DELIVERED, "delivered", now
+        elif now - first >= settings.webhook_retry_window_seconds * 1000:
+            state, result = queue.DEAD, "dead"
         else:
             wait = backoff_ms(
                 row.attempts + 1, settings.webhook_retry_first_seconds, settings.webhook_retry_max_seconds
             )
-            values.update(next_attempt_at=now + wait)
-            result = "retry"
-        async with self.db.write() as conn:
-            await queue.record_attempt(
-                conn, (row.dev_org_id, row.webhook_number, row.seq), lease_until, values=values, failing=failing
-            )
+            state, result, next_attempt_at = queue.PENDING, "retry", now + wait
+        attempt = queue.Attempt(
+            key=(row.dev_org_id, row.webhook_number, row.seq),
+            lease_until=lease_until,
+            state=state,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            latency_ms=outcome.latency_ms,
+            first_attempt_at=first,
+            next_attempt_at=next_attempt_at,
+            delivered_date=delivered_date,
+        )
+        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outcomes.append((attempt, stored))
+        self._wake.set()
+        await stored  # the loop's next pass stores it (and raises here what storing raised)
         self.metrics.observe(result, outcome.latency_ms / 1000)
 
 

@@ -8,10 +8,14 @@ and to 127.0.0.1 later is refused then), and the connection goes to the address 
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import ipaddress
+import logging
 import socket
+import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +25,11 @@ import msgspec
 
 from incidentd.kit import ids
 from incidentd.webhooks import secrets
+
+# httpx logs every request at INFO with its URL: a line per delivery costs CPU at delivery rates (the server's
+# logging setup lets it through), and a receiver's URL may carry a token. Outcomes are in the deliveries log and
+# /metrics.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 SIGNATURE_HEADER = "X-DevRev-Signature"
 EVENT_SEGMENT = "webhook_event/"
@@ -74,23 +83,65 @@ class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def client(*, max_connections: int, timeout: float, deny_private: bool) -> httpx.AsyncClient:
-    """The client of one delivering process: a bounded pool, no redirects, no proxy or netrc from the
-    environment."""
+def client(
+    *, max_connections: int, timeout: float, deny_private: bool, ssl_context: ssl.SSLContext | None = None
+) -> httpx.AsyncClient:
+    """A client with a bounded pool of keep-alive connections, no redirects, no proxy or netrc from the
+    environment. `ssl_context` is shared by clients made together (building one loads the CA bundle)."""
+    ssl_context = ssl_context or httpx.create_ssl_context()
     transport = httpx.AsyncHTTPTransport(
+        verify=ssl_context,
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         trust_env=False,
     )
     if deny_private:
         # httpx builds its httpcore pool itself; this one differs only by its network backend.
         transport._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=ssl_context,
             max_connections=max_connections,
             max_keepalive_connections=max_connections,
             keepalive_expiry=5.0,
             network_backend=PublicOnlyBackend(),
         )
     return httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False)
+
+
+class Clients:
+    """A client per webhook, each with as many connections as the webhook may have sends in flight, kept alive
+    between sends. httpcore scans every connection of a pool on each request and response, so one pool of
+    `webhook_max_connections` shared by every webhook spent a third of a send's HTTP CPU scanning; a webhook's
+    own pool of a few connections scans those only, and one webhook's slow receiver cannot hold another's
+    connections. At most `keep` clients stay open: beyond it, the least recently used ones that nothing is
+    being sent through are closed."""
+
+    def __init__(self, *, per_client: int, timeout: float, deny_private: bool, keep: int = 256) -> None:
+        self._make = functools.partial(
+            client,
+            max_connections=per_client,
+            timeout=timeout,
+            deny_private=deny_private,
+            ssl_context=httpx.create_ssl_context(),
+        )
+        self._keep = keep
+        self._open: collections.OrderedDict[Any, httpx.AsyncClient] = collections.OrderedDict()
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def get(self, key: Any, busy: Callable[[Any], bool]) -> httpx.AsyncClient:
+        """The client of `key`; `busy(key)` says whether a key has sends in flight (its client stays open)."""
+        found = self._open.get(key)
+        if found is not None:
+            self._open.move_to_end(key)
+            return found
+        made = self._open[key] = self._make()
+        for old in [k for k in self._open if k != key and not busy(k)][: max(0, len(self._open) - self._keep)]:
+            task = asyncio.create_task(self._open.pop(old).aclose())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        return made
+
+    async def aclose(self) -> None:
+        clients, self._open = list(self._open.values()), collections.OrderedDict()
+        await asyncio.gather(*(c.aclose() for c in clients), *self._closing, return_exceptions=True)
 
 
 @dataclass(frozen=True)
