@@ -46,13 +46,66 @@ def _pg_url(name: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
-async def _pg_admin(*statements: str) -> None:
-    conn = await asyncpg.connect(_pg_admin_dsn())
+# A Citus coordinator as the test database (scripts/citus-cluster): Citus keeps a database's shards in databases of
+# the same name on its workers and does not create those itself, so each test database is made on every node.
+_citus_workers: list[tuple[str, int]] | None = None  # the workers' (host, port); [] on plain PostgreSQL
+
+
+async def _workers() -> list[tuple[str, int]]:
+    global _citus_workers
+    if _citus_workers is None:
+        conn = await asyncpg.connect(_pg_admin_dsn())
+        try:
+            if await conn.fetchval("SELECT count(*) FROM pg_extension WHERE extname = 'citus'"):
+                rows = await conn.fetch("SELECT nodename, nodeport FROM pg_dist_node WHERE groupid > 0")
+                _citus_workers = [(row["nodename"], row["nodeport"]) for row in rows]
+            else:
+                _citus_workers = []
+        finally:
+            await conn.close()
+    return _citus_workers
+
+
+async def _on_node(host: str, port: int, database: str, *statements: str) -> None:
+    url = sa.engine.make_url(_pg_admin_dsn()).set(host=host, port=port, database=database)
+    conn = await asyncpg.connect(url.render_as_string(hide_password=False))
     try:
         for statement in statements:
             await conn.execute(statement)
     finally:
         await conn.close()
+
+
+async def _create_database(name: str, template: str | None = None) -> None:
+    """CREATE DATABASE, on a Citus coordinator on every node (copies of a migrated template stay consistent: the
+    coordinator's copy names the shards the workers' copies hold)."""
+    workers = await _workers()
+    coordinator = sa.engine.make_url(_pg_admin_dsn())
+    nodes = [(coordinator.host or "127.0.0.1", coordinator.port or 5432), *workers]
+    create = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+    for host, port in nodes if workers else nodes[:1]:
+        if template and workers:
+            # Citus's maintenance daemon stays connected to the template; stopped, it is started again on use.
+            await _on_node(host, port, "postgres", _KICK.format(template))
+        await _on_node(host, port, "postgres", create)
+    if workers and template is None:
+        for host, port in workers:
+            await _on_node(host, port, name, "CREATE EXTENSION citus")
+        host, port = nodes[0]
+        adding = [f"SELECT citus_add_node('{worker}', {worker_port})" for worker, worker_port in workers]
+        await _on_node(
+            host, port, name, "CREATE EXTENSION citus", f"SELECT citus_set_coordinator_host('{host}', {port})", *adding
+        )
+
+
+_KICK = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()"
+
+
+async def _drop_database(name: str) -> None:
+    coordinator = sa.engine.make_url(_pg_admin_dsn())
+    nodes = [(coordinator.host or "127.0.0.1", coordinator.port or 5432), *await _workers()]
+    for host, port in nodes:
+        await _on_node(host, port, "postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _migrate(url: str) -> None:
@@ -72,10 +125,11 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield str(path)
         return
     name = f"incidentd_tpl_{os.getpid()}"
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'))
+    asyncio.run(_drop_database(name))
+    asyncio.run(_create_database(name))
     asyncio.run(_migrate(_pg_url(name)))
     yield name
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(_drop_database(name))
 
 
 @pytest.fixture
@@ -87,9 +141,9 @@ def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite+aiosqlite:///{target}"
         return
     name = f"incidentd_t_{os.getpid()}_{next(_sequence)}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{database_template}"'))
+    asyncio.run(_create_database(name, database_template))
     yield _pg_url(name)
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(_drop_database(name))
 
 
 @pytest.fixture
@@ -99,9 +153,9 @@ def empty_database_url(tmp_path: Path) -> Iterator[str]:
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
         return
     name = f"incidentd_e_{os.getpid()}_{next(_sequence)}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(_create_database(name))
     yield _pg_url(name)
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(_drop_database(name))
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from incidentd import citus
 from incidentd.customization.fields import index_entries
 from incidentd.incidents.filters import FilterSpec, SortKey
 from incidentd.incidents.tables import (
@@ -60,7 +61,9 @@ async def insert(
     children = _link_rows(dev_org_id, number, links)
     if index_rows := custom_value_rows(dev_org_id, number, custom_fields):
         children.append((incident_custom_values, index_rows))
-    if conn.dialect.name == "postgresql":
+    # Citus runs modifying CTEs before the statement around them, so the children would precede their incident:
+    # there, one statement per table (each still routed to the org's shard).
+    if conn.dialect.name == "postgresql" and not await citus.in_use(conn):
         parameters = {f"incident__{column}": value for column, value in values.items()}
         parameters |= _child_arrays(children)
         return (await conn.execute(_insert_with_children(frozenset(values)), parameters)).one()

@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from incidentd import models  # noqa: F401  (registers every table on the metadata)
+from incidentd.citus import distribute, is_citus
 from incidentd.db import metadata
 from incidentd.search.repository import INDEX_TABLES
 
@@ -26,6 +27,9 @@ def _run(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        # On a Citus coordinator, what the migrations created becomes distributed (a no-op once it is).
+        if is_citus(connection):
+            distribute(connection)
 
 
 async def _run_standalone() -> None:

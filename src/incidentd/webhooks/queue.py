@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from incidentd import citus
 from incidentd.identity.tables import dev_orgs
 from incidentd.webhooks.tables import webhook_deliveries, webhook_events, webhooks
 
@@ -23,25 +24,58 @@ def _postgres(conn: AsyncConnection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
+async def _claim(
+    conn: AsyncConnection,
+    build: Callable[[int | None], sa.Select[Any]],
+    table: sa.Table,
+    limit: int,
+    *,
+    lock: bool = True,
+) -> Sequence[Any]:
+    """Run a claim across orgs: PostgreSQL (with `lock`) locks the rows it returns, skipping those another process
+    claims. `build(org)` is the query, for every org (None) or naming one org in each table it reads.
+
+    Citus locks rows only in a query routed to one shard: there the orgs with work come first (a read of every
+    shard, without locks), then the claim runs org by org, each a router query with its lock."""
+    if not lock or not _postgres(conn):
+        return (await conn.execute(build(None))).all()
+    if not await citus.in_use(conn):
+        return (await conn.execute(build(None).with_for_update(of=table, skip_locked=True))).all()
+    orgs_query = build(None).with_only_columns(table.c.dev_org_id).distinct().order_by(None).limit(limit)
+    claimed: list[Any] = []
+    for org in (await conn.execute(orgs_query)).scalars().all():
+        one_org = build(org).where(table.c.dev_org_id == org).limit(limit - len(claimed))
+        claimed += (await conn.execute(one_org.with_for_update(of=table, skip_locked=True))).all()
+        if len(claimed) >= limit:
+            break
+    return claimed
+
+
+def _of_org(column: sa.ColumnElement[Any], org: int | None) -> tuple[sa.ColumnElement[bool], ...]:
+    """`column = org` when the query is for one org (a router query on Citus names it in every table it reads)."""
+    return () if org is None else (column == org,)
+
+
 # fan-out ---------------------------------------------------------------------------------------------
 
 
 async def webhooks_behind(conn: AsyncConnection, limit: int, *, lock: bool = True) -> Sequence[Any]:
     """Active webhooks whose org has events beyond what was fanned out for them (PostgreSQL, with `lock`: locked,
     skipping those another process is fanning out)."""
-    newest = (
-        sa.select(sa.func.max(webhook_events.c.seq))
-        .where(webhook_events.c.dev_org_id == webhooks.c.dev_org_id)
-        .scalar_subquery()
-    )
-    query = (
-        sa.select(webhooks.c.dev_org_id, webhooks.c.number, webhooks.c.event_types, webhooks.c.fanout_seq)
-        .where(webhooks.c.status == "active", webhooks.c.fanout_seq < newest)
-        .limit(limit)
-    )
-    if lock and _postgres(conn):
-        query = query.with_for_update(of=webhooks, skip_locked=True)
-    return (await conn.execute(query)).all()
+
+    def build(org: int | None) -> sa.Select[Any]:
+        newest = (
+            sa.select(sa.func.max(webhook_events.c.seq))
+            .where(webhook_events.c.dev_org_id == webhooks.c.dev_org_id, *_of_org(webhook_events.c.dev_org_id, org))
+            .scalar_subquery()
+        )
+        return (
+            sa.select(webhooks.c.dev_org_id, webhooks.c.number, webhooks.c.event_types, webhooks.c.fanout_seq)
+            .where(webhooks.c.status == "active", webhooks.c.fanout_seq < newest)
+            .limit(limit)
+        )
+
+    return await _claim(conn, build, webhooks, limit, lock=lock)
 
 
 async def fan_out(conn: AsyncConnection, hook: Row[Any], batch: int, now: int) -> int:
@@ -94,37 +128,41 @@ async def due(
     `saturated` (org, number) have as many in flight as they may. PostgreSQL, with `lock`: locked, skipping rows
     other processes are claiming."""
     earlier = _earlier
-    query = (
-        sa.select(d.c.dev_org_id, d.c.webhook_number, d.c.seq, d.c.attempts, d.c.first_attempt_at)
-        .where(
-            d.c.state == PENDING,
-            d.c.next_attempt_at <= now,
-            sa.or_(d.c.lease_until.is_(None), d.c.lease_until < now),
-            ~sa.exists().where(
-                earlier.c.dev_org_id == d.c.dev_org_id,
-                earlier.c.webhook_number == d.c.webhook_number,
-                earlier.c.object_number == d.c.object_number,
-                earlier.c.state == PENDING,
-                earlier.c.seq < d.c.seq,
-            ),
-            sa.exists().where(
-                webhooks.c.dev_org_id == d.c.dev_org_id,
-                webhooks.c.number == d.c.webhook_number,
-                webhooks.c.status == "active",
-            ),
-        )
-        # Due time alone: the (state, next_attempt_at) index then yields rows in order and the scan stops at the
-        # limit; a tie-break on seq sorted every due row first (milliseconds per claim with a backlog of
-        # thousands). Order within a webhook and incident comes from the NOT EXISTS above, not from here.
-        .order_by(d.c.next_attempt_at)
-        .limit(limit)
-    )
     full = list(saturated)
-    if full:
-        query = query.where(sa.tuple_(d.c.dev_org_id, d.c.webhook_number).not_in(_expanding(full)))
-    if lock and _postgres(conn):
-        query = query.with_for_update(of=d, skip_locked=True)
-    return (await conn.execute(query)).all()
+
+    def build(org: int | None) -> sa.Select[Any]:
+        query = (
+            sa.select(d.c.dev_org_id, d.c.webhook_number, d.c.seq, d.c.attempts, d.c.first_attempt_at)
+            .where(
+                d.c.state == PENDING,
+                d.c.next_attempt_at <= now,
+                sa.or_(d.c.lease_until.is_(None), d.c.lease_until < now),
+                ~sa.exists().where(
+                    earlier.c.dev_org_id == d.c.dev_org_id,
+                    *_of_org(earlier.c.dev_org_id, org),
+                    earlier.c.webhook_number == d.c.webhook_number,
+                    earlier.c.object_number == d.c.object_number,
+                    earlier.c.state == PENDING,
+                    earlier.c.seq < d.c.seq,
+                ),
+                sa.exists().where(
+                    webhooks.c.dev_org_id == d.c.dev_org_id,
+                    *_of_org(webhooks.c.dev_org_id, org),
+                    webhooks.c.number == d.c.webhook_number,
+                    webhooks.c.status == "active",
+                ),
+            )
+            # Due time alone: the (state, next_attempt_at) index then yields rows in order and the scan stops at
+            # the limit; a tie-break on seq sorted every due row first (milliseconds per claim with a backlog of
+            # thousands). Order within a webhook and incident comes from the NOT EXISTS above, not from here.
+            .order_by(d.c.next_attempt_at)
+            .limit(limit)
+        )
+        if full:
+            query = query.where(sa.tuple_(d.c.dev_org_id, d.c.webhook_number).not_in(_expanding(full)))
+        return query
+
+    return await _claim(conn, build, d, limit, lock=lock)
 
 
 async def lease(conn: AsyncConnection, keys: Sequence[tuple[int, int, int]], until: int) -> None:
@@ -304,9 +342,7 @@ async def handshakes_due(conn: AsyncConnection, now: int, limit: int, *, lock: b
         .where(webhooks.c.status == "unverified", webhooks.c.verify_next_at <= now, webhooks.c.verify_until > now)
         .limit(limit)
     )
-    if lock and _postgres(conn):
-        query = query.with_for_update(of=webhooks, skip_locked=True)
-    return (await conn.execute(query)).all()
+    return await _claim(conn, lambda org: query, webhooks, limit, lock=lock)
 
 
 async def set_handshake(conn: AsyncConnection, dev_org_id: int, number: int, challenge: str, **values: Any) -> None:
