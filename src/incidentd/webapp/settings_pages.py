@@ -29,17 +29,7 @@ MAX_LISTED = 100  # users and schema fragments listed (the first page, in id ord
 # The event types incidentd sends (the rest of DevRev's list never happens here); a new webhook takes the
 # incident events unless told otherwise.
 INCIDENT_EVENTS = ("incident_created", "incident_updated", "incident_deleted")
-SENT_EVENTS = (
-    *INCIDENT_EVENTS,
-    "timeline_entry_created",
-    "timeline_entry_updated",
-    "timeline_entry_deleted",
-    "link_created",
-    "link_deleted",
-    "webhook_created",
-    "webhook_updated",
-    "webhook_deleted",
-)
+SENT_EVENTS = webhooks_service.SENT_EVENT_TYPES
 DEFAULTS: dict[str, Any] = {
     "created": None,
     "errors": {},

@@ -28,21 +28,21 @@ SEQUENCE = "webhook_event"  # the per-org counter of event sequence numbers
 _committed: weakref.WeakKeyDictionary[Database, asyncio.Event] = weakref.WeakKeyDictionary()
 # Per database and org: the wake-ups of this process's open event streams (each stream clears its own).
 _listeners: weakref.WeakKeyDictionary[Database, dict[int, set[asyncio.Event]]] = weakref.WeakKeyDictionary()
-EVERY_TYPE = frozenset(
-    {
-        "incident_created",
-        "incident_updated",
-        "incident_deleted",
-        "timeline_entry_created",
-        "timeline_entry_updated",
-        "timeline_entry_deleted",
-        "link_created",
-        "link_deleted",
-        "webhook_created",
-        "webhook_updated",
-        "webhook_deleted",
-    }
+# The event types incidentd sends, in the order a person reads them (webhooks.create accepts more: the spec's).
+SENT_TYPES = (
+    "incident_created",
+    "incident_updated",
+    "incident_deleted",
+    "timeline_entry_created",
+    "timeline_entry_updated",
+    "timeline_entry_deleted",
+    "link_created",
+    "link_deleted",
+    "webhook_created",
+    "webhook_updated",
+    "webhook_deleted",
 )
+EVERY_TYPE = frozenset(SENT_TYPES)
 
 
 def committed_signal(db: Database) -> asyncio.Event:

@@ -25,6 +25,8 @@ MAX_SECRET_BYTES = 32
 # DevRev: the receiver must answer the handshake within 3 minutes of the create (or of the url/secret change).
 VERIFY_WINDOW_MS = 3 * 60 * 1000
 
+SENT_EVENT_TYPES = outbox.SENT_TYPES  # what a webhook can receive from incidentd, for forms that offer them
+
 
 def secret_aad(dev_org_id: int, number: int) -> bytes:
     return f"webhook:{dev_org_id}:{number}".encode()
