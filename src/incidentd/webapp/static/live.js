@@ -58,6 +58,16 @@
   source.addEventListener("error", function () {  // polling goes on while it reconnects (or for good, if refused)
     document.documentElement.setAttribute("data-live-stream", "down");
   });
+  // A refresh asked for before the user began an edit must not wipe it: its answer is dropped (and asked for
+  // again later) if the incident has unsaved input by the time it arrives. The user's own saves are POSTs.
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    var config = event.detail.requestConfig, section = document.getElementById("incident");
+    if (!config || !section || event.detail.target !== section || config.verb !== "get") return;
+    if (config.path !== section.getAttribute("data-live-url") || !busy(section)) return;
+    event.detail.shouldSwap = false;
+    incident = true;
+    schedule();
+  });
   document.body.addEventListener("htmx:confirm", function (event) {
     var trigger = event.detail.triggeringEvent;
     if (source.readyState === EventSource.OPEN && event.detail.elt.hasAttribute("data-live") &&
