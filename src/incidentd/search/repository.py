@@ -144,6 +144,12 @@ def rebuild_statements(dialect: str, language: str) -> list[tuple[str, dict[str,
     return [(_POSTGRESQL_DOCUMENTS.format(scope="true"), parameters)]
 
 
+async def rebuild(conn: AsyncConnection, language: str) -> None:
+    """Write every org's documents again (the index cleared first by the caller)."""
+    for statement, parameters in rebuild_statements(conn.dialect.name, language):
+        await conn.execute(sa.text(statement), parameters)
+
+
 async def clear(conn: AsyncConnection) -> None:
     """Empty the index (of every org), before a rebuild."""
     await conn.execute(sa.text(f"DELETE FROM {TABLE}"))

@@ -61,6 +61,5 @@ async def rebuild(db: Database) -> int:
     """Rebuild every org's index in one transaction (after changing INCIDENTD_SEARCH_LANGUAGE); the documents."""
     async with db.write() as conn:
         await repository.clear(conn)
-        for statement, parameters in repository.rebuild_statements(conn.dialect.name, db.settings.search_language):
-            await conn.execute(sa.text(statement), parameters)
+        await repository.rebuild(conn, db.settings.search_language)
         return await repository.count(conn)
