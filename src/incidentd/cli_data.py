@@ -85,7 +85,8 @@ def export_command(
         [],
         "--include",
         help='timeline: each NDJSON line becomes {"incident": ..., "timeline": [...]} with the incident\'s '
-        "comments (private ones too) and change events, as `incidentd import` reads them.",
+        'comments (private ones too) and change events; links: adds "links": [...], the links whose first incident '
+        "end it is (each link on one line). Repeat for both; `incidentd import` reads them.",
     ),
     database_url: str = DatabaseOption,
 ) -> None:

@@ -77,7 +77,7 @@ async def test_timeline_is_ndjson_only_and_another_org_exports_nothing_of_ours(c
     )
     assert refused.status_code == 400
     assert refused.json()["type"] == "invalid_field" and refused.json()["field_name"] == "include"
-    unknown = await client.post("/incidents.export", json={"include": ["links"]}, headers=admin.headers)
+    unknown = await client.post("/incidents.export", json={"include": ["people"]}, headers=admin.headers)
     assert unknown.status_code == 400
     other = await make_org(app, "other")
     assert (await client.post("/incidents.export", json={"include": ["timeline"]}, headers=other.headers)).text == ""
@@ -97,5 +97,5 @@ async def test_cli_export_includes_private_comments(client, admin: Actor, member
     assert result.exit_code == 0, result.output
     [line] = _lines(target.read_text())
     assert [entry.get("body") for entry in line["timeline"]][2:] == ["only for me", "looking", "fixed"]
-    bad = await asyncio.to_thread(runner.invoke, cli, ["export", str(target), "--include", "links"])
+    bad = await asyncio.to_thread(runner.invoke, cli, ["export", str(target), "--include", "people"])
     assert bad.exit_code == 2 and "--include" in bad.stderr

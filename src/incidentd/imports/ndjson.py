@@ -1,13 +1,15 @@
 """incidentd import FILE: an NDJSON export (`incidents.export` / `incidentd export`, with or without
-`--include timeline`) loaded into an org, on this server or another, SQLite or PostgreSQL.
+`--include timeline` and `--include links`) loaded into an org, on this server or another, SQLite or PostgreSQL.
 
-A line is a wire incident, or `{"incident": {...}, "timeline": [...]}`. Its references are this org's objects
-found by name (`references` has the rules): owners, creator and last modifier by email or display name, tags and
-parts by name, pia and playbooks by article title, impacted customers by account display name; the stage by name
-in this org's diagram; custom fields against this org's fragments of the same names (tenant `tnt__`, subtype
-`ctype__` with the same subtype, apps by namespace). Not carried: artifacts (files), stage notes, staged info,
-external source data and a private comment's private_to (none is in the wire incident or entry). The source
-record's id is the incident's DON in the export; its digest, the line's SHA-256. Loading follows `service.load`.
+A line is a wire incident, or `{"incident": {...}, "timeline": [...], "links": [...]}`. Its references are this org's
+objects found by name (`references` has the rules): owners, creator and last modifier by email or display name, tags and
+parts by name, pia and playbooks by article title, impacted customers by account display name; the stage by name in this
+org's diagram; custom fields against this org's fragments of the same names (tenant `tnt__`, subtype `ctype__` with the
+same subtype, apps by namespace). Not carried: artifacts (files), stage notes, staged info, external source data and a
+private comment's private_to (none is in the wire incident or entry). The source record's id is the incident's DON in
+the export; its digest, the line's SHA-256. Loading follows `service.load`; a batch's links are written after its
+incidents (`service.load_links`), and those naming an incident further down the file once the whole file is in. A link's
+part, article or account end is found by name like the incident's.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from incidentd.incidents import schemas as incident_schemas
 from incidentd.kit import ids
 from incidentd.kit.time import parse_rfc3339
 from incidentd.kit.wire import UserSummary
+from incidentd.links import schemas as link_schemas
+from incidentd.links import service as links
 from incidentd.principal import OrgScope
 from incidentd.timeline.schemas import TimelineEntry
 
@@ -37,6 +41,7 @@ BATCH = 100  # lines per transaction (each record in a savepoint of its own)
 class _Line(msgspec.Struct):
     incident: incident_schemas.Incident
     timeline: list[TimelineEntry] | None = None
+    links: list[link_schemas.Link] | None = None
 
 
 class _Numbered(msgspec.Struct):
@@ -83,6 +88,8 @@ async def import_lines(
     summary = service.Summary()
     waiting: list[tuple[int, _Line, str]] = []  # (line number, line, digest) of the batch being gathered
     pending = 0  # lines read since the last batch was written
+    own: set[str] = set()  # ids of this org's own incidents the import found unchanged (an export loaded back)
+    later: list[service.LinkRecord] = []  # links naming an incident further down the file
 
     async def flush() -> None:
         candidates = [
@@ -93,12 +100,16 @@ async def import_lines(
         for index, line, digest in waiting:
             if line.incident.id in nothing_to_do:
                 summary.skipped += 1
+                if _own(org, line.incident) is not None:
+                    own.add(line.incident.id)
                 continue
             try:
                 batch.append(await _record(references, line, digest))
             except ApiError as exc:
                 summary.fail(f"line {index} ({line.incident.display_id})", exc.message)
         await service.load(db, principal, SOURCE, batch, summary, renumber_above=highest)
+        linked = [await _link_record(references, link) for _, line, _ in waiting for link in line.links or []]
+        later.extend(await service.load_links(db, principal, SOURCE, linked, summary, own_incidents=own, final=False))
         waiting.clear()
 
     for index, raw in enumerate(lines, start=1):
@@ -117,6 +128,10 @@ async def import_lines(
                 progress(pending)
             pending = 0
     await flush()
+    for start in range(0, len(later), BATCH):
+        await service.load_links(
+            db, principal, SOURCE, later[start : start + BATCH], summary, own_incidents=own, final=True
+        )
     if progress is not None and pending:
         progress(pending)
     summary.users_created = references.counts.users_created
@@ -234,6 +249,39 @@ async def _record(references: References, line: _Line, digest: str) -> service.R
             editor = await references.user(_user(entry.modified_by)) if entry.modified_by else author
             entries.append(service.Entry(entry.id, entry, author[1], editor[1]))
     return service.Record(incident.id, digest, _number(incident.display_id), request, provenance, entries)
+
+
+async def _link_record(references: References, link: link_schemas.Link) -> service.LinkRecord:
+    creator = await references.user(_user(link.created_by))
+    modifier = await references.user(_user(link.modified_by)) if link.modified_by else creator
+    created = _date(link.created_date, "created_date") or 0
+    provenance = links.Provenance(
+        created_by=creator[1],
+        created_date=created,
+        modified_by=modifier[1],
+        modified_date=_date(link.modified_date, "modified_date") or created,
+    )
+    return service.LinkRecord(
+        link.id,
+        link.link_type,
+        await _link_end(references, link.source),
+        await _link_end(references, link.target),
+        provenance,
+    )
+
+
+async def _link_end(references: References, end: link_schemas.LinkEndpoint) -> service.LinkEnd:
+    """An end of a link as this org names it: a source incident stays its source id (the import map finds it);
+    a part, article or account is found by name as an incident's references are."""
+    if isinstance(end, incident_schemas.IncidentSummary):
+        return service.LinkEnd(incident=end.id)
+    if isinstance(end, link_schemas.ArticleEndpoint):
+        return service.LinkEnd(local_id=await references.article_id(end.title))
+    if isinstance(end, link_schemas.AccountEndpoint):
+        return service.LinkEnd(local_id=await references.account_id(end.display_name) if end.display_name else None)
+    part_type = type(end).__struct_config__.tag
+    owners = [_user(owner) for owner in end.owned_by]
+    return service.LinkEnd(local_id=await references.part_id(end.name, str(part_type), owners))
 
 
 def _spec(incident: incident_schemas.Incident) -> dict[str, Any]:

@@ -13,6 +13,10 @@ the import map rows that make the next run idempotent. The map is keyed by (org,
 
 A record that fails (a stage this org's diagram lacks, a custom field no fragment declares, ...) is counted with
 its reason and the import goes on: one record's unit of work never leaves half an incident.
+
+Links come after the incidents they join (`load_links`): a link whose incident end names a source incident not
+imported yet waits (the caller offers it again at the end), one whose end cannot be found here is dropped and
+counted. Links are mapped too (object kind `link`), so a second run writes none again.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from incidentd.incidents import schemas as incident_schemas
 from incidentd.incidents import service as incidents
 from incidentd.kit import counters
 from incidentd.kit.time import now_ms
+from incidentd.links import service as links
 from incidentd.principal import OrgScope, Principal
 from incidentd.search import service as search
 from incidentd.timeline import service as timeline
@@ -67,6 +72,8 @@ class Summary:
     failed: int = 0
     renumbered: int = 0  # created under another number than the source's (it was taken)
     entries: int = 0  # timeline entries imported
+    links: int = 0  # links written (one this org had already is mapped, not counted)
+    links_dropped: int = 0  # links whose other end is neither in the import nor in this org
     users_created: int = 0
     tags_created: int = 0
     parts_created: int = 0
@@ -83,9 +90,29 @@ class Summary:
         return (
             f"{self.read:,} read: {self.created:,} created, {self.updated:,} updated, {self.skipped:,} skipped, "
             f"{self.failed:,} failed; {self.renumbered:,} renumbered, {self.entries:,} timeline entries, "
+            f"{self.links:,} links ({self.links_dropped:,} dropped), "
             f"{self.users_created:,} users, {self.tags_created:,} tags, {self.parts_created:,} parts and "
             f"{self.accounts_created:,} accounts created, {self.dropped:,} references dropped"
         )
+
+
+@dataclass(frozen=True)
+class LinkEnd:
+    """One end of an imported link: an incident of the source, by its id there (found through the import map,
+    or as this org's own incident when the import skipped it as unchanged), or an object of this org by id
+    (None when the source's object has no counterpart here)."""
+
+    incident: str | None = None
+    local_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkRecord:
+    source_id: str  # the link's id in the source
+    link_type: str
+    source: LinkEnd
+    target: LinkEnd
+    provenance: links.Provenance
 
 
 def importer(org: OrgScope) -> Principal:
@@ -216,3 +243,69 @@ async def _load_one(
     # The search document holds the title, body, tags and comments: written once the entries are in.
     await search.refresh(db, conn, org.dev_org_id, [written], new=not existing)
     return existing, written, len(todo)
+
+
+async def load_links(
+    db: Database,
+    principal: Principal,
+    source: str,
+    records: list[LinkRecord],
+    summary: Summary,
+    *,
+    own_incidents: set[str],
+    final: bool,
+) -> list[LinkRecord]:
+    """Write a batch of links in one transaction, each in a savepoint of its own; a link imported already is
+    left alone. The links that name a source incident not imported (yet) are returned to be offered again, or,
+    when `final`, dropped and counted, as are links whose part, article or account end has no counterpart here.
+    `own_incidents`: source incident ids that are this org's own incidents (skipped as unchanged)."""
+    if not records:
+        return []
+    org = principal.org
+    waiting: list[LinkRecord] = []
+    now = now_ms()
+    async with db.write() as conn:
+        done = await repository.mapped(conn, org.dev_org_id, source, [record.source_id for record in records])
+        named = {end.incident for record in records for end in (record.source, record.target) if end.incident}
+        incidents_here = await repository.mapped(conn, org.dev_org_id, source, sorted(named))
+
+        def local(end: LinkEnd) -> str | None:
+            if end.incident is None:
+                return end.local_id
+            if end.incident in incidents_here:
+                return org.don("incident", incidents_here[end.incident])
+            return end.incident if end.incident in own_incidents else None
+
+        for record in records:
+            if record.source_id in done:
+                continue
+            source_id, target_id = local(record.source), local(record.target)
+            if source_id is None or target_id is None:
+                unresolved_incident = (source_id is None and record.source.incident is not None) or (
+                    target_id is None and record.target.incident is not None
+                )
+                if unresolved_incident and not final:
+                    waiting.append(record)
+                else:
+                    summary.links_dropped += 1
+                continue
+            try:
+                async with conn.begin_nested():
+                    number, written = await links.import_link(
+                        conn, org, record.link_type, source_id, target_id, record.provenance
+                    )
+                    await repository.record(
+                        conn,
+                        dev_org_id=org.dev_org_id,
+                        source=source,
+                        source_id=record.source_id,
+                        object_kind="link",
+                        number=number,
+                        digest=None,
+                        now=now,
+                    )
+            except ApiError as exc:
+                summary.fail(f"link {record.source_id}", exc.message)
+                continue
+            summary.links += written
+    return waiting

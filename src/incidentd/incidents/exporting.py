@@ -6,9 +6,10 @@ in a read transaction of its own, rendered, encoded and handed on: memory holds 
 An incident created during an export appears when it sorts after the page being read (keyset: nothing is read
 twice, nothing that existed throughout is missed).
 
-With `include: ["timeline"]` a line is `{"incident": {...}, "timeline": [...]}` (`IncidentWithTimeline`): pages
-are TIMELINE_PAGE incidents and each carries at most TIMELINE_LIMIT entries, read in the page's transaction, so
-memory stays bounded by TIMELINE_PAGE x TIMELINE_LIMIT entries whatever the export's size."""
+With `include: ["timeline"]` a line is `{"incident": {...}, "timeline": [...]}` and with `["links"]` it has
+`"links": [...]` (`IncidentExportLine`; both may be asked for): pages are DETAIL_PAGE incidents and each carries
+at most TIMELINE_LIMIT entries and LINKS_LIMIT links, read in the page's transaction, so memory stays bounded by
+DETAIL_PAGE x (TIMELINE_LIMIT + LINKS_LIMIT) objects whatever the export's size."""
 
 from __future__ import annotations
 
@@ -26,15 +27,17 @@ from incidentd.customization import service as customization
 from incidentd.db import Database
 from incidentd.errors import InvalidField
 from incidentd.incidents import filters, reading, repository, schemas
-from incidentd.incidents.export_schemas import IncidentsExportRequest, IncidentWithTimeline
+from incidentd.incidents.export_schemas import IncidentExportLine, IncidentsExportRequest
 from incidentd.incidents.rendering import render
 from incidentd.kit.time import now_ms
+from incidentd.links import service as links
 from incidentd.principal import OrgScope, Principal
 from incidentd.timeline import service as timeline
 
 PAGE = 500
-TIMELINE_PAGE = 50  # incidents per page when their timelines ride along
+DETAIL_PAGE = 50  # incidents per page when their timelines or links ride along
 TIMELINE_LIMIT = 1_000  # entries per incident in an export; more are cut (the line says timeline_truncated)
+LINKS_LIMIT = 1_000  # links per incident in an export; more are cut (the line says links_truncated)
 ORDER = (filters.SortKey("created_date", False),)
 LIST_SEPARATOR = " "  # between the display ids of a multi-valued CSV column (ids hold no spaces)
 CSV_COLUMNS = (
@@ -86,9 +89,9 @@ async def export_incidents(
     user's private timeline comments in (the CLI's operator export); the API exports what the caller may see."""
     org = principal.org
     form = request.format or "ndjson"
-    with_timeline = "timeline" in (request.include or [])
-    if with_timeline and form != "ndjson":
-        raise InvalidField("include: timeline is exported in the ndjson format only", field_name="include")
+    include: set[str] = set(request.include or [])
+    if include and form != "ndjson":
+        raise InvalidField("include: timeline and links are exported in the ndjson format only", field_name="include")
     async with db.read() as conn:
         spec = await reading.filter_spec(conn, org, request, now_ms())
         clauses = repository.where(org.dev_org_id, spec)
@@ -99,12 +102,12 @@ async def export_incidents(
         encode = _csv_encoder(custom)
     else:
         header, encode = b"", _ndjson
-    if with_timeline:
+    if include:
 
         async def read(conn: AsyncConnection, rows: list[Row[Any]]) -> list[Any]:
-            return await _with_timelines(conn, principal, rows, everything)
+            return await _with_details(conn, principal, rows, include, everything)
 
-        pages = _pages(db, clauses, TIMELINE_PAGE, read)
+        pages = _pages(db, clauses, DETAIL_PAGE, read)
     else:
         pages = incident_pages(db, org, clauses)
     return Export(MEDIA_TYPES[form], f"incidents.{form}", total, _chunks(pages, header, encode, progress))
@@ -136,19 +139,27 @@ def incident_pages(db: Database, org: OrgScope, clauses: list[Any]) -> AsyncIter
     return _pages(db, clauses, PAGE, read)
 
 
-async def _with_timelines(
-    conn: AsyncConnection, principal: Principal, rows: list[Row[Any]], everything: bool
-) -> list[IncidentWithTimeline]:
+async def _with_details(
+    conn: AsyncConnection, principal: Principal, rows: list[Row[Any]], include: set[str], everything: bool
+) -> list[IncidentExportLine]:
     incidents = await render(conn, principal.org, rows)
     numbers = [row.number for row in rows]
-    timelines = await timeline.first_entries(conn, principal, numbers, limit=TIMELINE_LIMIT + 1, everything=everything)
+    timelines = (
+        await timeline.first_entries(conn, principal, numbers, limit=TIMELINE_LIMIT + 1, everything=everything)
+        if "timeline" in include
+        else None
+    )
+    linked = await links.of_incidents(conn, principal.org, numbers, limit=LINKS_LIMIT) if "links" in include else None
     lines = []
     for number, incident in zip(numbers, incidents, strict=True):
-        entries = timelines.get(number, [])
-        truncated = len(entries) > TIMELINE_LIMIT
-        lines.append(
-            IncidentWithTimeline(incident=incident, timeline=entries[:TIMELINE_LIMIT], timeline_truncated=truncated)
-        )
+        line = IncidentExportLine(incident=incident)
+        if timelines is not None:
+            entries = timelines.get(number, [])
+            line.timeline, line.timeline_truncated = entries[:TIMELINE_LIMIT], len(entries) > TIMELINE_LIMIT
+        if linked is not None:
+            found = linked.get(number, [])
+            line.links, line.links_truncated = found[:LINKS_LIMIT], len(found) > LINKS_LIMIT
+        lines.append(line)
     return lines
 
 

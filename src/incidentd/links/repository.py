@@ -33,8 +33,11 @@ async def insert(
     target: tuple[str, int],
     user_number: int,
     now: int,
+    modified_by: int | None = None,
+    modified_date: int | None = None,
 ) -> Row[Any] | None:
-    """Insert a link; the row as stored, or None when the org has that link already.
+    """Insert a link; the row as stored, or None when the org has that link already. It is created and last
+    modified by `user_number` at `now`, unless an import says who modified it last and when.
 
     A savepoint keeps the transaction usable after the unique constraint refuses the row (PostgreSQL aborts the
     whole transaction otherwise), and the constraint is what decides, so two concurrent writers cannot both win.
@@ -47,8 +50,8 @@ async def insert(
         **_end_columns("target", *target),
         "created_by": user_number,
         "created_date": now,
-        "modified_by": user_number,
-        "modified_date": now,
+        "modified_by": user_number if modified_by is None else modified_by,
+        "modified_date": now if modified_date is None else modified_date,
     }
     try:
         async with conn.begin_nested():
@@ -126,3 +129,25 @@ async def page(
     if link_types:
         query = query.where(one_of(links.c.link_type, link_types))
     return (await conn.execute(number_page(query, links.c.number, window))).all()
+
+
+async def of_incidents(
+    conn: AsyncConnection, dev_org_id: int, incidents: Iterable[int], *, limit: int
+) -> Sequence[Row[Any]]:
+    """The links each of `incidents` is the first incident end of (its source when the source is an incident,
+    else its target), at most `limit` + 1 per incident in link order: every link belongs to one incident this
+    way, so a walk over all incidents meets each link once. Rows carry `first_incident`."""
+    numbers = list(incidents)
+    as_source = sa.select(links, links.c.source_incident.label("first_incident")).where(
+        links.c.dev_org_id == dev_org_id, one_of(links.c.source_incident, numbers)
+    )
+    as_target = sa.select(links, links.c.target_incident.label("first_incident")).where(
+        links.c.dev_org_id == dev_org_id,
+        links.c.source_type != "incident",
+        one_of(links.c.target_incident, numbers),
+    )
+    both = sa.union_all(as_source, as_target).subquery()
+    rank = sa.func.row_number().over(partition_by=both.c.first_incident, order_by=both.c.number)
+    ranked = sa.select(both, rank.label("rank")).subquery()
+    query = sa.select(ranked).where(ranked.c.rank <= limit + 1).order_by(ranked.c.first_incident, ranked.c.number)
+    return (await conn.execute(query)).all()

@@ -19,7 +19,7 @@ from incidentd.incidents import service as incidents
 from incidentd.kit import counters, ids, pages
 from incidentd.kit.time import now_ms, to_rfc3339
 from incidentd.links import repository, schemas
-from incidentd.links.endpoints import LINKABLE, End, resolve, resolve_pair, summaries
+from incidentd.links.endpoints import LINKABLE, RULES, End, resolve, resolve_pair, summaries
 from incidentd.principal import OrgScope, Principal
 from incidentd.timeline import changes
 from incidentd.timeline import service as timeline
@@ -260,3 +260,62 @@ async def list_links(db: Database, principal: Principal, request: schemas.LinksL
         rendered = await render(conn, org, rows)
     cursors = pages.page_cursors([row.number for row in rows], more=more, page=window)
     return LinksPage(rendered, cursors.next_cursor, cursors.prev_cursor)
+
+
+# export and import -----------------------------------------------------------------------------------------
+
+
+async def of_incidents(
+    conn: AsyncConnection, org: OrgScope, numbers: list[int], *, limit: int
+) -> dict[int, list[schemas.Link]]:
+    """{incident: the links it is the first incident end of, in link order}, at most `limit` + 1 each (a caller
+    that gets more than `limit` knows the list was cut): an export walking every incident meets each link once."""
+    rows = await repository.of_incidents(conn, org.dev_org_id, numbers, limit=limit)
+    found: dict[int, list[schemas.Link]] = {}
+    for row, link in zip(rows, await render(conn, org, list(rows)), strict=True):
+        found.setdefault(row.first_incident, []).append(link)
+    return found
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Who made an imported link and when, as its source says (numbers of this org's users)."""
+
+    created_by: int
+    created_date: int
+    modified_by: int
+    modified_date: int
+
+
+async def import_link(
+    conn: AsyncConnection, org: OrgScope, link_type: str, source: str, target: str, provenance: Provenance
+) -> tuple[int, bool]:
+    """Write a link an import brings, between objects of this org named by id: the same checks as links.create
+    (what the type joins, one merge target per incident), but no change events and no webhook events (the
+    imported timeline has its own history). (The link's number, whether it was written): the existing link's
+    number when the org has it already. Raises DevRev errors naming `source` or `target`."""
+    if link_type not in RULES:
+        raise InvalidField(f"incidentd does not link '{link_type}'", field_name="link_type")
+    source_end, target_end, _ = await resolve_pair(conn, org, link_type, source, target)
+    existing = await repository.find(conn, org.dev_org_id, link_type, source_end.key, target_end.key)
+    if existing is not None:
+        return int(existing.number), False
+    if link_type == MERGED_INTO:
+        await incidents.lock(conn, org, [source_end.number, target_end.number])
+        await check_merge(conn, org, source_end, target_end)
+    number = await counters.allocate(conn, org.dev_org_id, "link")
+    row = await repository.insert(
+        conn,
+        dev_org_id=org.dev_org_id,
+        number=number,
+        link_type=link_type,
+        source=source_end.key,
+        target=target_end.key,
+        user_number=provenance.created_by,
+        now=provenance.created_date,
+        modified_by=provenance.modified_by,
+        modified_date=provenance.modified_date,
+    )
+    if row is None:  # written between the lookup and the insert
+        raise Conflict(f"{source_end.display} {link_type} {target_end.display} exists already")
+    return number, True
