@@ -167,9 +167,8 @@ class Deliverer:
         claim = True
         if full:
             async with self.db.read() as conn:
-                behind = bool(await queue.webhooks_behind(conn, limit=1, lock=False))
-                shaking = bool(await queue.handshakes_due(conn, now, limit=1, lock=False))
-                claim = bool(await queue.due(conn, now, 1, self._saturated({}), lock=False))
+                waiting = await queue.work_waiting(conn, now, self._saturated({}))
+            behind, shaking, claim = waiting.fan_out, waiting.handshakes, waiting.deliveries
         self._fanned = False
         busy = False
         outcomes, self._outcomes = self._outcomes[:RECORD_BATCH], self._outcomes[RECORD_BATCH:]
