@@ -31,7 +31,8 @@ from incidentd.webhooks.service import secret_aad
 
 log = structlog.get_logger("incidentd.webhooks")
 
-FANOUT_BATCH = 2000
+FANOUT_BATCH = 2000  # events per org and pass
+FANOUT_WEBHOOKS = 200  # webhooks fanned out per pass (across orgs)
 RECORD_BATCH = 256  # outcomes stored in one transaction at most
 RECORD_LINGER_SECONDS = 0.004  # what a few outcomes wait for others to share their transaction
 SECRETS_CACHED = 4096  # unsealed secrets kept per process (by webhook and sealed form: a new secret misses)
@@ -240,10 +241,8 @@ class Deliverer:
             async with self.db.write() as conn:
                 await queue.record_attempts(conn, [attempt for attempt, _ in outcomes])
                 if fan_out:
-                    seen = 0
-                    for hook in await queue.webhooks_behind(conn, limit=50):
-                        seen += await queue.fan_out(conn, hook, FANOUT_BATCH, now)
-                    self._fanned = seen > 0
+                    behind = await queue.webhooks_behind(conn, limit=FANOUT_WEBHOOKS)
+                    self._fanned = await queue.fan_out(conn, behind, FANOUT_BATCH, now) > 0
                 if free > 0:
                     candidates = await queue.due(conn, now, free * 2, self._saturated(finishing))
                     unseen = len(candidates) >= free * 2

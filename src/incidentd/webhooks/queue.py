@@ -85,27 +85,30 @@ async def webhooks_behind(conn: AsyncConnection, limit: int, *, lock: bool = Tru
     return await _claim(conn, lambda org: _behind(org).limit(limit), webhooks, limit, lock=lock)
 
 
-async def fan_out(conn: AsyncConnection, hook: Row[Any], batch: int, now: int) -> int:
-    """Create the deliveries of up to `batch` events after the webhook's fan-out mark; returns how many events
-    were looked at (the mark moves past them, wanted or not).
+async def fan_out(conn: AsyncConnection, hooks: Sequence[Row[Any]], batch: int, now: int) -> int:
+    """Create the deliveries of the events after the fan-out marks of `hooks` (rows of `webhooks_behind`, which
+    on PostgreSQL locked them), up to `batch` events per org; returns how many events were looked at (the marks
+    move past them, wanted or not).
 
-    Three statements, none of them row by row in Python: the window (how many events, up to which seq), one
-    INSERT ... SELECT of the wanted ones, and the mark. Events of an org commit in seq order (outbox.record), so
-    a window read in this transaction has no gap a later commit could fill."""
-    params = {"org": hook.dev_org_id, "after": hook.fanout_seq, "batch": batch}
-    looked, upto = (await conn.execute(_FANOUT_WINDOW, params)).one()
-    if not looked:
-        return 0
-    types = sorted(set(hook.event_types or ()))
-    if types:
-        insert = _FANOUT_INSERT_POSTGRES if _postgres(conn) else _FANOUT_INSERT_SQLITE
-        await conn.execute(insert, {**params, "hook": hook.number, "upto": upto, "types": types, "now": now})
-    await conn.execute(
-        sa.update(webhooks)
-        .where(webhooks.c.dev_org_id == hook.dev_org_id, webhooks.c.number == hook.number)
-        .values(fanout_seq=upto)
-    )
-    return int(looked)
+    Per org, three statements whatever its number of webhooks, none row by row in Python: the window (from the
+    lowest mark: how many events, up to which seq), one INSERT ... SELECT of every webhook's wanted events in it,
+    and the marks. Events of an org commit in seq order (outbox.record), so a window read in this transaction
+    has no gap that a later commit could fill."""
+    by_org: dict[int, list[Row[Any]]] = {}
+    for hook in hooks:
+        by_org.setdefault(hook.dev_org_id, []).append(hook)
+    looked_at = 0
+    insert = _FANOUT_INSERT_POSTGRES if _postgres(conn) else _FANOUT_INSERT_SQLITE
+    for org, of_org in sorted(by_org.items()):
+        after = min(hook.fanout_seq for hook in of_org)
+        looked, upto = (await conn.execute(_FANOUT_WINDOW, {"org": org, "after": after, "batch": batch})).one()
+        if not looked:
+            continue
+        params = {"org": org, "numbers": sorted(hook.number for hook in of_org), "upto": upto}
+        await conn.execute(insert, {**params, "now": now})
+        await conn.execute(_FANOUT_MARKS, params)
+        looked_at += int(looked)
+    return looked_at
 
 
 _window = (
@@ -116,32 +119,52 @@ _window = (
     .subquery()
 )
 _FANOUT_WINDOW = sa.select(sa.func.count(), sa.func.max(_window.c.seq))
+_FANOUT_HOOKS = (
+    webhooks.c.dev_org_id == sa.bindparam("org"),
+    webhooks.c.number.in_(sa.bindparam("numbers", expanding=True)),
+    webhooks.c.fanout_seq < sa.bindparam("upto"),
+)
+_FANOUT_MARKS = sa.update(webhooks).where(*_FANOUT_HOOKS).values(fanout_seq=sa.bindparam("upto"))
 
 
-def _fanout_insert(insert: Any) -> Any:
-    """INSERT INTO deliveries SELECT the window's events of the wanted types (an existing delivery is kept)."""
-    wanted = sa.select(
-        webhook_events.c.dev_org_id,
-        sa.bindparam("hook", type_=sa.BigInteger),
-        webhook_events.c.seq,
-        webhook_events.c.object_number,
-        sa.literal(PENDING, sa.String),
-        sa.literal(0, sa.Integer),
-        sa.bindparam("now", type_=sa.BigInteger),
-        sa.bindparam("now", type_=sa.BigInteger),
-    ).where(
-        webhook_events.c.dev_org_id == sa.bindparam("org"),
-        webhook_events.c.seq > sa.bindparam("after"),
-        webhook_events.c.seq <= sa.bindparam("upto"),
-        webhook_events.c.type.in_(sa.bindparam("types", expanding=True)),
+def _fanout_insert(insert: Any, elements: str) -> Any:
+    """INSERT INTO deliveries SELECT, for each of the webhooks, the window's events after its mark whose type it
+    receives (`elements`: the dialect's function listing a JSON array's texts); an existing delivery is kept."""
+    receives = getattr(sa.func, elements)(webhooks.c.event_types).table_valued("value")
+    wanted = (
+        sa.select(
+            webhooks.c.dev_org_id,
+            webhooks.c.number,
+            webhook_events.c.seq,
+            webhook_events.c.object_number,
+            sa.literal(PENDING, sa.String),
+            sa.literal(0, sa.Integer),
+            sa.bindparam("now", type_=sa.BigInteger),
+            sa.bindparam("now", type_=sa.BigInteger),
+        )
+        .select_from(
+            webhooks.join(
+                webhook_events,
+                sa.and_(
+                    webhook_events.c.dev_org_id == webhooks.c.dev_org_id,
+                    webhook_events.c.seq > webhooks.c.fanout_seq,
+                ),
+            )
+        )
+        .where(
+            *_FANOUT_HOOKS,
+            webhook_events.c.dev_org_id == sa.bindparam("org"),
+            webhook_events.c.seq <= sa.bindparam("upto"),
+            webhook_events.c.type.in_(sa.select(receives.c.value).scalar_subquery()),
+        )
     )
     columns = ["dev_org_id", "webhook_number", "seq", "object_number", "state", "attempts"]
     columns += ["next_attempt_at", "created_date"]
     return insert(d).from_select(columns, wanted).on_conflict_do_nothing()
 
 
-_FANOUT_INSERT_POSTGRES = _fanout_insert(postgresql.insert)
-_FANOUT_INSERT_SQLITE = _fanout_insert(sqlite.insert)
+_FANOUT_INSERT_POSTGRES = _fanout_insert(postgresql.insert, "json_array_elements_text")
+_FANOUT_INSERT_SQLITE = _fanout_insert(sqlite.insert, "json_each")
 
 
 # claims ----------------------------------------------------------------------------------------------
