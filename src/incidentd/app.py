@@ -88,7 +88,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         cleanup = asyncio.create_task(idempotency.purge_periodically(db, settings.idempotency_cleanup_seconds))
         sweep = asyncio.create_task(timeline.sweep_periodically(db, settings.timeline_sweep_seconds))
         # Webhook delivery in this process (`incidentd worker` does it apart); tests turn it off unless they test it.
-        deliverer = webhook_delivery.Deliverer(db) if settings.webhook_delivery else None
+        load = app.load if isinstance(app, IncidentdApp) else None
+        deliverer = webhook_delivery.Deliverer(db, load=load) if settings.webhook_delivery else None
         app.state.deliverer = deliverer
         delivering = asyncio.create_task(deliverer.run()) if deliverer is not None else None
         try:

@@ -33,6 +33,7 @@ from incidentd.errors import (
     TooManyRequests,
     Unauthenticated,
 )
+from incidentd.kit.load import RequestLoad
 from incidentd.kit.nesting import check_json_depth
 from incidentd.kit.wire import allowed_values, decoding_error, number_out_of_range, with_allowed_values
 from incidentd.metrics import UNMATCHED, Metrics
@@ -160,6 +161,7 @@ class IncidentdApp(Litestar):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.metrics = Metrics()
+        self.load = RequestLoad()  # webhook delivery yields to requests (webhooks/delivery.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
         if scope["type"] != "http":
@@ -178,9 +180,14 @@ class IncidentdApp(Litestar):
                 message["headers"] = [*message.get("headers", []), header]  # type: ignore[typeddict-item]
             await send(message)
 
+        working = not str(scope.get("path", "")).endswith(".stream")  # an open event stream waits, it does not work
+        if working:
+            self.load.began()
         try:
             await super().__call__(scope, receive, send_with_request_id)
         finally:
+            if working:
+                self.load.ended()
             elapsed = time.perf_counter() - started
             method = str(scope.get("method"))
             self.metrics.observe_request(method, scope.get("path_template", UNMATCHED), status, elapsed)

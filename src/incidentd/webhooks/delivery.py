@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from incidentd.db import Database
 from incidentd.kit import ids
+from incidentd.kit.load import IDLE, RequestLoad
 from incidentd.kit.time import now_ms, to_rfc3339
 from incidentd.webhooks import outbox, queue, repository, secrets, sending
 from incidentd.webhooks.metrics import DeliveryMetrics
@@ -38,6 +39,7 @@ RECORD_LINGER_SECONDS = 0.004  # what a few outcomes wait for others to share th
 SECRETS_CACHED = 4096  # unsealed secrets kept per process (by webhook and sealed form: a new secret misses)
 SWEEP_EVERY_SECONDS = 60.0
 FULL_PASS_EVERY_SECONDS = 0.02  # commits are fanned out within this of each other (bench/webhooks_load.py)
+BUSY_CLAIMS = 8  # sends started per pass while the process serves requests (one pass per webhook_busy_pass_seconds)
 
 
 class DeliveryTurn:
@@ -84,9 +86,10 @@ def backoff_ms(attempts: int, first: float, cap: float) -> int:
 class Deliverer:
     """One process's delivery: call `run()` in a task and cancel it to stop; `close()` afterwards."""
 
-    def __init__(self, db: Database, metrics: DeliveryMetrics | None = None) -> None:
+    def __init__(self, db: Database, metrics: DeliveryMetrics | None = None, load: RequestLoad | None = None) -> None:
         self.db = db
         self.settings = db.settings
+        self.load = load or IDLE  # the requests this process serves (none in `incidentd worker`)
         self.metrics = metrics or DeliveryMetrics()
         # Handshakes (rare) share one client; deliveries have a client per webhook (`clients`).
         self.http = sending.client(
@@ -107,6 +110,7 @@ class Deliverer:
         self._last_sweep = 0.0
         self._wake = asyncio.Event()
         self._fanned = False  # the last pass's fan-out found events (there may be more)
+        self._yielding = False  # this process is serving requests: delivery passes are spaced and small
         self.stopping = False
 
     # the loop --------------------------------------------------------------------------------------
@@ -118,14 +122,25 @@ class Deliverer:
         found more to do, and at least every poll; sends that end hand their outcomes to the loop, whose next
         pass stores them and starts the next due deliveries in one transaction; under a steady stream of
         commits, full passes come at most every FULL_PASS_EVERY_SECONDS. Each signal is cleared before the pass
-        that answers it, so one that fires during a pass makes the wait after it return at once."""
+        that answers it, so one that fires during a pass makes the wait after it return at once.
+
+        While the process serves API requests (`load`), every pass is a full one and they come at most every
+        `webhook_busy_pass_seconds`: each then fans out, stores outcomes and claims in larger batches, and the
+        requests keep the event loop and SQLite's writer lock (a pass waits for that lock behind every request
+        queued before it, and holds it while it writes). The backlog this leaves drains when requests pause."""
         committed = outbox.committed_signal(self.db)
         poll = self.settings.webhook_poll_seconds
+        busy_pass = self.settings.webhook_busy_pass_seconds
         more = True
-        last_full = 0.0
+        last_full = last_pass = 0.0
         while not self.stopping:
+            yielding = self._yielding = busy_pass > 0 and self.load.busy()
+            if yielding and (wait := last_pass + busy_pass - time.monotonic()) > 0:
+                await asyncio.sleep(wait)  # requests are served meanwhile; then look again whether they still are
+                continue
             since = time.monotonic() - last_full
-            full = more or (committed.is_set() and since >= FULL_PASS_EVERY_SECONDS) or since >= poll
+            full = yielding or more or (committed.is_set() and since >= FULL_PASS_EVERY_SECONDS) or since >= poll
+            last_pass = time.monotonic()
             if full:
                 committed.clear()
                 last_full = time.monotonic()
@@ -231,6 +246,8 @@ class Deliverer:
         for attempt, _ in outcomes:
             finishing[attempt.key[:2]] = finishing.get(attempt.key[:2], 0) + 1
         free = self.settings.webhook_max_connections - len(self._tasks) + len(outcomes)
+        if self._yielding:  # requests are waiting: a few sends a pass, the rest when they pause
+            free = min(free, BUSY_CLAIMS)
         cap = self.settings.webhook_max_in_flight
         lease_until = now + int(self.settings.webhook_lease_seconds * 1000)
         chosen: list[Any] = []
