@@ -97,9 +97,10 @@ class Settings(BaseSettings):
     # connections alive between sends).
     webhook_max_connections: int = Field(default=32, ge=1)
     webhook_max_in_flight: int = Field(default=4, ge=1)
-    # While this process serves API requests, its delivery passes (fan-out, claims, outcomes) come at most this
-    # often: delivery yields the event loop and SQLite's writer lock to requests, and catches up when they pause
-    # (docs/performance.md, "10 webhooks under update_stage"). 0: passes as soon as there is work, busy or not.
+    # While API requests queue in this process (4 or more in flight at once: kit/load.py), its delivery passes
+    # (fan-out, claims, outcomes) come at most this often: delivery yields the event loop and SQLite's writer lock
+    # to requests, and catches up when they thin out (docs/performance.md, "Delivery that yields to requests").
+    # 0: passes as soon as there is work, however busy the process.
     webhook_busy_pass_seconds: float = Field(default=0.5, ge=0, le=60)
     # Refuse receivers whose address (resolved at connect time) is private, loopback or link-local.
     webhook_deny_private: bool = False

@@ -1,6 +1,6 @@
-"""Delivery yields to requests: while the server process serves API requests, its delivery passes come at most
-every `webhook_busy_pass_seconds` and start at most BUSY_CLAIMS sends each; when the requests stop, the backlog
-drains at once. With the setting at 0, delivery keeps pace with the requests."""
+"""Delivery yields to requests: while requests queue in the server process (SATURATED_AT or more in flight), its
+delivery passes come at most every `webhook_busy_pass_seconds` and start at most BUSY_CLAIMS sends each; when they
+thin out, the backlog drains at once. With fewer requests at once, or the setting at 0, delivery keeps pace."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from webhooks_support import Receiver, eventually, serve
 
 from conftest import Actor
 from incidentd.config import Settings
+from incidentd.kit.load import SATURATED_AT
 from incidentd.webhooks.delivery import BUSY_CLAIMS
 
 BUSY_PASS = 0.4
@@ -39,10 +40,11 @@ def hooked() -> Iterator[Receiver]:
     server.shutdown()
 
 
-async def created_while_busy(client, app, admin: Actor, receiver: Receiver) -> float:
-    """Subscribe, then hold a request in flight and create INCIDENTS incidents; when the busy period began."""
+async def created_while_busy(client, app, admin: Actor, receiver: Receiver, held: int = SATURATED_AT) -> float:
+    """Subscribe, then hold `held` requests in flight and create INCIDENTS incidents; when that began."""
     await subscribe(client, admin, receiver)
-    app.load.began()  # a request that stays in flight until the test ends it
+    for _ in range(held):
+        app.load.began()  # requests that stay in flight until the test ends them
     began = time.monotonic()
     for n in range(INCIDENTS):
         await create_incident(client, admin, f"busy {n}")
@@ -60,7 +62,8 @@ async def test_while_requests_are_served_passes_are_spaced_and_small_then_the_ba
     passes = int(busy_for / BUSY_PASS) + 1
     assert sent_while_busy <= BUSY_CLAIMS * passes, (sent_while_busy, busy_for)
     assert sent_while_busy < INCIDENTS
-    app.load.ended()
+    for _ in range(SATURATED_AT):
+        app.load.ended()
     await eventually(lambda: len(receiver.events(type_="incident_created")) == INCIDENTS, 10, "the backlog to drain")
     titles = [event["incident_created"]["incident"]["title"] for event in receiver.events(type_="incident_created")]
     assert sorted(titles) == sorted(f"busy {n}" for n in range(INCIDENTS))
@@ -73,4 +76,16 @@ async def test_with_the_setting_off_delivery_keeps_pace_with_requests(client, ap
     try:
         await eventually(lambda: len(receiver.events(type_="incident_created")) == INCIDENTS, 10, "every delivery")
     finally:
-        app.load.ended()
+        for _ in range(SATURATED_AT):
+            app.load.ended()
+
+
+@pytest.mark.parametrize("settings", [2.0], indirect=True)  # spaced passes would take 2 s per BUSY_CLAIMS sends
+async def test_below_saturation_delivery_keeps_pace_with_requests(client, app, admin: Actor, hooked: Receiver):
+    receiver = hooked
+    await created_while_busy(client, app, admin, receiver, held=SATURATED_AT - 2)  # + the test's own request
+    try:
+        await eventually(lambda: len(receiver.events(type_="incident_created")) == INCIDENTS, 4, "every delivery")
+    finally:
+        for _ in range(SATURATED_AT - 2):
+            app.load.ended()

@@ -39,7 +39,7 @@ RECORD_LINGER_SECONDS = 0.004  # what a few outcomes wait for others to share th
 SECRETS_CACHED = 4096  # unsealed secrets kept per process (by webhook and sealed form: a new secret misses)
 SWEEP_EVERY_SECONDS = 60.0
 FULL_PASS_EVERY_SECONDS = 0.02  # commits are fanned out within this of each other (bench/webhooks_load.py)
-BUSY_CLAIMS = 8  # sends started per pass while the process serves requests (one pass per webhook_busy_pass_seconds)
+BUSY_CLAIMS = 8  # sends started per pass while requests queue (one pass per webhook_busy_pass_seconds)
 
 
 class DeliveryTurn:
@@ -110,7 +110,7 @@ class Deliverer:
         self._last_sweep = 0.0
         self._wake = asyncio.Event()
         self._fanned = False  # the last pass's fan-out found events (there may be more)
-        self._yielding = False  # this process is serving requests: delivery passes are spaced and small
+        self._yielding = False  # requests queue in this process: delivery passes are spaced and small
         self.stopping = False
 
     # the loop --------------------------------------------------------------------------------------
@@ -124,17 +124,18 @@ class Deliverer:
         commits, full passes come at most every FULL_PASS_EVERY_SECONDS. Each signal is cleared before the pass
         that answers it, so one that fires during a pass makes the wait after it return at once.
 
-        While the process serves API requests (`load`), every pass is a full one and they come at most every
-        `webhook_busy_pass_seconds`: each then fans out, stores outcomes and claims in larger batches, and the
-        requests keep the event loop and SQLite's writer lock (a pass waits for that lock behind every request
-        queued before it, and holds it while it writes). The backlog this leaves drains when requests pause."""
+        While requests queue in this process (`load.saturated()`: kit/load.py), every pass is a full one and they
+        come at most every `webhook_busy_pass_seconds` with at most BUSY_CLAIMS new sends: each fans out and stores
+        outcomes in larger batches, and the requests keep the event loop and SQLite's writer lock (a pass waits for
+        that lock behind every request queued before it, and holds it while it writes). The backlog this leaves
+        drains when requests thin out."""
         committed = outbox.committed_signal(self.db)
         poll = self.settings.webhook_poll_seconds
         busy_pass = self.settings.webhook_busy_pass_seconds
         more = True
         last_full = last_pass = 0.0
         while not self.stopping:
-            yielding = self._yielding = busy_pass > 0 and self.load.busy()
+            yielding = self._yielding = busy_pass > 0 and self.load.saturated()
             if yielding and (wait := last_pass + busy_pass - time.monotonic()) > 0:
                 await asyncio.sleep(wait)  # requests are served meanwhile; then look again whether they still are
                 continue
@@ -246,7 +247,7 @@ class Deliverer:
         for attempt, _ in outcomes:
             finishing[attempt.key[:2]] = finishing.get(attempt.key[:2], 0) + 1
         free = self.settings.webhook_max_connections - len(self._tasks) + len(outcomes)
-        if self._yielding:  # requests are waiting: a few sends a pass, the rest when they pause
+        if self._yielding:  # requests are queueing: a few sends a pass, the rest when they thin out
             free = min(free, BUSY_CLAIMS)
         cap = self.settings.webhook_max_in_flight
         lease_until = now + int(self.settings.webhook_lease_seconds * 1000)
