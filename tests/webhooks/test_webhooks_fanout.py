@@ -111,3 +111,24 @@ async def test_a_window_of_batch_events_leaves_the_rest_for_the_next_pass(app, a
     async with db.read() as conn:
         assert await deliveries(conn, org) == {(1, seq, seq) for seq in range(1, 8)}
         assert await marks(conn, org) == {1: 7}
+
+
+async def test_the_retention_sweep_deletes_finished_deliveries_and_events_no_pending_delivery_needs(app, admin: Actor):
+    db: Database = app.state.db
+    org = admin.org.dev_org_id
+    async with db.write() as conn:
+        await add_webhook(conn, org, 1, ["incident_updated"], mark=0)
+        await add_events(conn, org, [(seq, "incident_updated", seq) for seq in range(1, 5)])
+        await conn.execute(sa.update(webhook_events).where(webhook_events.c.seq == 4).values(created_date=10_000))
+        await queue.fan_out(conn, await queue.webhooks_behind(conn, limit=50), batch=2000, now=1)
+        done = {1: queue.DELIVERED, 2: queue.DEAD}  # 3 and 4 stay pending
+        for seq, state in done.items():
+            await conn.execute(sa.update(webhook_deliveries).where(webhook_deliveries.c.seq == seq).values(state=state))
+
+    async with db.write() as conn:
+        await queue.sweep(conn, before=5_000)
+
+    async with db.read() as conn:
+        assert await deliveries(conn, org) == {(1, 3, 3), (1, 4, 4)}  # finished and old: gone; pending: kept
+        kept = await conn.execute(sa.select(webhook_events.c.seq).where(webhook_events.c.dev_org_id == org))
+        assert sorted(kept.scalars()) == [3, 4]  # 3 is old but still pending somewhere; 4 is recent

@@ -467,11 +467,18 @@ async def set_handshake(conn: AsyncConnection, dev_org_id: int, number: int, cha
 # retention -------------------------------------------------------------------------------------------
 
 
+# The partial indexes' own predicates, as literals: a planner uses a partial index only for a condition it can
+# prove implies the index's, which a bound parameter never does.
+_FINISHED = sa.text("webhook_deliveries.state <> 'pending'")
+_STILL_PENDING = sa.text("earlier.state = 'pending'")
+
+
 async def sweep(conn: AsyncConnection, before: int) -> None:
-    """Delete events older than `before` and their finished deliveries (pending ones keep their event)."""
-    await conn.execute(sa.delete(d).where(d.c.state != PENDING, d.c.created_date < before))
-    waiting = sa.select(d.c.seq).where(
-        d.c.dev_org_id == webhook_events.c.dev_org_id, d.c.seq == webhook_events.c.seq, d.c.state == PENDING
+    """Delete events older than `before` and their finished deliveries (pending ones keep their event). Both
+    statements read only what they delete, through the partial indexes of migration 0013."""
+    await conn.execute(sa.delete(d).where(_FINISHED, d.c.created_date < before))
+    waiting = sa.select(_earlier.c.seq).where(
+        _earlier.c.dev_org_id == webhook_events.c.dev_org_id, _earlier.c.seq == webhook_events.c.seq, _STILL_PENDING
     )
     await conn.execute(sa.delete(webhook_events).where(webhook_events.c.created_date < before, ~sa.exists(waiting)))
 

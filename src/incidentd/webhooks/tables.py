@@ -58,4 +58,18 @@ webhook_deliveries = sa.Table(
     sa.Column("created_date", sa.BigInteger, nullable=False),
     sa.Index(None, "state", "next_attempt_at"),
     sa.Index("ix_webhook_deliveries_order", "dev_org_id", "webhook_number", "object_number", "seq"),
+    # The retention sweep's (queue.sweep): finished deliveries by age, pending ones by event.
+    sa.Index(
+        "ix_webhook_deliveries_finished",
+        "created_date",
+        sqlite_where=sa.text("state <> 'pending'"),
+        postgresql_where=sa.text("state <> 'pending'"),
+    ),
+    sa.Index(
+        "ix_webhook_deliveries_pending",
+        "dev_org_id",
+        "seq",
+        sqlite_where=sa.text("state = 'pending'"),
+        postgresql_where=sa.text("state = 'pending'"),
+    ),
 )
