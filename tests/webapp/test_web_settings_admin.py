@@ -20,7 +20,7 @@ from conftest import Actor, make_org
 from incidentd.config import Settings
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "webhooks"))
-from webhooks_support import Receiver, eventually, serve
+from webhooks_support import Receiver, eventually, receiving
 
 ADMIN_EMAIL = "admin@incidentd.local"
 MEMBER_EMAIL = "member@incidentd.local"
@@ -36,10 +36,8 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    found = Receiver()
-    server = serve(found)
-    yield found
-    server.shutdown()
+    with receiving() as found:
+        yield found
 
 
 async def api(client: httpx.AsyncClient, actor: Actor, operation: str, **body: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from webhooks_support import Receiver, assert_webhook_conforms, eventually, serve
+from webhooks_support import Receiver, assert_webhook_conforms, eventually, receiving
 
 from conftest import Actor, make_org
 from incidentd.config import Settings
@@ -25,10 +25,8 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    found = Receiver()
-    server = serve(found)
-    yield found
-    server.shutdown()
+    with receiving() as found:
+        yield found
 
 
 async def create(client: Any, actor: Actor, **body: Any) -> Body:

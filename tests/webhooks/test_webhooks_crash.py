@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from webhooks_support import Receiver, eventually, serve
+from webhooks_support import Receiver, eventually, receiving
 
 from conftest import Actor
 from incidentd.config import Settings
@@ -32,10 +32,8 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    found = Receiver()
-    server = serve(found)
-    yield found
-    server.shutdown()
+    with receiving() as found:
+        yield found
 
 
 def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:

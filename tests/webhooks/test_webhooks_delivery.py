@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from webhooks_support import Receiver, assert_event_conforms, eventually, serve
+from webhooks_support import Receiver, assert_event_conforms, eventually, receiving
 
 from conftest import Actor, make_org
 from incidentd.config import Settings
@@ -37,10 +37,8 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    found = Receiver()
-    server = serve(found)
-    yield found
-    server.shutdown()
+    with receiving() as found:
+        yield found
 
 
 async def subscribe(client: Any, actor: Actor, receiver: Receiver, path: str = "/hook", **extra: Any) -> Body:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from webhooks_support import Receiver, assert_event_conforms, eventually, serve
+from webhooks_support import Receiver, assert_event_conforms, eventually, receiving
 
 from conftest import Actor, make_org
 from incidentd.config import Settings
@@ -26,10 +26,8 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    found = Receiver()
-    server = serve(found)
-    yield found
-    server.shutdown()
+    with receiving() as found:
+        yield found
 
 
 async def subscribe(client: Any, actor: Actor, receiver: Receiver) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from test_webhooks_delivery import create_incident, subscribe
-from webhooks_support import Receiver, eventually, serve
+from webhooks_support import Receiver, eventually, receiving
 
 from conftest import Actor
 from incidentd.config import Settings
@@ -34,10 +34,8 @@ def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
 
 @pytest.fixture
 def hooked() -> Iterator[Receiver]:
-    found = Receiver()
-    server = serve(found)
-    yield found
-    server.shutdown()
+    with receiving() as found:
+        yield found
 
 
 async def created_while_busy(client, app, admin: Actor, receiver: Receiver, held: int = SATURATED_AT) -> float:

@@ -4,12 +4,13 @@ loopback in a thread, and validation against the vendored `tests/spec/devrev-web
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -129,6 +130,17 @@ def serve(receiver: Receiver) -> ThreadingHTTPServer:
     receiver.port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+@contextlib.contextmanager
+def receiving() -> Iterator[Receiver]:
+    """A Receiver served on loopback for the block (a fixture's body: `with receiving() as found: yield found`)."""
+    found = Receiver()
+    server = serve(found)
+    try:
+        yield found
+    finally:
+        server.shutdown()
 
 
 async def eventually(check: Callable[[], bool], seconds: float = 10.0, what: str = "condition") -> None:
