@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import sqlalchemy as sa
 from world import build_world, create_incident, upload_artifact
 
 from conftest import Actor, add_principal, make_org
@@ -259,3 +260,42 @@ async def test_delete_makes_every_read_404_and_frees_artifacts(client, admin: Ac
     reused = await create_incident(client, admin, artifacts=[artifact])
     assert reused["artifacts"][0]["id"] == artifact
     assert reused["display_id"] == "INC-2"  # numbers are never reused
+
+
+async def test_an_update_reads_its_links_and_each_summary_kind_once_with_its_event(app, client, admin: Actor):
+    """The event's old incident and the answer share one read of the stored links and attachments, and the
+    summaries the old incident fetched are not fetched again for the answer."""
+    world = await build_world(client, admin, size=2)
+    references = {
+        "owned_by": [user["id"] for user in world.users[:2]],
+        "tags": [{"tag_id": tag["id"]} for tag in world.tags[:2]],
+        "applies_to_parts": [part["id"] for part in world.parts[:2]],
+        "playbooks": [article["id"] for article in world.articles[:2]],
+        "impact": {"customer_ids": [account["id"] for account in world.accounts[:2]]},
+    }
+    incident = await create_incident(client, admin, **references)
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        if "auth_tokens" not in statement and "idempotency" not in statement:
+            statements.append(statement)
+
+    engines = [engine.sync_engine for engine in app.state.db.engines]
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        response = await client.post(
+            "/incidents.update", json={"id": incident["id"], "title": "renamed"}, headers=admin.headers
+        )
+    finally:
+        for engine in engines:
+            sa.event.remove(engine, "before_cursor_execute", count)
+    assert response.status_code == 200, response.text
+    answer = response.json()["incident"]
+    assert answer["title"] == "renamed" and len(answer["tags"]) == 2 and len(answer["applies_to_parts"]) == 2
+    assert any("INSERT INTO webhook_events" in s for s in statements)  # the event (and its old incident) was made
+    link_reads = [s for s in statements if "UNION ALL" in s and "incident_owners" in s]
+    assert len(link_reads) == 1, link_reads
+    for table in ("tags", "parts", "articles", "accounts"):
+        reads = [s for s in statements if s.lstrip().startswith("SELECT") and f"FROM {table} " in s + " "]
+        assert len(reads) <= 1, (table, reads)

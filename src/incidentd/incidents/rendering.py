@@ -70,15 +70,16 @@ class Summaries:
         return _keeping(self.artifacts, artifacts.summaries, org, lambda _: "artifact")
 
     async def completed(self, conn: AsyncConnection, org: OrgScope, wanted: _Wanted) -> Summaries:
-        """These summaries plus the wanted ones they lack, fetched with one query per kind that lacks any."""
-        return Summaries(
-            users=await _completing(self.users, identity.users_by_number, conn, org, wanted.users),
-            parts=await _completing(self.parts, parts.summaries, conn, org, wanted.parts),
-            articles=await _completing(self.articles, articles.summaries, conn, org, wanted.articles),
-            tags=await _completing(self.tags, tags.summaries, conn, org, wanted.tags),
-            accounts=await _completing(self.accounts, accounts.summaries, conn, org, wanted.accounts),
-            artifacts=await _completing(self.artifacts, artifacts.summaries, conn, org, wanted.artifacts),
-        )
+        """These summaries, completed in place with the wanted ones they lack (one query per kind that lacks any):
+        a later rendering in the same request (an update's answer after its event's old incident) fetches only
+        what this one did not."""
+        await _complete(self.users, identity.users_by_number, conn, org, wanted.users)
+        await _complete(self.parts, parts.summaries, conn, org, wanted.parts)
+        await _complete(self.articles, articles.summaries, conn, org, wanted.articles)
+        await _complete(self.tags, tags.summaries, conn, org, wanted.tags)
+        await _complete(self.accounts, accounts.summaries, conn, org, wanted.accounts)
+        await _complete(self.artifacts, artifacts.summaries, conn, org, wanted.artifacts)
+        return self
 
 
 @dataclass
@@ -104,11 +105,12 @@ def _keeping(kept: dict[int, T], fetch: Fetch[T], org: OrgScope, kind_of: Callab
     return lookup
 
 
-async def _completing(
+async def _complete(
     known: dict[int, T], fetch: Fetch[T], conn: AsyncConnection, org: OrgScope, wanted: set[int]
-) -> dict[int, T]:
+) -> None:
     missing = wanted - known.keys()
-    return {**known, **await fetch(conn, org, missing)} if missing else known
+    if missing:
+        known.update(await fetch(conn, org, missing))
 
 
 @dataclass(frozen=True)

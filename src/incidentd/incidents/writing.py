@@ -139,8 +139,16 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
         row = await repository.lock(conn, org.dev_org_id, number)
         if row is None:
             raise NotFound(f"incident '{request.id}' does not exist")
+        # The links and attachments as stored before this update: the event's old incident, the history's old
+        # values and the answer's unchanged collections, read once. The summaries the old incident needs stay in
+        # `known`, so the answer's rendering fetches only what the update added.
+        stored = (await repository.links(conn, org.dev_org_id, [number])).get(number) or Links()
+        stored_attached, stored_artifacts = await artifacts.attached_with_summaries(conn, org, PARENT_KIND, [number])
+        known = Summaries(artifacts=dict(stored_artifacts))
         # The event carries the incident before and after; rendered only when the event is recorded.
-        old = (await render(conn, org, [row]))[0] if "incident_updated" in await outbox.wanted(db, conn, org) else None
+        old = None
+        if "incident_updated" in await outbox.wanted(db, conn, org):
+            old = (await render_linked(conn, org, [row], {number: stored}, stored_attached, known))[0]
         now = now_ms()
         schema = await customization.apply_schema(
             conn,
@@ -160,7 +168,6 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
             values.update(await _move(conn, org, row, values, schema, stage_value, request, now))
         if isinstance(request.stage, schemas.UpdateStage) and request.stage.notes is not None:
             values["stage_notes"] = request.stage.notes
-        known = Summaries()
         links = await _resolve_links(conn, org, _update_links(request), UPDATE_PATHS, known)
         attached: dict[int, list[int]] | None = None
         if request.artifacts is not None and request.artifacts.set is not None:
@@ -175,8 +182,6 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
         updated = await repository.update(
             conn, org.dev_org_id, number, {**values, "modified_by": principal.user_number, "modified_date": now}
         )
-        # The links as stored before this update: the history's old values, and the answer's unchanged ones.
-        stored = (await repository.links(conn, org.dev_org_id, [number])).get(number) or Links()
         await history.record_updated(conn, org, principal, row, updated, stored, links, known)
         await repository.replace_links(conn, org.dev_org_id, number, links)
         if schema_changes:
@@ -185,9 +190,8 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
             await search.refresh(db, conn, org.dev_org_id, [number])
         # The answer: the row as updated, the collections the request set as resolved, the others as stored.
         links = {name: getattr(stored, name) for name in LINK_COLLECTIONS} | links
-        if attached is None:
-            attached, kept = await artifacts.attached_with_summaries(conn, org, PARENT_KIND, [number])
-            known.artifacts |= kept
+        if attached is None:  # the request left the attachments as they were
+            attached = stored_attached
         incident = (await render_linked(conn, org, [updated], {number: Links(**links)}, attached, known))[0]
         if old is not None:
             payload = {"incident": incident, "old_incident": old}
