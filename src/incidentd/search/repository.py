@@ -177,22 +177,39 @@ async def texts(
     return {row[0]: (row[1], row[2]) for row in rows}
 
 
-def matches(dialect: str, dev_org_id: int, match: str, language: str) -> sa.Subquery:
-    """(number, score) of the org's incidents whose documents match: `match` is an FTS5 expression on SQLite, a
-    tsquery text on PostgreSQL. Higher scores rank first (SQLite: bm25 with the title weighted 4, tags 2, body
-    and comments 1; PostgreSQL: ts_rank over the A-D weights)."""
+def matches(dialect: str, dev_org_id: int, match: str, language: str, low: int, high: int) -> sa.Subquery:
+    """(number, position) of the org's incidents numbered `low` to `high` whose documents match: `match` is an
+    FTS5 expression on SQLite, a tsquery text on PostgreSQL. Ordering by `position` descending is newest first,
+    read from the index in its order on SQLite (FTS5 walks its rowids backwards and stops at a LIMIT)."""
     if dialect == "sqlite":
+        base = dev_org_id * ORG_SPAN
         statement = sa.text(
-            f"SELECT rowid - :search_base AS number, -bm25({TABLE}, 0, 0, 4, 1, 1, 2) AS score FROM {TABLE} "
-            f"WHERE {TABLE} MATCH :search_match AND rowid BETWEEN :search_base AND :search_top"
-        ).bindparams(search_match=match, search_base=dev_org_id * ORG_SPAN, search_top=(dev_org_id + 1) * ORG_SPAN - 1)
+            f"SELECT rowid - :search_base AS number, rowid AS position FROM {TABLE} "
+            f"WHERE {TABLE} MATCH :search_match AND rowid BETWEEN :search_low AND :search_high"
+        ).bindparams(search_match=match, search_base=base, search_low=base + low, search_high=base + high)
     else:
         statement = sa.text(
-            f"SELECT s.incident_number AS number, ts_rank(s.document, q.query) AS score FROM {TABLE} AS s, "
-            "to_tsquery(CAST(:search_language AS regconfig), :search_match) AS q(query) "
-            "WHERE s.dev_org_id = :search_org AND s.document @@ q.query"
-        ).bindparams(search_match=match, search_org=dev_org_id, search_language=language)
-    return statement.columns(sa.column("number", sa.BigInteger), sa.column("score", sa.Float)).subquery("matches")
+            f"SELECT s.incident_number AS number, s.incident_number AS position FROM {TABLE} AS s "
+            "WHERE s.dev_org_id = :search_org AND s.incident_number BETWEEN :search_low AND :search_high "
+            "AND s.document @@ to_tsquery(CAST(:search_language AS regconfig), :search_match)"
+        ).bindparams(
+            search_match=match, search_org=dev_org_id, search_language=language, search_low=low, search_high=high
+        )
+    return statement.columns(sa.column("number", sa.BigInteger), sa.column("position", sa.BigInteger)).subquery(
+        "matches"
+    )
+
+
+async def newest_span(
+    conn: AsyncConnection, dev_org_id: int, match: str, language: str, size: int
+) -> tuple[int, int, int] | None:
+    """(how many, lowest number, highest number) of the org's newest `size` incidents whose documents match;
+    None when none does."""
+    newest = matches(conn.dialect.name, dev_org_id, match, language, 0, ORG_SPAN - 1)
+    window = sa.select(newest.c.number).order_by(newest.c.position.desc()).limit(size).subquery("window")
+    query = sa.select(sa.func.count(), sa.func.min(window.c.number), sa.func.max(window.c.number))
+    found, lowest, highest = (await conn.execute(query)).one()
+    return None if not found else (int(found), int(lowest), int(highest))
 
 
 async def count(conn: AsyncConnection) -> int:
