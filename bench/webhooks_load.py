@@ -288,7 +288,10 @@ def main() -> None:
             set_hooks(base, token, hooks, "deactivate")
             receiver_stats(stats_url + "?reset")  # forget the handshakes
             for number in range(1, args.rounds + 1):
-                one = {"round": number, "B": drive(base, scripts["update_stage"], args.seconds, args.warmup, process.pid)}
+                one = {
+                    "round": number,
+                    "B": drive(base, scripts["update_stage"], args.seconds, args.warmup, process.pid),
+                }
                 set_hooks(base, token, hooks, "activate")  # delivers events after this moment only
                 one.update(deliver_under_load(path, base, scripts, args, process.pid, stats_url))
                 set_hooks(base, token, hooks, "deactivate")
