@@ -87,12 +87,13 @@ async def main(arguments: argparse.Namespace) -> None:
     else:
         admin_dsn = normalize_database_url(target).replace("postgresql+asyncpg://", "postgresql://")
         conn = await asyncpg.connect(admin_dsn)
-        exists = await conn.fetchval("SELECT count(*) FROM pg_database WHERE datname = $1", NAME)
+        name = arguments.name
+        exists = await conn.fetchval("SELECT count(*) FROM pg_database WHERE datname = $1", name)
         if not (arguments.reuse and exists):
-            await conn.execute(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{NAME}"')
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
         await conn.close()
-        url = sa.engine.make_url(normalize_database_url(target)).set(database=NAME).render_as_string(False)
+        url = sa.engine.make_url(normalize_database_url(target)).set(database=name).render_as_string(False)
     db = database.Database(Settings(database_url=url, auto_migrate=False))
     try:
         await database.upgrade(db.engine)
@@ -115,7 +116,7 @@ async def main(arguments: argparse.Namespace) -> None:
         await db.dispose()
         if admin_dsn is not None and not arguments.keep:
             conn = await asyncpg.connect(admin_dsn)
-            await conn.execute(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
+            await conn.execute(f'DROP DATABASE IF EXISTS "{arguments.name}" WITH (FORCE)')
             await conn.close()
 
 
@@ -139,5 +140,6 @@ if __name__ == "__main__":
     parser.add_argument("--warmup", type=int, default=1, help="runs of each query before those measured")
     parser.add_argument("--keep", action="store_true", help="PostgreSQL: keep the database afterwards")
     parser.add_argument("--reuse", action="store_true", help="PostgreSQL: continue with the database if it exists")
+    parser.add_argument("--name", default=NAME, help="PostgreSQL: the database the script makes (or reuses)")
     parser.add_argument("--sqlite-file", help="SQLite: the database file (kept; reused if it exists)")
     asyncio.run(main(parser.parse_args()))
