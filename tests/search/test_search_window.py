@@ -123,7 +123,15 @@ async def test_a_forged_or_foreign_cursor_is_400(client, admin):
         await create(client, admin, f"Alert {index}")
     cursor = (await search(client, admin, "alert", limit=1))["next_cursor"]
     _, _, fingerprint = msgspec.msgpack.decode(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    for values in (["search", 0, -1, 0, 5], ["search", 1.5, 1, 0, 5], ["search", 0.5, 2], ["list", 0, 1, 0, 5]):
+    for values in (
+        ["search", 0, -1, 9, 3, None],
+        ["search", 1.5, 1, 9, 3, None],
+        ["search", 4, 1, 9, 3, None],
+        ["search", 0, 1, 9, 0, None],
+        ["search", 0, 1, 9, 3, -1],
+        ["search", 0.5, 2],
+        ["list", 0, 1, 9, 3, None],
+    ):
         forged = cursors.encode(values, "after", fingerprint)
         response = await client.post(
             "/incidents.search", json={"query": "alert", "limit": 1, "cursor": forged}, headers=admin.headers

@@ -1,13 +1,13 @@
 """incidents.search: the incidents matching a full-text query and the list filters, most relevant first, each
 with a highlighted snippet. Relevance is bounded (incidentd.search.service): the newest matches in tiers, then the
-older ones. A cursor holds the window the first page ranked and the last row's (place, number): pages follow one
-another without repeating or skipping an incident while the index stands still, and later pages skip finding the
-window again."""
+older ones. A page is read place by place (tier 0, 1, 2, then older), each newest first, until it is full. A
+cursor holds the window the first page ranked (and its floor once a page needed it) and the last row's (place,
+number): pages follow one another without repeating or skipping an incident while the index stands still."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from sqlalchemy.engine import Row
 
@@ -46,20 +46,30 @@ async def search_incidents(db: Database, principal: Principal, request: Incident
     limit = pages.page_limit(request.limit)
     fingerprint = reading.request_fingerprint(request, "incidents.search")
     resume = _resume(request.cursor, fingerprint)
+    placed: list[tuple[int, Row[Any]]] = []
     async with db.read() as conn:
         clauses = repository.where(org.dev_org_id, await reading.filter_spec(conn, org, request, now_ms()))
-        window = resume.window if resume else await search.rank_window(db, conn, org.dev_org_id, query)
-        placed: list[tuple[int, Row[Any]]] = []
-        for place in search.places(window) if window else []:
-            wanted = limit + 1 - len(placed)  # one more than the page: is there a next one?
-            if wanted <= 0:
-                break
-            if resume and place.order < resume.place:
+        window = resume.window if resume else await search.open_window(db, conn, org.dev_org_id)
+        for place in search.PLACES if window else ():
+            if resume and place < resume.place:
                 continue
-            below = resume.number if resume and place.order == resume.place else None
-            matches = search.matches(db, org.dev_org_id, query, place, below=below)
-            found = await search_repository.newest(conn, org.dev_org_id, matches, clauses, limit=wanted)
-            placed += [(place.order, row) for row in found]
+            below = resume.number if resume and place == resume.place else None
+            searched = 0  # of the place's spans
+            while window and len(placed) <= limit:  # one more than the page: is there a next one?
+                spans = search.spans(window, place)
+                for low, high in spans[searched:]:
+                    high = high if below is None else min(high, below - 1)
+                    if low <= high and len(placed) <= limit:
+                        matches = search.matches(db, org.dev_org_id, query, place, low, high)
+                        found = await search_repository.newest(
+                            conn, org.dev_org_id, matches, clauses, limit=limit + 1 - len(placed)
+                        )
+                        placed += [(place, row) for row in found]
+                searched = len(spans)
+                if window.lowest is not None or len(placed) > limit:
+                    break
+                # The page goes on below the part every window holds: find where this one ends.
+                window = await search.find_floor(db, conn, org.dev_org_id, query, window)
         more = len(placed) > limit
         placed = placed[:limit]
         rows = [row for _, row in placed]
@@ -73,7 +83,7 @@ async def search_incidents(db: Database, principal: Principal, request: Incident
     if not more or window is None:
         return SearchPage(results, None)
     last_place, last_row = placed[-1]
-    last = [CURSOR_KIND, last_place, last_row.number, window.lowest, window.highest]
+    last = [CURSOR_KIND, last_place, last_row.number, window.highest, window.size, window.lowest]
     return SearchPage(results, cursors.encode(last, "after", fingerprint))
 
 
@@ -83,10 +93,21 @@ def _resume(cursor: str | None, fingerprint: str) -> Resume | None:
         return None
     position = cursors.decode(cursor, fingerprint)
     values = position.values
-    if len(values) != 5 or values[0] != CURSOR_KIND or position.direction != "after":
+    if len(values) != 6 or values[0] != CURSOR_KIND or position.direction != "after":
         raise BadRequestError("the cursor was made for another operation")
-    place, number, lowest, highest = values[1:]
-    if not all(type(value) is int and value >= 0 for value in (place, number, lowest, highest)):
+    place, number, highest, size, lowest = values[1:]
+    if not (
+        _count(place)
+        and place in search.PLACES
+        and _count(number)
+        and _count(highest)
+        and _count(size)
+        and size
+        and (lowest is None or _count(lowest))
+    ):
         raise BadRequestError("the cursor is not valid")
-    assert isinstance(place, int) and isinstance(number, int) and isinstance(lowest, int) and isinstance(highest, int)
-    return Resume(search.Window(lowest, highest), place, number)
+    return Resume(search.Window(highest, size, lowest), place, number)
+
+
+def _count(value: object) -> TypeGuard[int]:
+    return type(value) is int and value >= 0

@@ -201,15 +201,26 @@ def matches(dialect: str, dev_org_id: int, match: str, language: str, low: int, 
 
 
 async def newest_span(
-    conn: AsyncConnection, dev_org_id: int, match: str, language: str, size: int
-) -> tuple[int, int, int] | None:
-    """(how many, lowest number, highest number) of the org's newest `size` incidents whose documents match;
-    None when none does."""
-    newest = matches(conn.dialect.name, dev_org_id, match, language, 0, ORG_SPAN - 1)
+    conn: AsyncConnection, dev_org_id: int, match: str, language: str, highest: int, size: int
+) -> tuple[int, int] | None:
+    """(how many, lowest number) of the org's newest `size` incidents numbered up to `highest` whose documents
+    match; None when none does."""
+    newest = matches(conn.dialect.name, dev_org_id, match, language, 0, highest)
     window = sa.select(newest.c.number).order_by(newest.c.position.desc()).limit(size).subquery("window")
-    query = sa.select(sa.func.count(), sa.func.min(window.c.number), sa.func.max(window.c.number))
-    found, lowest, highest = (await conn.execute(query)).one()
-    return None if not found else (int(found), int(lowest), int(highest))
+    found, lowest = (await conn.execute(sa.select(sa.func.count(), sa.func.min(window.c.number)))).one()
+    return None if not found else (int(found), int(lowest))
+
+
+async def newest_number(conn: AsyncConnection, dev_org_id: int) -> int | None:
+    """The number of the org's newest incident with a document."""
+    if conn.dialect.name == "sqlite":
+        query = sa.text(
+            f"SELECT rowid - :base FROM {TABLE} WHERE rowid BETWEEN :base AND :top ORDER BY rowid DESC LIMIT 1"
+        ).bindparams(base=dev_org_id * ORG_SPAN, top=(dev_org_id + 1) * ORG_SPAN - 1)
+    else:
+        query = sa.text(f"SELECT max(incident_number) FROM {TABLE} WHERE dev_org_id = :org").bindparams(org=dev_org_id)
+    found = (await conn.execute(query)).scalar_one_or_none()
+    return None if found is None else int(found)
 
 
 async def count(conn: AsyncConnection) -> int:

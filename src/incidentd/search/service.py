@@ -25,40 +25,39 @@ from incidentd.search.query import TIERS, SearchQuery, parse
 from incidentd.search.snippets import snippet
 
 __all__ = [
-    "Place",
+    "PLACES",
     "SearchQuery",
     "Window",
+    "find_floor",
     "matches",
+    "open_window",
     "parse",
-    "places",
-    "rank_window",
     "rebuild",
     "refresh",
     "refresh_tagged",
     "remove",
     "snippet",
+    "spans",
     "texts",
 ]
 OLDER = len(TIERS)  # the place of matches older than the window, after every tier
+PLACES = (*TIERS, OLDER)
 
 
 @dataclass(frozen=True)
 class Window:
-    """The span of incident numbers whose matches are ranked in tiers: from the oldest of the query's newest
-    INCIDENTD_SEARCH_RANK_WINDOW matches (0 when they are all of them) to the newest."""
+    """The incidents a search ranks in tiers: the `size` newest of those numbered up to `highest` (the org's
+    newest when the search began) that match, from `lowest` (0 when they are all the matches; None until a page
+    needs it). Every match numbered from `sure` up is in the window (its matches span at least `size` numbers),
+    so a page found there needs no `lowest`: finding it reads the whole window."""
 
-    lowest: int
     highest: int
+    size: int
+    lowest: int | None = None
 
-
-@dataclass(frozen=True)
-class Place:
-    """One place of the ranking: the matches in one tier (None: any) numbered `low` to `high`, newest first."""
-
-    order: int
-    tier: int | None
-    low: int
-    high: int
+    @property
+    def sure(self) -> int:
+        return max(0, self.highest - self.size + 1)
 
 
 async def refresh(
@@ -83,37 +82,48 @@ async def refresh_tagged(db: Database, conn: AsyncConnection, dev_org_id: int, t
     await refresh(db, conn, dev_org_id, await tagged(conn, dev_org_id, tag_number))
 
 
-async def rank_window(db: Database, conn: AsyncConnection, dev_org_id: int, query: SearchQuery) -> Window | None:
-    """The window of a query's newest matches (None: nothing matches); a later page gets it from its cursor, so
-    that every page ranks the same incidents."""
-    size = db.settings.search_rank_window
-    span = await repository.newest_span(
-        conn, dev_org_id, _expression(db, query, None), db.settings.search_language, size
-    )
-    if span is None:
+async def open_window(db: Database, conn: AsyncConnection, dev_org_id: int) -> Window | None:
+    """The window of a new search (None: the org has no incident); later pages get it from their cursor, so that
+    every page ranks the same incidents."""
+    highest = await repository.newest_number(conn, dev_org_id)
+    if highest is None:
         return None
-    found, lowest, highest = span
-    return Window(lowest if found >= size else 0, highest)
+    size = db.settings.search_rank_window
+    return Window(highest, size, 0 if highest <= size else None)
 
 
-def places(window: Window) -> list[Place]:
-    """The ranking's places in order: the window's tiers, then the matches older than the window."""
-    ranked = [Place(tier, tier, window.lowest, window.highest) for tier in TIERS]
-    return ranked + ([Place(OLDER, None, 0, window.lowest - 1)] if window.lowest > 0 else [])
+async def find_floor(
+    db: Database, conn: AsyncConnection, dev_org_id: int, query: SearchQuery, window: Window
+) -> Window:
+    """The window with its `lowest`: the oldest of the query's `size` newest matches (0 when there are fewer)."""
+    if window.lowest is not None:
+        return window
+    expression = _expression(db, query, None)
+    language = db.settings.search_language
+    span = await repository.newest_span(conn, dev_org_id, expression, language, window.highest, window.size)
+    found, lowest = span if span else (0, 0)
+    return Window(window.highest, window.size, lowest if found >= window.size else 0)
 
 
-def matches(
-    db: Database, dev_org_id: int, query: SearchQuery, place: Place, *, below: int | None = None
-) -> sa.Subquery:
-    """(number, position) of the org's incidents matching a parsed query in one place of the ranking (numbered
-    under `below`, when given); by position descending is the ranking's order within the place."""
-    high = place.high if below is None else min(place.high, below - 1)
+def spans(window: Window, place: int) -> list[tuple[int, int]]:
+    """The spans of numbers a place's matches are in, newest first, as far as the window is known (without its
+    `lowest`, only the part of the tiers that every window holds)."""
+    if window.lowest is None:
+        return [] if place == OLDER else [(window.sure, window.highest)]
+    if place == OLDER:
+        return [(0, window.lowest - 1)]
+    return [(window.sure, window.highest), (window.lowest, window.sure - 1)]
+
+
+def matches(db: Database, dev_org_id: int, query: SearchQuery, place: int, low: int, high: int) -> sa.Subquery:
+    """(number, position) of the org's incidents numbered `low` to `high` matching a parsed query in one place of
+    the ranking; by position descending is the ranking's order within the place."""
     return repository.matches(
         "sqlite" if db.is_sqlite else "postgresql",
         dev_org_id,
-        _expression(db, query, place.tier),
+        _expression(db, query, None if place == OLDER else place),
         db.settings.search_language,
-        place.low,
+        low,
         high,
     )
 
