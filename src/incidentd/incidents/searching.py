@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.db import Database
 from incidentd.errors import BadRequestError
@@ -46,30 +47,12 @@ async def search_incidents(db: Database, principal: Principal, request: Incident
     limit = pages.page_limit(request.limit)
     fingerprint = reading.request_fingerprint(request, "incidents.search")
     resume = _resume(request.cursor, fingerprint)
-    placed: list[tuple[int, Row[Any]]] = []
     async with db.read() as conn:
         clauses = repository.where(org.dev_org_id, await reading.filter_spec(conn, org, request, now_ms()))
         window = resume.window if resume else await search.open_window(db, conn, org.dev_org_id)
-        for place in search.PLACES if window else ():
-            if resume and place < resume.place:
-                continue
-            below = resume.number if resume and place == resume.place else None
-            searched = 0  # of the place's spans
-            while window and len(placed) <= limit:  # one more than the page: is there a next one?
-                spans = search.spans(window, place)
-                for low, high in spans[searched:]:
-                    high = high if below is None else min(high, below - 1)
-                    if low <= high and len(placed) <= limit:
-                        matches = search.matches(db, org.dev_org_id, query, place, low, high)
-                        found = await search_repository.newest(
-                            conn, org.dev_org_id, matches, clauses, limit=limit + 1 - len(placed)
-                        )
-                        placed += [(place, row) for row in found]
-                searched = len(spans)
-                if window.lowest is not None or len(placed) > limit:
-                    break
-                # The page goes on below the part every window holds: find where this one ends.
-                window = await search.find_floor(db, conn, org.dev_org_id, query, window)
+        placed: list[tuple[int, Row[Any]]] = []
+        if window is not None:
+            window, placed = await _placed(db, conn, org.dev_org_id, query, clauses, window, resume, limit + 1)
         more = len(placed) > limit
         placed = placed[:limit]
         rows = [row for _, row in placed]
@@ -85,6 +68,42 @@ async def search_incidents(db: Database, principal: Principal, request: Incident
     last_place, last_row = placed[-1]
     last = [CURSOR_KIND, last_place, last_row.number, window.highest, window.size, window.lowest]
     return SearchPage(results, cursors.encode(last, "after", fingerprint))
+
+
+async def _placed(
+    db: Database,
+    conn: AsyncConnection,
+    dev_org_id: int,
+    query: search.SearchQuery,
+    clauses: list[Any],
+    window: search.Window,
+    resume: Resume | None,
+    wanted: int,
+) -> tuple[search.Window, list[tuple[int, Row[Any]]]]:
+    """Up to `wanted` incidents in rank order, each with its place, read place by place and span by span newest
+    first; and the window, with its floor if they needed it."""
+    placed: list[tuple[int, Row[Any]]] = []
+    for place in search.PLACES:
+        if resume and place < resume.place:
+            continue
+        below = resume.number if resume and place == resume.place else None
+        searched = 0  # of the place's spans
+        while len(placed) < wanted:
+            spans = search.spans(window, place)
+            for low, high in spans[searched:]:
+                high = high if below is None else min(high, below - 1)
+                if low <= high and len(placed) < wanted:
+                    matches = search.matches(db, dev_org_id, query, place, low, high)
+                    found = await search_repository.newest(
+                        conn, dev_org_id, matches, clauses, limit=wanted - len(placed)
+                    )
+                    placed += [(place, row) for row in found]
+            searched = len(spans)
+            if window.lowest is not None or len(placed) >= wanted:
+                break
+            # The page goes on below the span every window holds: find where this one ends.
+            window = await search.find_floor(db, conn, dev_org_id, query, window)
+    return window, placed
 
 
 def _resume(cursor: str | None, fingerprint: str) -> Resume | None:
