@@ -8,8 +8,10 @@ a member might not read); neither are change events.
 
 Ranking is bounded (docs/compatibility.md, "Relevance"): the newest INCIDENTD_SEARCH_RANK_WINDOW matches of a
 query come first, in tiers (every wanted part in the title; some in the title or tag names; the rest), newest
-first within a tier; older matches follow, newest first. Each place in that order is one span of incident
-numbers and one index expression, read newest first from the index: nothing scores every match."""
+first within a tier; older matches follow, newest first. Each place in that order is one index expression read
+newest first, span of numbers by span: first the org's newest `size` numbers (every match there is in the
+window), then, only when a page needs more, the rest of the window, whose floor is found then. Nothing scores or
+counts every match."""
 
 from __future__ import annotations
 
