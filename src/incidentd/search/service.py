@@ -119,7 +119,8 @@ def spans(window: Window, place: int) -> list[tuple[int, int]]:
 
 def matches(db: Database, dev_org_id: int, query: SearchQuery, place: int, low: int, high: int) -> sa.Subquery:
     """(number, position) of the org's incidents numbered `low` to `high` matching a parsed query in one place of
-    the ranking; by position descending is the ranking's order within the place."""
+    the ranking; by position descending is the ranking's order within the place. A span no longer than the window
+    is read number by number (at most that many documents tested), a longer one through the index's matches."""
     return repository.matches(
         "sqlite" if db.is_sqlite else "postgresql",
         dev_org_id,
@@ -127,6 +128,7 @@ def matches(db: Database, dev_org_id: int, query: SearchQuery, place: int, low: 
         db.settings.search_language,
         low,
         high,
+        by_number=high - low < db.settings.search_rank_window,
     )
 
 
