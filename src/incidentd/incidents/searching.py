@@ -52,7 +52,8 @@ async def search_incidents(db: Database, principal: Principal, request: Incident
         window = resume.window if resume else await search.open_window(db, conn, org.dev_org_id)
         placed: list[tuple[int, Row[Any]]] = []
         if window is not None:
-            window, placed = await _placed(db, conn, org.dev_org_id, query, clauses, window, resume, limit + 1)
+            prepared = await search.prepare(db, conn, query)
+            window, placed = await _placed(db, conn, org.dev_org_id, prepared, clauses, window, resume, limit + 1)
         more = len(placed) > limit
         placed = placed[:limit]
         rows = [row for _, row in placed]

@@ -41,6 +41,10 @@ class Clause:
 @dataclass(frozen=True)
 class SearchQuery:
     clauses: tuple[Clause, ...]
+    # SQLite: the index's words that prefix words of the query start with, when they are few ({prefix: words}):
+    # FTS5 reads a prefix longer than its prefix indexes (3) by gathering every match of the org first, and
+    # reads an OR of whole words lazily, newest first, only as far as a page needs.
+    expansions: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def wanted(self) -> list[Clause]:
@@ -53,17 +57,27 @@ class SearchQuery:
     def fts5(self, tier: int | None = None) -> str:
         """The FTS5 MATCH expression of the query, `("a"* AND "b c") NOT ("d"* OR "e")`, or of its matches in one
         tier (`tier`: ALL_IN_TITLE, SOME_IN_TITLE_OR_TAGS or ELSEWHERE; the tiers part the matches)."""
-        wanted = "(" + " AND ".join(_fts5_clause(clause) for clause in self.wanted) + ")"
+        expansions = dict(self.expansions)
+        wanted = "(" + " AND ".join(_fts5_clause(clause, expansions) for clause in self.wanted) + ")"
         all_in_title = "({title} : " + wanted + ")"
-        some_in_title_or_tags = "({title tags} : (" + " OR ".join(_fts5_clause(c) for c in self.wanted) + "))"
+        some_in_title_or_tags = (
+            "({title tags} : (" + " OR ".join(_fts5_clause(c, expansions) for c in self.wanted) + "))"
+        )
         found, left_out = {
             None: (wanted, []),
             ALL_IN_TITLE: (all_in_title, []),
             SOME_IN_TITLE_OR_TAGS: (f"({wanted} AND {some_in_title_or_tags})", [all_in_title]),
             ELSEWHERE: (wanted, [some_in_title_or_tags]),
         }[tier]
-        left_out += [_fts5_clause(clause) for clause in self.unwanted]
+        left_out += [_fts5_clause(clause, expansions) for clause in self.unwanted]
         return found + (" NOT (" + " OR ".join(left_out) + ")" if left_out else "")
+
+    @property
+    def long_prefixes(self) -> list[str]:
+        """The prefix words FTS5 has no prefix index for (longer than 3 characters), ASCII (as the index holds
+        them: the tokenizer leaves them as they are)."""
+        words = {c.words[0] for c in self.clauses if c.prefix and len(c.words[0]) > 3 and c.words[0].isascii()}
+        return sorted(words)
 
     def tsquery(self, tier: int | None = None) -> str:
         """The text of a PostgreSQL tsquery (for to_tsquery, which normalizes each quoted word by the language):
@@ -82,8 +96,11 @@ class SearchQuery:
         return " & ".join([found, *(f"!{part}" for part in left_out)])
 
 
-def _fts5_clause(clause: Clause) -> str:
+def _fts5_clause(clause: Clause, expansions: dict[str, tuple[str, ...]]) -> str:
     # Words are letters and digits only, so a double quote never needs escaping inside the string.
+    if clause.prefix and clause.words[0] in expansions:
+        words = expansions[clause.words[0]] or clause.words  # none: the word itself, which then matches nothing
+        return "(" + " OR ".join(f'"{word}"' for word in words) + ")"
     return '"' + " ".join(clause.words) + '"' + ("*" if clause.prefix else "")
 
 

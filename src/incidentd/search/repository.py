@@ -240,6 +240,28 @@ async def newest_number(conn: AsyncConnection, dev_org_id: int) -> int | None:
     return None if found is None else int(found)
 
 
+VOCABULARY = "incident_search_vocabulary"
+MAX_EXPANSION = 8  # words a prefix stands for at most to be searched as those words
+
+
+async def words_starting_with(conn: AsyncConnection, prefixes: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """SQLite: {prefix: the index's words that start with it} for the ASCII prefixes that start at most
+    MAX_EXPANSION words (of every org: a word of another org only makes the expression longer)."""
+    # fts5vocab reads the index FTS5 keeps; in the temp schema, so that the database's schema stays as migrated.
+    await conn.execute(
+        sa.text(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{VOCABULARY} USING fts5vocab(main, {TABLE}, 'row')")
+    )
+    query = sa.text(f"SELECT term FROM temp.{VOCABULARY} WHERE term >= :first AND term < :after LIMIT :most")
+    found: dict[str, tuple[str, ...]] = {}
+    for prefix in prefixes:
+        after = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        result = await conn.execute(query, {"first": prefix, "after": after, "most": MAX_EXPANSION + 1})
+        words = tuple(str(word) for word in result.scalars())
+        if len(words) <= MAX_EXPANSION:
+            found[prefix] = words
+    return found
+
+
 async def count(conn: AsyncConnection) -> int:
     """Documents in the index (of every org)."""
     return int((await conn.execute(sa.text(f"SELECT count(*) FROM {TABLE}"))).scalar_one())
