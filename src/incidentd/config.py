@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     # incidents.search on PostgreSQL: the text search configuration documents and queries are cut with (`simple`:
     # words as written, as on SQLite; `english`: stems, stop words). Changing it needs `incidentd search reindex`.
     search_language: str = Field(default="simple", pattern=r"^[a-z_]{1,63}$")
+    # incidents.search ranks the newest this many incidents matching a query (in tiers: every word in the title,
+    # then some in the title or tag names, then the rest), and lists older matches after them, newest first: a
+    # query's cost stays bounded however many incidents match (docs/compatibility.md, "Relevance").
+    search_rank_window: int = Field(default=10_000, ge=1, le=1_000_000)
 
     @field_validator("database_url")
     @classmethod

@@ -1,6 +1,7 @@
 """The same corpus and queries on SQLite and PostgreSQL: each database finds exactly the incidents a Python
-reading of the query language finds, and, when the suite runs on PostgreSQL, a SQLite database built beside it
-finds the same ones (rank order may differ: bm25 against ts_rank; sets are compared)."""
+reading of the query language finds, in the order of the ranking rule (tiers: every wanted part in the title,
+some in the title or tag names, the rest; newest first within each), and, when the suite runs on PostgreSQL, a
+SQLite database built beside it answers the same lists."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from incidentd import db as database
 from incidentd.app import create_app
 from incidentd.config import Settings
 from incidentd.identity import service as identity
-from incidentd.search.query import SearchQuery, parse
+from incidentd.search.query import Clause, SearchQuery, parse
 from incidentd.search.snippets import fold
 
 WORDS = (
@@ -62,25 +63,33 @@ def _words(text: str) -> list[str]:
     return [fold(word) for word in re.findall(r"[^\W_]+", text)]
 
 
-def truth(incidents: list[dict[str, Any]], query: SearchQuery) -> set[int]:
-    """The indexes of the incidents the query language finds (each field on its own, as the index holds it)."""
+def truth(incidents: list[dict[str, Any]], query: SearchQuery) -> list[int]:
+    """The indexes of the incidents the query language finds (each field on its own, as the index holds it), in
+    rank order (the corpus is created in index order, so a higher index is a newer incident)."""
 
-    def matches(fields: list[list[str]], words: tuple[str, ...], prefix: bool) -> bool:
+    def matches(fields: list[list[str]], clause: Clause) -> bool:
+        words = clause.words
         for field in fields:
             if len(words) == 1:
-                if any(word == words[0] or (prefix and word.startswith(words[0])) for word in field):
+                if any(word == words[0] or (clause.prefix and word.startswith(words[0])) for word in field):
                     return True
             elif any(tuple(field[i : i + len(words)]) == words for i in range(len(field))):
                 return True
         return False
 
-    found = set()
+    found = []
     for index, incident in enumerate(incidents):
-        fields = [_words(incident["title"]), _words(incident["body"]), _words("\n".join(incident["comments"]))]
-        fields.append(_words(" ".join(incident["tags"])))
-        if all(matches(fields, c.words, c.prefix) != c.excluded for c in query.clauses):
-            found.add(index)
-    return found
+        title, tags = _words(incident["title"]), _words(" ".join(incident["tags"]))
+        fields = [title, _words(incident["body"]), _words("\n".join(incident["comments"])), tags]
+        if all(matches(fields, c) != c.excluded for c in query.clauses):
+            if all(matches([title], clause) for clause in query.wanted):
+                tier = 0
+            elif any(matches([title, tags], clause) for clause in query.wanted):
+                tier = 1
+            else:
+                tier = 2
+            found.append((tier, -index, index))
+    return [index for _, _, index in sorted(found)]
 
 
 async def load(client: httpx.AsyncClient, actor: Actor, incidents: list[dict[str, Any]]) -> dict[str, int]:
@@ -104,16 +113,16 @@ async def load(client: httpx.AsyncClient, actor: Actor, incidents: list[dict[str
     return by_display
 
 
-async def answers(client: httpx.AsyncClient, actor: Actor, by_display: dict[str, int]) -> dict[str, set[int]]:
+async def answers(client: httpx.AsyncClient, actor: Actor, by_display: dict[str, int]) -> dict[str, list[int]]:
     found = {}
     for query in QUERIES:
         response = await client.post("/incidents.search", json={"query": query, "limit": 100}, headers=actor.headers)
         assert response.status_code == 200, response.text
-        found[query] = {by_display[result["incident"]["display_id"]] for result in response.json()["results"]}
+        found[query] = [by_display[result["incident"]["display_id"]] for result in response.json()["results"]]
     return found
 
 
-async def sqlite_answers(tmp_path: Path, incidents: list[dict[str, Any]]) -> dict[str, set[int]]:
+async def sqlite_answers(tmp_path: Path, incidents: list[dict[str, Any]]) -> dict[str, list[int]]:
     """The same corpus and queries on a SQLite database built by the migrations, beside the suite's PostgreSQL."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'parity.db'}"
     migrating = database.Database(Settings(database_url=url))
@@ -134,5 +143,6 @@ async def test_both_databases_find_what_the_query_language_says(client, admin, t
     expected = {query: truth(incidents, parse(query)) for query in QUERIES}
     assert found == expected
     assert sum(1 for query in QUERIES if expected[query]) >= len(QUERIES) - 2  # the queries do find things
+    assert any(expected[query] != sorted(expected[query], reverse=True) for query in QUERIES)  # tiers reorder
     if ON_POSTGRES:
         assert await sqlite_answers(tmp_path, incidents) == found

@@ -3,6 +3,7 @@ text is either a 400 naming `query` or an expression both databases accept, thro
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from typing import Any
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from conftest import Actor
 from incidentd.errors import InvalidField
-from incidentd.search.query import MAX_PARTS, Clause, parse
+from incidentd.search.query import ALL_IN_TITLE, ELSEWHERE, MAX_PARTS, SOME_IN_TITLE_OR_TAGS, TIERS, Clause, parse
 from incidentd.search.snippets import snippet
 
 
@@ -27,6 +28,28 @@ def test_words_are_prefixes_quotes_make_phrases_and_minus_excludes():
     )
     assert query.fts5() == '("paym"* AND "gateway down" AND "us east 1" AND "a") NOT ("staging"*)'
     assert query.tsquery() == "'paym':* & ('gateway' <-> 'down') & ('us' <-> 'east' <-> '1') & 'a' & !'staging':*"
+
+
+def test_tiers_are_column_filters_on_sqlite_and_weights_on_postgresql():
+    query = parse('paym "gateway down" -staging')
+    assert query.fts5(ALL_IN_TITLE) == '({title} : ("paym"* AND "gateway down")) NOT ("staging"*)'
+    assert query.fts5(SOME_IN_TITLE_OR_TAGS) == (
+        '(("paym"* AND "gateway down") AND ({title tags} : ("paym"* OR "gateway down"))) '
+        'NOT (({title} : ("paym"* AND "gateway down")) OR "staging"*)'
+    )
+    assert query.fts5(ELSEWHERE) == (
+        '("paym"* AND "gateway down") NOT (({title tags} : ("paym"* OR "gateway down")) OR "staging"*)'
+    )
+    assert query.tsquery(ALL_IN_TITLE) == "('paym':*A & ('gateway':A <-> 'down':A)) & !'staging':*"
+    assert query.tsquery(ELSEWHERE) == (
+        "'paym':* & ('gateway' <-> 'down') & !('paym':*AB | ('gateway':AB <-> 'down':AB)) & !'staging':*"
+    )
+
+
+def test_expanded_prefixes_are_searched_as_their_words():
+    query = dataclasses.replace(parse("paym gate -stag"), expansions=(("paym", ("payment", "payments")), ("stag", ())))
+    assert query.long_prefixes == ["gate", "paym", "stag"]
+    assert query.fts5() == '(("payment" OR "payments") AND "gate"*) NOT (("stag"))'
 
 
 def test_an_open_quote_runs_to_the_end_and_punctuation_only_separates():
@@ -57,9 +80,10 @@ def test_snippets_mark_prefixes_and_phrases_and_cut_long_text():
 
 FTS5 = sqlite3.connect(":memory:")
 FTS5.execute(
-    "CREATE VIRTUAL TABLE t USING fts5(a UNINDEXED, x, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')"
+    "CREATE VIRTUAL TABLE t USING fts5(a UNINDEXED, title, tags, tokenize = 'unicode61 remove_diacritics 2', "
+    "prefix = '2 3')"
 )
-FTS5.execute("INSERT INTO t (a, x) VALUES (1, 'payment gateway timeouts in eu-west-1')")
+FTS5.execute("INSERT INTO t (a, title, tags) VALUES (1, 'payment gateway timeouts in eu-west-1', 'networking')")
 QUERY_TEXT = st.one_of(
     st.text(max_size=120),
     st.lists(st.sampled_from(['"', "-", "*", "(", ")", "AND", "OR", "NOT", "NEAR", ":", "^", "pay", " ", "é"])).map(
@@ -76,7 +100,8 @@ def test_any_text_is_invalid_field_or_an_expression_fts5_accepts(text):
     except InvalidField as error:
         assert error.fields["field_name"] == "query"
         return
-    FTS5.execute("SELECT rowid, bm25(t) FROM t WHERE t MATCH ?", (query.fts5(),)).fetchall()
+    for tier in (None, *TIERS):
+        FTS5.execute("SELECT rowid FROM t WHERE t MATCH ?", (query.fts5(tier),)).fetchall()
     snippet(query, [text, "payment gateway"])
 
 

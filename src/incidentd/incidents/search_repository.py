@@ -1,4 +1,5 @@
-"""SQL of incidents.search: the index's matches joined to the incidents the list filters keep, ranked."""
+"""SQL of incidents.search: the index's matches in one place of the ranking joined to the incidents the list
+filters keep, newest first."""
 
 from __future__ import annotations
 
@@ -13,38 +14,29 @@ from incidentd.incidents.tables import incidents
 from incidentd.sqlite_inline import off_loop
 
 
-async def ranked(
-    conn: AsyncConnection,
-    dev_org_id: int,
-    matches: sa.Subquery,
-    clauses: list[Any],
-    *,
-    after: tuple[float, int] | None,
-    limit: int,
+async def newest(
+    conn: AsyncConnection, dev_org_id: int, matches: sa.Subquery, clauses: list[Any], *, limit: int
 ) -> Sequence[Row[Any]]:
-    """Up to `limit` incidents (rows with their `score`) in rank order: score descending, then number descending,
-    after the (score, number) of the previous page's last row. `clauses` are the list filters' (the org's first);
-    with no other filter the page is cut from the matches before incidents are read."""
-    keyset = []
-    if after is not None:
-        score, number = after
-        keyset.append(sa.or_(matches.c.score < score, sa.and_(matches.c.score == score, matches.c.number < number)))
-    order = (matches.c.score.desc(), matches.c.number.desc())
+    """Up to `limit` incidents among `matches` that the list filters keep, newest first. `clauses` are the list
+    filters' (the org's first); with no other filter the page is cut from the matches before incidents are read."""
+    source = matches
     if len(clauses) == 1:
-        source = sa.select(matches.c.number, matches.c.score).where(*keyset).order_by(*order).limit(limit).subquery()
-    else:
-        source = matches
+        source = (
+            sa.select(matches.c.number, matches.c.position)
+            .order_by(matches.c.position.desc())
+            .limit(limit)
+            .subquery("newest")
+        )
     query = (
-        sa.select(incidents, source.c.score)
+        sa.select(incidents)
         .select_from(
             incidents.join(source, sa.and_(incidents.c.dev_org_id == dev_org_id, incidents.c.number == source.c.number))
         )
         .where(*clauses)
-        .order_by(source.c.score.desc(), source.c.number.desc())
+        .order_by(source.c.position.desc())
         .limit(limit)
     )
-    if source is matches:
-        query = query.where(*keyset)
-    # Ranking reads every match (a common word may match most of an org): off the event loop on SQLite.
+    # With filters that keep few incidents, a place's matches are read until the page fills: off the event loop
+    # on SQLite.
     with off_loop():
         return (await conn.execute(query)).all()

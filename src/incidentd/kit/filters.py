@@ -6,6 +6,7 @@ own; the cap bounds the work one request asks for (parsing ids, matching them) a
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import msgspec
@@ -19,9 +20,9 @@ __all__ = ["MAX_VALUES", "check_list_lengths"]
 def check_list_lengths(request: msgspec.Struct, prefix: str = "") -> None:
     """400 invalid_field naming the first list of `request` (its nested Structs, and its custom field filters'
     values) that holds more than MAX_VALUES values."""
-    for field in msgspec.structs.fields(request):
-        value = getattr(request, field.name)
-        name = f"{prefix}{field.encode_name}"
+    for attribute, encode_name in _fields(type(request)):
+        value = getattr(request, attribute)
+        name = f"{prefix}{encode_name}"
         if isinstance(value, msgspec.Struct):
             check_list_lengths(value, f"{name}.")
         elif isinstance(value, dict):
@@ -29,6 +30,12 @@ def check_list_lengths(request: msgspec.Struct, prefix: str = "") -> None:
                 _check(item, f"{name}.{str(key).removeprefix(f'{name}.')}")
         else:
             _check(value, name)
+
+
+@functools.cache
+def _fields(kind: type[msgspec.Struct]) -> tuple[tuple[str, str], ...]:
+    # msgspec.structs.fields resolves the class's annotations at every call: 1.6 ms per list or search request.
+    return tuple((field.name, field.encode_name) for field in msgspec.structs.fields(kind))
 
 
 def _check(value: Any, name: str) -> None:

@@ -22,6 +22,10 @@ MAX_WORDS = 32  # over every part and phrase
 MAX_WORD = 64  # characters
 MIN_PREFIX = 2  # shorter words match whole words only: a one-letter prefix is most of the vocabulary
 FIELD = "query"
+# The relevance tiers of a query's matches, best first: every wanted part in the title; some in the title or the
+# tag names; the rest (only in the body or comments).
+ALL_IN_TITLE, SOME_IN_TITLE_OR_TAGS, ELSEWHERE = 0, 1, 2
+TIERS = (ALL_IN_TITLE, SOME_IN_TITLE_OR_TAGS, ELSEWHERE)
 
 _PART = re.compile(r'(-?)"([^"]*)"?|(-?)([^\s"]+)')
 _WORD = re.compile(r"[^\W_]+")
@@ -37,6 +41,10 @@ class Clause:
 @dataclass(frozen=True)
 class SearchQuery:
     clauses: tuple[Clause, ...]
+    # SQLite: the index's words that prefix words of the query start with, when they are few ({prefix: words}):
+    # FTS5 reads a prefix longer than its prefix indexes (3) by gathering every match of the org first, and
+    # reads an OR of whole words lazily, newest first, only as far as a page needs.
+    expansions: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def wanted(self) -> list[Clause]:
@@ -46,30 +54,62 @@ class SearchQuery:
     def unwanted(self) -> list[Clause]:
         return [clause for clause in self.clauses if clause.excluded]
 
-    def fts5(self) -> str:
-        """The FTS5 MATCH expression: `("a"* AND "b c") NOT ("d"* OR "e")`."""
-        expression = "(" + " AND ".join(_fts5_clause(clause) for clause in self.wanted) + ")"
-        if self.unwanted:
-            expression += " NOT (" + " OR ".join(_fts5_clause(clause) for clause in self.unwanted) + ")"
-        return expression
+    def fts5(self, tier: int | None = None) -> str:
+        """The FTS5 MATCH expression of the query, `("a"* AND "b c") NOT ("d"* OR "e")`, or of its matches in one
+        tier (`tier`: ALL_IN_TITLE, SOME_IN_TITLE_OR_TAGS or ELSEWHERE; the tiers part the matches)."""
+        expansions = dict(self.expansions)
+        wanted = "(" + " AND ".join(_fts5_clause(clause, expansions) for clause in self.wanted) + ")"
+        all_in_title = "({title} : " + wanted + ")"
+        some_in_title_or_tags = (
+            "({title tags} : (" + " OR ".join(_fts5_clause(c, expansions) for c in self.wanted) + "))"
+        )
+        found, left_out = {
+            None: (wanted, []),
+            ALL_IN_TITLE: (all_in_title, []),
+            SOME_IN_TITLE_OR_TAGS: (f"({wanted} AND {some_in_title_or_tags})", [all_in_title]),
+            ELSEWHERE: (wanted, [some_in_title_or_tags]),
+        }[tier]
+        left_out += [_fts5_clause(clause, expansions) for clause in self.unwanted]
+        return found + (" NOT (" + " OR ".join(left_out) + ")" if left_out else "")
 
-    def tsquery(self) -> str:
+    @property
+    def long_prefixes(self) -> list[str]:
+        """The prefix words FTS5 has no prefix index for (longer than 3 characters), ASCII (as the index holds
+        them: the tokenizer leaves them as they are)."""
+        words = {c.words[0] for c in self.clauses if c.prefix and len(c.words[0]) > 3 and c.words[0].isascii()}
+        return sorted(words)
+
+    def tsquery(self, tier: int | None = None) -> str:
         """The text of a PostgreSQL tsquery (for to_tsquery, which normalizes each quoted word by the language):
-        `'a':* & ('b' <-> 'c') & !'d':*`."""
-        parts = [_ts_clause(clause) for clause in self.wanted]
-        parts += [f"!{_ts_clause(clause)}" for clause in self.unwanted]
-        return " & ".join(parts)
+        `'a':* & ('b' <-> 'c') & !'d':*`, or of the query's matches in one tier (the title is weight A, tag names
+        B: `'a':*A` is `a` in the title)."""
+        wanted = " & ".join(_ts_clause(clause) for clause in self.wanted)
+        all_in_title = "(" + " & ".join(_ts_clause(clause, "A") for clause in self.wanted) + ")"
+        some_in_title_or_tags = "(" + " | ".join(_ts_clause(clause, "AB") for clause in self.wanted) + ")"
+        found, left_out = {
+            None: (wanted, []),
+            ALL_IN_TITLE: (all_in_title, []),
+            SOME_IN_TITLE_OR_TAGS: (f"{wanted} & {some_in_title_or_tags}", [all_in_title]),
+            ELSEWHERE: (wanted, [some_in_title_or_tags]),
+        }[tier]
+        left_out += [_ts_clause(clause) for clause in self.unwanted]
+        return " & ".join([found, *(f"!{part}" for part in left_out)])
 
 
-def _fts5_clause(clause: Clause) -> str:
+def _fts5_clause(clause: Clause, expansions: dict[str, tuple[str, ...]]) -> str:
     # Words are letters and digits only, so a double quote never needs escaping inside the string.
+    if clause.prefix and clause.words[0] in expansions:
+        words = expansions[clause.words[0]] or clause.words  # none: the word itself, which then matches nothing
+        return "(" + " OR ".join(f'"{word}"' for word in words) + ")"
     return '"' + " ".join(clause.words) + '"' + ("*" if clause.prefix else "")
 
 
-def _ts_clause(clause: Clause) -> str:
+def _ts_clause(clause: Clause, weights: str = "") -> str:
+    """A clause as tsquery text; `weights` (`A`, `AB`) restricts it to words of those fields."""
+    label = ":" + weights if weights else ""
     if len(clause.words) == 1:
-        return f"'{clause.words[0]}'" + (":*" if clause.prefix else "")
-    return "(" + " <-> ".join(f"'{word}'" for word in clause.words) + ")"
+        return f"'{clause.words[0]}'" + (":*" + weights if clause.prefix else label)
+    return "(" + " <-> ".join(f"'{word}'{label}" for word in clause.words) + ")"
 
 
 def parse(text: str) -> SearchQuery:

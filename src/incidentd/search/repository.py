@@ -177,22 +177,89 @@ async def texts(
     return {row[0]: (row[1], row[2]) for row in rows}
 
 
-def matches(dialect: str, dev_org_id: int, match: str, language: str) -> sa.Subquery:
-    """(number, score) of the org's incidents whose documents match: `match` is an FTS5 expression on SQLite, a
-    tsquery text on PostgreSQL. Higher scores rank first (SQLite: bm25 with the title weighted 4, tags 2, body
-    and comments 1; PostgreSQL: ts_rank over the A-D weights)."""
+def matches(
+    dialect: str, dev_org_id: int, match: str, language: str, low: int, high: int, *, by_number: bool = False
+) -> sa.Subquery:
+    """(number, position) of the org's incidents numbered `low` to `high` whose documents match: `match` is an
+    FTS5 expression on SQLite, a tsquery text on PostgreSQL. Ordering by `position` descending is newest first,
+    read from the index in its order on SQLite (FTS5 walks its rowids backwards and stops at a LIMIT).
+    `by_number` (PostgreSQL; for a short span): walk the span's documents newest first and test each, instead of
+    gathering every match of the org from the GIN index and keeping those in the span (a common word's tens of
+    thousands of rows read to keep a few hundred)."""
     if dialect == "sqlite":
+        base = dev_org_id * ORG_SPAN
         statement = sa.text(
-            f"SELECT rowid - :search_base AS number, -bm25({TABLE}, 0, 0, 4, 1, 1, 2) AS score FROM {TABLE} "
-            f"WHERE {TABLE} MATCH :search_match AND rowid BETWEEN :search_base AND :search_top"
-        ).bindparams(search_match=match, search_base=dev_org_id * ORG_SPAN, search_top=(dev_org_id + 1) * ORG_SPAN - 1)
+            f"SELECT rowid - :search_base AS number, rowid AS position FROM {TABLE} "
+            f"WHERE {TABLE} MATCH :search_match AND rowid BETWEEN :search_low AND :search_high"
+        ).bindparams(search_match=match, search_base=base, search_low=base + low, search_high=base + high)
+    elif by_number:
+        # The CASE hides the test from the planner's statistics (which put a prefix or weighted tsquery's matches
+        # a hundred times too low, and then sort the whole span): it walks the span down the primary key, testing
+        # each document, and stops at the LIMIT above.
+        statement = sa.text(
+            f"SELECT s.incident_number AS number, s.incident_number AS position FROM {TABLE} AS s "
+            "WHERE s.dev_org_id = :search_org AND s.incident_number BETWEEN :search_low AND :search_high "
+            "AND CASE WHEN s.document @@ to_tsquery(CAST(:search_language AS regconfig), :search_match) "
+            "THEN true ELSE false END"
+        ).bindparams(
+            search_match=match, search_org=dev_org_id, search_language=language, search_low=low, search_high=high
+        )
     else:
         statement = sa.text(
-            f"SELECT s.incident_number AS number, ts_rank(s.document, q.query) AS score FROM {TABLE} AS s, "
-            "to_tsquery(CAST(:search_language AS regconfig), :search_match) AS q(query) "
-            "WHERE s.dev_org_id = :search_org AND s.document @@ q.query"
-        ).bindparams(search_match=match, search_org=dev_org_id, search_language=language)
-    return statement.columns(sa.column("number", sa.BigInteger), sa.column("score", sa.Float)).subquery("matches")
+            f"SELECT s.incident_number AS number, s.incident_number AS position FROM {TABLE} AS s "
+            "WHERE s.dev_org_id = :search_org AND s.incident_number BETWEEN :search_low AND :search_high "
+            "AND s.document @@ to_tsquery(CAST(:search_language AS regconfig), :search_match)"
+        ).bindparams(
+            search_match=match, search_org=dev_org_id, search_language=language, search_low=low, search_high=high
+        )
+    return statement.columns(sa.column("number", sa.BigInteger), sa.column("position", sa.BigInteger)).subquery(
+        "matches"
+    )
+
+
+async def newest_span(
+    conn: AsyncConnection, dev_org_id: int, match: str, language: str, highest: int, size: int
+) -> tuple[int, int] | None:
+    """(how many, lowest number) of the org's newest `size` incidents numbered up to `highest` whose documents
+    match; None when none does."""
+    newest = matches(conn.dialect.name, dev_org_id, match, language, 0, highest)
+    window = sa.select(newest.c.number).order_by(newest.c.position.desc()).limit(size).subquery("window")
+    found, lowest = (await conn.execute(sa.select(sa.func.count(), sa.func.min(window.c.number)))).one()
+    return None if not found else (int(found), int(lowest))
+
+
+async def newest_number(conn: AsyncConnection, dev_org_id: int) -> int | None:
+    """The number of the org's newest incident with a document."""
+    if conn.dialect.name == "sqlite":
+        query = sa.text(
+            f"SELECT rowid - :base FROM {TABLE} WHERE rowid BETWEEN :base AND :top ORDER BY rowid DESC LIMIT 1"
+        ).bindparams(base=dev_org_id * ORG_SPAN, top=(dev_org_id + 1) * ORG_SPAN - 1)
+    else:
+        query = sa.text(f"SELECT max(incident_number) FROM {TABLE} WHERE dev_org_id = :org").bindparams(org=dev_org_id)
+    found = (await conn.execute(query)).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+VOCABULARY = "incident_search_vocabulary"
+MAX_EXPANSION = 8  # words a prefix stands for at most to be searched as those words
+
+
+async def words_starting_with(conn: AsyncConnection, prefixes: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """SQLite: {prefix: the index's words that start with it} for the ASCII prefixes that start at most
+    MAX_EXPANSION words (of every org: a word of another org only makes the expression longer)."""
+    # fts5vocab reads the index FTS5 keeps; in the temp schema, so that the database's schema stays as migrated.
+    await conn.execute(
+        sa.text(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{VOCABULARY} USING fts5vocab(main, {TABLE}, 'row')")
+    )
+    query = sa.text(f"SELECT term FROM temp.{VOCABULARY} WHERE term >= :first AND term < :after LIMIT :most")
+    found: dict[str, tuple[str, ...]] = {}
+    for prefix in prefixes:
+        after = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        result = await conn.execute(query, {"first": prefix, "after": after, "most": MAX_EXPANSION + 1})
+        words = tuple(str(word) for word in result.scalars())
+        if len(words) <= MAX_EXPANSION:
+            found[prefix] = words
+    return found
 
 
 async def count(conn: AsyncConnection) -> int:

@@ -24,6 +24,8 @@ _WORD = re.compile(r"[^\W_]+")
 
 def fold(word: str) -> str:
     """A word as the index compares it: case-folded, without diacritics."""
+    if word.isascii():
+        return word.lower()  # what the rest does to ASCII, at a tenth of the cost (snippets fold every word)
     decomposed = unicodedata.normalize("NFKD", word.casefold())
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
