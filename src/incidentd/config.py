@@ -14,6 +14,9 @@ from pydantic_settings import SettingsError as UnparsableSetting
 
 from incidentd.kit import ids
 
+# The largest search window a server ranks, and a search cursor may carry (a client can forge a cursor).
+MAX_SEARCH_RANK_WINDOW = 1_000_000
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./incidentd.db"
 
 
@@ -136,7 +139,7 @@ class Settings(BaseSettings):
     # incidents.search ranks the newest this many incidents matching a query (in tiers: every word in the title,
     # then some in the title or tag names, then the rest), and lists older matches after them, newest first: a
     # query's cost stays bounded however many incidents match (docs/compatibility.md, "Relevance").
-    search_rank_window: int = Field(default=10_000, ge=1, le=1_000_000)
+    search_rank_window: int = Field(default=10_000, ge=1, le=MAX_SEARCH_RANK_WINDOW)
 
     @field_validator("database_url")
     @classmethod

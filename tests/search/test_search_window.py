@@ -128,6 +128,7 @@ async def test_a_forged_or_foreign_cursor_is_400(client, admin):
         ["search", 1.5, 1, 9, 3, None],
         ["search", 4, 1, 9, 3, None],
         ["search", 0, 1, 9, 0, None],
+        ["search", 0, 1, 9, 1_000_001, None],  # a window larger than any server ranks
         ["search", 0, 1, 9, 3, -1],
         ["search", 0.5, 2],
         ["list", 0, 1, 9, 3, None],

@@ -12,6 +12,7 @@ from typing import Any, TypeGuard
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from incidentd.config import MAX_SEARCH_RANK_WINDOW
 from incidentd.db import Database
 from incidentd.errors import BadRequestError
 from incidentd.incidents import reading, repository, search_repository
@@ -122,7 +123,7 @@ def _resume(cursor: str | None, fingerprint: str) -> Resume | None:
         and _count(number)
         and _count(highest)
         and _count(size)
-        and size
+        and 0 < size <= MAX_SEARCH_RANK_WINDOW
         and (lowest is None or _count(lowest))
     ):
         raise BadRequestError("the cursor is not valid")

@@ -111,9 +111,8 @@ async def fan_out(conn: AsyncConnection, hooks: Sequence[Row[Any]], batch: int, 
             receiving.setdefault(tuple(sorted(set(hook.event_types or ()))), []).append(hook.number)
         for types, numbers in sorted(receiving.items()):
             if types:
-                params = {"org": org, "numbers": sorted(numbers), "after": after, "upto": upto, "types": list(types)}
-                params["now"] = now
-                await conn.execute(insert, params)
+                window = {"org": org, "after": after, "upto": upto, "now": now}
+                await conn.execute(insert, {**window, "numbers": sorted(numbers), "types": list(types)})
         numbers = sorted(hook.number for hook in of_org)
         await conn.execute(_FANOUT_MARKS, {"org": org, "numbers": numbers, "upto": upto})
         looked_at += int(looked)
