@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from incidentd import sqlite_inline
 from incidentd.config import Settings
 from incidentd.errors import ServiceUnavailable
+from incidentd.kit import percentiles
 from incidentd.kit.tables import metadata as metadata
 
 # SQLite messages that mean "not available now" rather than "this statement is wrong".
@@ -346,7 +347,9 @@ def _create_engine(settings: Settings, pool_size: int | None = None) -> AsyncEng
     if settings.is_sqlite:
         # Statements run on the loop's thread, waits in a worker (see sqlite_inline). A file database does not
         # drop connections, so the pool does not ping them before handing them out.
-        kwargs["async_creator"] = sqlite_inline.connector(settings.database_url, timeout=wait, isolation_level=None)
+        kwargs["async_creator"] = sqlite_inline.connector(
+            settings.database_url, on_open=percentiles.register, timeout=wait, isolation_level=None
+        )
         kwargs["pool_size"] = pool_size or settings.db_pool_size
         kwargs["max_overflow"] = 0
     else:

@@ -58,9 +58,12 @@ def off_loop() -> Iterator[None]:
         _off_loop.reset(token)
 
 
-def connector(url: str, **options: Any) -> Callable[[], Any]:
+def connector(
+    url: str, on_open: Callable[[sqlite3.Connection], None] | None = None, **options: Any
+) -> Callable[[], Any]:
     """An `async_creator` for `create_async_engine`: opens `url`'s database with sqlite3's own arguments (as the
-    pysqlite dialect derives them from the URL) plus `options`."""
+    pysqlite dialect derives them from the URL) plus `options`, and hands each new connection to `on_open` (to
+    register SQL functions)."""
     args, kwargs = SQLiteDialect_pysqlite().create_connect_args(make_url(url))
     arguments: list[Any] = list(args)
     kwargs = {**kwargs, **options, "check_same_thread": False}
@@ -68,7 +71,10 @@ def connector(url: str, **options: Any) -> Callable[[], Any]:
     busy_ms = int(float(kwargs.get("timeout", 5.0)) * 1000)
 
     async def connect() -> InlineConnection:
-        return InlineConnection(sqlite3.connect(*arguments, **kwargs), busy_ms)
+        connection = sqlite3.connect(*arguments, **kwargs)
+        if on_open is not None:
+            on_open(connection)
+        return InlineConnection(connection, busy_ms)
 
     return connect
 

@@ -1,9 +1,10 @@
 """SQL of incidents.metrics: lifecycle durations, their exact percentiles and target breaches per group and time
-bucket, computed by the database (one statement on PostgreSQL, two on SQLite; no incident is loaded into Python).
+bucket, computed by the database in one statement (no incident is loaded into Python).
 
 Durations come from the dates (see `durations`); percentiles are exact and discrete (the value at rank
 ceil(p * n) of the group's n values in ascending order): PostgreSQL's percentile_disc, and on SQLite (which has
-none) window functions ranking the values with the same integer rank, so both answer the same values."""
+none before 3.47) the aggregate `incidentd_percentiles` registered on every connection (`kit/percentiles.py`),
+with the same rank, so both answer the same values."""
 
 from __future__ import annotations
 
@@ -120,35 +121,23 @@ async def aggregates(
     for index in range(len(measured)):
         value = base.c[f"d{index}"]
         totals += [sa.func.count(value), sa.func.sum(value), sa.func.max(value)]
+    on_postgresql = conn.dialect.name == "postgresql"
+    totals += [_percentiles(base.c[f"d{index}"], on_postgresql) for index in range(len(measured))]
     with off_loop():
-        if conn.dialect.name == "postgresql":
-            # PostgreSQL's ordered-set aggregate gives the same discrete percentile in the same scan (rank
-            # ceil(p n), p a double: for these p and any n below 2^40 the product rounds to the exact rank), four
-            # times faster than ranking rows with window functions.
-            fractions = postgresql.array([sa.literal(percent / 100, sa.Float) for percent in PERCENTS])
-            for index in range(len(measured)):
-                value = base.c[f"d{index}"]
-                disc = sa.func.percentile_disc(fractions).within_group(value.asc())
-                totals.append(sa.type_coerce(disc, postgresql.ARRAY(sa.BigInteger)))
-            rows = (await conn.execute(sa.select(*totals).group_by(*cell))).all()
-            width = 6 + 3 * len(measured)
-            none = (None,) * len(PERCENTS)  # a duration no incident of the cell has: NULL, not an array
-            picked = {(row[0], row[1]): tuple(v for array in row[width:] for v in array or none) for row in rows}
-        else:
-            rows = (await conn.execute(sa.select(*totals).group_by(*cell))).all()
-            picked = {(row[0], row[1]): row[2:] for row in (await conn.execute(_ranked_percentiles(base, measured)))}
+        rows = (await conn.execute(sa.select(*totals).group_by(*cell))).all()
+    width = 6 + 3 * len(measured)
     found = []
     for row in rows:
         stats = {}
-        values = picked.get((row[0], row[1]), ())
+        values = [v for stored in row[width:] for v in _picked(stored, on_postgresql)]
         for index, name in enumerate(measured):
             count, total, maximum = row[6 + index * 3 : 9 + index * 3]
-            chosen = tuple(values[index * len(PERCENTS) : (index + 1) * len(PERCENTS)]) or (None,) * len(PERCENTS)
+            chosen = values[index * len(PERCENTS) : (index + 1) * len(PERCENTS)]
             stats[name] = Duration(
                 int(count),
                 int(total or 0),
                 None if maximum is None else int(maximum),
-                {p: None if v is None else int(v) for p, v in zip(PERCENTS, chosen, strict=True)},
+                dict(zip(PERCENTS, chosen, strict=True)),
             )
         found.append(
             Aggregate(
@@ -164,23 +153,22 @@ async def aggregates(
     return found
 
 
-def _ranked_percentiles(base: Any, measured: dict[str, Any]) -> Any:
-    """SQLite: each duration ranked within its cell by window functions; only the rows at a wanted rank are kept
-    (a few per cell, so the final grouping is small), and each percentile's value picked among them."""
-    cell = [base.c.g, base.c.b]
-    ranked_columns: list[Any] = list(cell)
-    for index in range(len(measured)):
-        value = base.c[f"d{index}"]
-        ranks = sa.func.row_number().over(partition_by=cell, order_by=value.asc().nulls_last())
-        counts = sa.func.count(value).over(partition_by=cell)
-        ranked_columns += [value, ranks.label(f"r{index}"), counts.label(f"n{index}")]
-    ranked = sa.select(*ranked_columns).subquery("ranked")
-    picks: list[Any] = [ranked.c.g, ranked.c.b]
-    wanted: list[Any] = []
-    for index in range(len(measured)):
-        value, rank, count = ranked.c[f"d{index}"], ranked.c[f"r{index}"], ranked.c[f"n{index}"]
-        for percent in PERCENTS:
-            at = rank == (percent * count + 99) // 100
-            wanted.append(at)
-            picks.append(sa.func.max(sa.case((at, value))))
-    return sa.select(*picks).where(sa.or_(*wanted)).group_by(ranked.c.g, ranked.c.b)
+def _percentiles(value: Any, on_postgresql: bool) -> Any:
+    """The aggregate giving `value`'s discrete percentiles PERCENTS within a cell, in the same scan as the counts."""
+    if on_postgresql:
+        # PostgreSQL's ordered-set aggregate (rank ceil(p n), p a double: for these p and any n below 2^40 the
+        # product rounds to the exact rank), four times faster than ranking rows with window functions.
+        fractions = postgresql.array([sa.literal(percent / 100, sa.Float) for percent in PERCENTS])
+        disc = sa.func.percentile_disc(fractions).within_group(value.asc())
+        return sa.type_coerce(disc, postgresql.ARRAY(sa.BigInteger))
+    # SQLite: the aggregate kit/percentiles.py registers on every connection, with the same ranks.
+    return sa.func.incidentd_percentiles(value, ",".join(str(percent) for percent in PERCENTS))
+
+
+def _picked(stored: Any, on_postgresql: bool) -> tuple[int | None, ...]:
+    """The percentiles as `_percentiles` answered them (NULL for a duration no incident of the cell has)."""
+    if stored is None:
+        return (None,) * len(PERCENTS)
+    if on_postgresql:
+        return tuple(int(value) for value in stored)
+    return tuple(int(value) for value in stored.split(","))
