@@ -3,13 +3,17 @@
 statement, group keys; everything but HTTP).
 
 Seeds the org in steps with the project's seeder (`incidentd seed`: two years of incidents, every stage with its
-dates), and after each step times the request (best and median of --runs):
+dates), and after each step times the request (best and median of --runs, after --warmup runs not counted) and
+this process's CPU per request (all of SQLite's work; on PostgreSQL the server's is not in it):
 
     .venv/bin/python bench/metrics.py sqlite --counts 100000,300000,1000000
     .venv/bin/python bench/metrics.py postgresql://postgres@127.0.0.1:5432/postgres --counts 100000,300000
 
-A PostgreSQL URL names a server: the script creates (and unless --keep, drops) its own database there; SQLite
-uses a file in the temporary directory.
+The database is made or reused as bench/seeded.py says (--keep, --reuse, --sqlite-file), so a 1,000,000-incident
+org is seeded once and measured again with another commit's code:
+
+    .venv/bin/python bench/metrics.py sqlite --sqlite-file /tmp/metrics-1m.db --counts 1000000 --runs 0
+    PYTHONPATH=src .venv/bin/python bench/metrics.py sqlite --sqlite-file /tmp/metrics-1m.db --counts 1000000
 """
 
 from __future__ import annotations
@@ -17,87 +21,62 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
-import asyncpg
-import sqlalchemy as sa
+from seeded import add_database_arguments, bench_admin, bench_database, incident_count, machine_line, seed_up_to
 
 from incidentd import db as database
-from incidentd.config import Settings, normalize_database_url
-from incidentd.identity import service as identity
 from incidentd.incidents import metrics
 from incidentd.incidents.metrics_schemas import IncidentsMetricsRequest
 from incidentd.incidents.schemas import DateFilter
 from incidentd.kit.time import now_ms, to_rfc3339
-from incidentd.principal import ADMIN, Principal
-from incidentd.seed.service import seed
+from incidentd.principal import Principal
 
 YEAR_MS = 365 * 86_400_000
+NAME = "incidentd_bench_metrics"
 
 
-async def measure(db: database.Database, principal: Principal, runs: int) -> tuple[float, float, int]:
-    """(best, median) seconds of the year-by-week-and-severity request, and how many cells it answered."""
+async def measure(db: database.Database, principal: Principal, runs: int, warmup: int) -> None:
+    """Time the year-by-week-and-severity request: best, median, CPU, cells."""
     now = now_ms()
     request = IncidentsMetricsRequest(
         created_date=DateFilter(type="range", after=to_rfc3339(now - YEAR_MS), before=to_rfc3339(now)),
         group_by="severity",
         bucket="week",
     )
-    times, cells = [], 0
+    for _ in range(warmup):
+        await metrics.incident_metrics(db, principal, request)
+    times, cpu, cells, counted = [], [], 0, 0
     for _ in range(runs):
-        started = time.perf_counter()
-        cells = len(await metrics.incident_metrics(db, principal, request))
+        started, started_cpu = time.perf_counter(), time.process_time()
+        answer = await metrics.incident_metrics(db, principal, request)
         times.append(time.perf_counter() - started)
-    return min(times), statistics.median(times), cells
+        cpu.append(time.process_time() - started_cpu)
+        cells, counted = len(answer), sum(entry.count for entry in answer)
+    print(
+        f"    best {min(times) * 1000:6.0f} ms, median {statistics.median(times) * 1000:6.0f} ms, "
+        f"CPU median {statistics.median(cpu) * 1000:6.0f} ms ({cells} week x severity cells, {counted:,} incidents; "
+        f"{machine_line()})",
+        flush=True,
+    )
 
 
 async def main(arguments: argparse.Namespace) -> None:
-    target = arguments.database
-    if target == "sqlite":
-        url = f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'metrics.db'}"
-        admin_dsn = None
-    else:
-        admin_dsn = normalize_database_url(target).replace("postgresql+asyncpg://", "postgresql://")
-        name = "incidentd_bench_metrics"
-        conn = await asyncpg.connect(admin_dsn)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-        await conn.close()
-        url = sa.engine.make_url(normalize_database_url(target)).set(database=name).render_as_string(False)
-    db = database.Database(Settings(database_url=url, auto_migrate=False))
-    try:
-        await database.upgrade(db.engine)
-        created = await identity.bootstrap(db, admin_email="admin@bench.test")
-        assert created is not None
-        principal = Principal(created.org, created.admin_number, "dev_user", role=ADMIN)
-        seeded = 0
-        print(f"database: {target}", flush=True)
+    async with bench_database(arguments) as db:
+        principal = await bench_admin(db)
+        seeded = await incident_count(db)
+        print(f"  {seeded:,} incidents already", flush=True)
         for count in [int(value) for value in arguments.counts.split(",")]:
-            started = time.perf_counter()
-            await seed(db, count=count - seeded, rng_seed=count)
-            elapsed = time.perf_counter() - started
-            print(f"  seeded {count - seeded:,} more incidents in {elapsed:.0f} s", flush=True)
-            seeded = count
-            best, median, cells = await measure(db, principal, arguments.runs)
-            print(
-                f"  {seeded:>9,} incidents: best {best * 1000:7.0f} ms, median {median * 1000:7.0f} ms "
-                f"({cells} week x severity cells)",
-                flush=True,
-            )
-    finally:
-        await db.dispose()
-        if admin_dsn is not None and not arguments.keep:
-            conn = await asyncpg.connect(admin_dsn)
-            await conn.execute('DROP DATABASE IF EXISTS "incidentd_bench_metrics" WITH (FORCE)')
-            await conn.close()
+            seeded = await seed_up_to(db, seeded, count)
+            if arguments.runs:
+                print(f"  {seeded:,} incidents, {arguments.runs} runs:", flush=True)
+                await measure(db, principal, arguments.runs, arguments.warmup)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("database", help="sqlite, or a PostgreSQL server URL")
+    add_database_arguments(parser, NAME)
     parser.add_argument("--counts", default="100000,300000,1000000", help="org sizes to measure at, ascending")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--keep", action="store_true", help="PostgreSQL: keep the database afterwards")
+    parser.add_argument("--runs", type=int, default=3, help="timed requests at each size; 0: only seed")
+    parser.add_argument("--warmup", type=int, default=1, help="requests before those timed")
     asyncio.run(main(parser.parse_args()))
