@@ -3,7 +3,7 @@ bucket, computed by the database in one statement (no incident is loaded into Py
 
 Durations come from the dates (see `durations`); percentiles are exact and discrete (the value at rank
 ceil(p * n) of the group's n values in ascending order): PostgreSQL's percentile_disc, and on SQLite (which has
-none before 3.47) the aggregate `incidentd_percentiles` registered on every connection (`kit/percentiles.py`),
+none before 3.47) the aggregate `incidentd_stats` registered on every connection (`kit/percentiles.py`),
 with the same rank, so both answer the same values."""
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.incidents.repository import grouped_source
 from incidentd.incidents.tables import incidents
+from incidentd.kit import percentiles
 from incidentd.sqlite_inline import off_loop
 
 Bucket = Literal["day", "week", "month"]
 DAY_MS = 86_400_000
 WEEK_MS = 7 * DAY_MS
 MONDAY_MS = 4 * DAY_MS  # 1970-01-05, the first Monday after the epoch: weeks start on Mondays (ISO 8601)
-PERCENTS = (50, 90, 99)
+PERCENTS = percentiles.PERCENTS
 # The durations, each from the start of an incident (identified_date, else created_date) to one of its dates.
 DURATIONS = {
     "time_to_acknowledge": "acknowledged_date",
@@ -33,15 +34,20 @@ DURATIONS = {
 }
 
 
-def durations() -> dict[str, Any]:
+def durations(on_postgresql: bool) -> dict[str, Any]:
     """Each duration's SQL expression, in milliseconds: NULL while its date is unset (a skipped stage counts in
     no statistic of that duration), and 0 when its date lies before the start (dates set by hand out of order
     never make a negative duration)."""
     start = sa.func.coalesce(incidents.c.identified_date, incidents.c.created_date)
-    found = {}
+    found: dict[str, Any] = {}
     for name, column in DURATIONS.items():
         end = incidents.c[column]
-        found[name] = sa.case((end.is_(None), sa.null()), (end < start, sa.literal(0)), else_=end - start)
+        if on_postgresql:
+            found[name] = sa.case((end.is_(None), sa.null()), (end < start, sa.literal(0)), else_=end - start)
+        else:
+            # SQLite's max() of several values is NULL when one is: the same rule in a third of the instructions
+            # (the expression runs for every match).
+            found[name] = sa.func.max(end - start, 0)
     return found
 
 
@@ -99,53 +105,46 @@ async def aggregates(
     source, key = grouped_source(group_by) if group_by else (incidents, sa.null())
     bucketed = bucket_start(conn, bucket, incidents.c[bucket_date]) if bucket else sa.null()
     target, closed = incidents.c.target_close_date, incidents.c.actual_close_date
-    breached = sa.and_(
-        target.is_not(None),
-        sa.or_(sa.and_(closed.is_not(None), closed > target), sa.and_(closed.is_(None), target < now)),
-    )
-    measured = durations()
-    columns: list[Any] = [
-        key.label("g"),
-        bucketed.label("b"),
-        sa.case((closed.is_(None), 1), else_=0).label("open"),
-        sa.case((target.is_not(None), 1), else_=0).label("with_target"),
-        sa.case((breached, 1), else_=0).label("breached"),
-    ]
-    for index, expression in enumerate(measured.values()):
-        columns.append(expression.label(f"d{index}"))
+    on_postgresql = conn.dialect.name == "postgresql"
+    measured = durations(on_postgresql)
+    columns: list[Any] = [key.label("g"), bucketed.label("b"), closed.label("closed"), target.label("target")]
+    columns += [expression.label(f"d{index}") for index, expression in enumerate(measured.values())]
     where = [*clauses, incidents.c[bucket_date].is_not(None)] if bucket else list(clauses)
     base = sa.select(*columns).select_from(source).where(*where).subquery("base")
-    cell = [base.c.g, base.c.b]
-    totals: list[Any] = [*cell, sa.func.count(), sa.func.sum(base.c.open)]
-    totals += [sa.func.sum(base.c.with_target), sa.func.sum(base.c.breached)]
-    for index in range(len(measured)):
-        value = base.c[f"d{index}"]
-        totals += [sa.func.count(value), sa.func.sum(value), sa.func.max(value)]
-    on_postgresql = conn.dialect.name == "postgresql"
-    totals += [_percentiles(base.c[f"d{index}"], on_postgresql) for index in range(len(measured))]
+    # Breached: closed after the target, or still open with the target passed (NULL without a target: not counted).
+    breached = sa.case((sa.func.coalesce(base.c.closed, now) > base.c.target, 1))
+    totals: list[Any] = [base.c.g, base.c.b, sa.func.count(), sa.func.count(base.c.closed)]
+    totals += [sa.func.count(base.c.target), sa.func.count(breached)]
+    values = [base.c[f"d{index}"] for index in range(len(measured))]
+    if on_postgresql:
+        for value in values:
+            totals += [sa.func.count(value), sa.func.sum(value), sa.func.max(value), _percentile_disc(value)]
+    else:
+        # SQLite: the aggregate kit/percentiles.py registers on every connection, with the same ranks.
+        totals.append(sa.func.incidentd_stats(*values))
     with off_loop():
-        rows = (await conn.execute(sa.select(*totals).group_by(*cell))).all()
-    width = 6 + 3 * len(measured)
+        # The bucket first: rows come in created_date order, so SQLite's grouping sort gets them nearly sorted.
+        rows = (await conn.execute(sa.select(*totals).group_by(base.c.b, base.c.g))).all()
     found = []
     for row in rows:
-        stats = {}
-        values = [v for stored in row[width:] for v in _picked(stored, on_postgresql)]
-        for index, name in enumerate(measured):
-            count, total, maximum = row[6 + index * 3 : 9 + index * 3]
-            chosen = values[index * len(PERCENTS) : (index + 1) * len(PERCENTS)]
-            stats[name] = Duration(
-                int(count),
-                int(total or 0),
-                None if maximum is None else int(maximum),
-                dict(zip(PERCENTS, chosen, strict=True)),
-            )
+        if on_postgresql:
+            stored = [row[6 + index * 4 : 10 + index * 4] for index in range(len(measured))]
+            columns_stats = [
+                (int(count), int(total or 0), maximum, tuple(picked) if picked else (None,) * len(PERCENTS))
+                for count, total, maximum, picked in stored
+            ]
+        else:
+            columns_stats = percentiles.parse(row[6], len(measured))
         found.append(
             Aggregate(
                 key=row[0],
                 bucket=None if row[1] is None else int(row[1]),
                 count=int(row[2]),
-                open_count=int(row[3]),
-                durations=stats,
+                open_count=int(row[2]) - int(row[3]),
+                durations={
+                    name: Duration(count, total, maximum, dict(zip(PERCENTS, picked, strict=True)))
+                    for name, (count, total, maximum, picked) in zip(measured, columns_stats, strict=True)
+                },
                 with_target=int(row[4]),
                 breached=int(row[5]),
             )
@@ -153,22 +152,10 @@ async def aggregates(
     return found
 
 
-def _percentiles(value: Any, on_postgresql: bool) -> Any:
-    """The aggregate giving `value`'s discrete percentiles PERCENTS within a cell, in the same scan as the counts."""
-    if on_postgresql:
-        # PostgreSQL's ordered-set aggregate (rank ceil(p n), p a double: for these p and any n below 2^40 the
-        # product rounds to the exact rank), four times faster than ranking rows with window functions.
-        fractions = postgresql.array([sa.literal(percent / 100, sa.Float) for percent in PERCENTS])
-        disc = sa.func.percentile_disc(fractions).within_group(value.asc())
-        return sa.type_coerce(disc, postgresql.ARRAY(sa.BigInteger))
-    # SQLite: the aggregate kit/percentiles.py registers on every connection, with the same ranks.
-    return sa.func.incidentd_percentiles(value, ",".join(str(percent) for percent in PERCENTS))
-
-
-def _picked(stored: Any, on_postgresql: bool) -> tuple[int | None, ...]:
-    """The percentiles as `_percentiles` answered them (NULL for a duration no incident of the cell has)."""
-    if stored is None:
-        return (None,) * len(PERCENTS)
-    if on_postgresql:
-        return tuple(int(value) for value in stored)
-    return tuple(int(value) for value in stored.split(","))
+def _percentile_disc(value: Any) -> Any:
+    """PostgreSQL's ordered-set aggregate for `value`'s percentiles PERCENTS in the cell (rank ceil(p n), p a double:
+    for these p and any n below 2^40 the product rounds to the exact rank), in the same scan as the counts; four
+    times faster than ranking rows with window functions."""
+    fractions = postgresql.array([sa.literal(percent / 100, sa.Float) for percent in PERCENTS])
+    disc = sa.func.percentile_disc(fractions).within_group(value.asc())
+    return sa.type_coerce(disc, postgresql.ARRAY(sa.BigInteger))

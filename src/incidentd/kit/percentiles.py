@@ -1,19 +1,23 @@
-"""Exact discrete percentiles for SQLite, whose 3.40 (Debian 12's) has no percentile function: an aggregate
-registered on every connection, answering what PostgreSQL's `percentile_disc` does.
+"""Exact statistics of integer columns for SQLite, whose 3.40 (Debian 12's) has no percentile function: an
+aggregate registered on every connection that answers, per group, what PostgreSQL answers with count, sum, max
+and `percentile_disc`.
 
-`incidentd_percentiles(value, percents)` takes integer values (NULLs are skipped) and a constant text of whole
-percents ("50,90,99"), and answers the value at rank ceil(p * n / 100) of the n values in ascending order for
-each p, as text in the same order ("v50,v90,v99"), or NULL without values. Ranking the rows with window
-functions instead cost a sort of every value per percentile column (500,000 matches: about 2 s of a metrics
-request; docs/performance.md, "Metrics"). In a GROUP BY, SQLite sorts the rows by group first and runs the
-aggregate group after group, so it holds one group's values at a time.
+`incidentd_stats(value1, value2, ...)` takes one or more integer columns (NULLs skipped column by column) and
+answers for each column "count,sum,max,p50,p90,p99" (the percentiles of PERCENTS, each the value at rank
+ceil(p * n / 100) of the column's n values in ascending order), columns separated by ";", a column without values
+as "0". Why an aggregate in Python: ranking rows with window functions cost a sort of every value per column
+(500,000 matches: about 2 s of a metrics request), and one call per row that keeps the row's values costs SQLite
+less than one call per column or SQL's own count/sum/max beside it (measured in docs/performance.md, "Metrics").
+In a GROUP BY, SQLite sorts the rows by group first and runs the aggregate group after group, so it holds one
+group's values at a time; no row of the table reaches the caller.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-NAME = "incidentd_percentiles"
+NAME = "incidentd_stats"
+PERCENTS = (50, 90, 99)
 
 
 def rank(percent: int, count: int) -> int:
@@ -21,27 +25,47 @@ def rank(percent: int, count: int) -> int:
     return (percent * count + 99) // 100
 
 
-class DiscretePercentiles:
-    """The aggregate's state: the group's values, sorted once at the end."""
+class ColumnStats:
+    """The aggregate's state: the group's rows of values, measured column by column at the end."""
+
+    __slots__ = ("rows",)
 
     def __init__(self) -> None:
-        self.values: list[int] = []
-        self.percents = ""
+        self.rows: list[tuple[int | None, ...]] = []
 
-    def step(self, value: int | None, percents: str) -> None:
-        if value is not None:
-            self.values.append(value)
-        self.percents = percents
+    def step(self, *values: int | None) -> None:
+        self.rows.append(values)
 
     def finalize(self) -> str | None:
-        values = self.values
-        if not values:
+        if not self.rows:
             return None
-        values.sort()
-        count = len(values)
-        return ",".join(str(values[rank(int(percent), count) - 1]) for percent in self.percents.split(","))
+        parts = []
+        for column in zip(*self.rows, strict=True):
+            present = sorted(value for value in column if value is not None)
+            count = len(present)
+            if not count:
+                parts.append("0")
+                continue
+            picked = [present[rank(percent, count) - 1] for percent in PERCENTS]
+            parts.append(",".join(str(value) for value in (count, sum(present), present[-1], *picked)))
+        return ";".join(parts)
+
+
+Stats = tuple[int, int, int | None, tuple[int | None, ...]]  # count, sum, max, percentiles
+
+
+def parse(answer: str | None, columns: int) -> list[Stats]:
+    """`incidentd_stats`'s answer as (count, sum, max, percentiles) per column."""
+    empty: Stats = (0, 0, None, (None,) * len(PERCENTS))
+    if answer is None:
+        return [empty] * columns
+    found: list[Stats] = []
+    for part in answer.split(";"):
+        numbers = [int(value) for value in part.split(",")]
+        found.append((numbers[0], numbers[1], numbers[2], tuple(numbers[3:])) if numbers[0] else empty)
+    return found
 
 
 def register(connection: sqlite3.Connection) -> None:
-    """Make `incidentd_percentiles` available on a new SQLite connection."""
-    connection.create_aggregate(NAME, 2, DiscretePercentiles)  # type: ignore[arg-type]
+    """Make `incidentd_stats` available on a new SQLite connection."""
+    connection.create_aggregate(NAME, -1, ColumnStats)  # type: ignore[arg-type]
