@@ -120,8 +120,8 @@ async def aggregates(
         for value in values:
             totals += [sa.func.count(value), sa.func.sum(value), sa.func.max(value), _percentile_disc(value)]
     else:
-        # SQLite: the aggregate kit/percentiles.py registers on every connection, with the same ranks.
-        totals.append(sa.func.incidentd_stats(*values))
+        # SQLite: the aggregate kit/percentiles.py registers on every connection, with the same ranks (-1: no value).
+        totals.append(sa.func.incidentd_stats(*(sa.func.coalesce(value, -1) for value in values)))
     with off_loop():
         # The bucket first: rows come in created_date order, so SQLite's grouping sort gets them nearly sorted.
         rows = (await conn.execute(sa.select(*totals).group_by(base.c.b, base.c.g))).all()
