@@ -1,6 +1,6 @@
 """What one incidents.metrics request costs as an org grows: a year of incidents by week and severity (about
-53 weeks x 5 severities), on SQLite or PostgreSQL, measured through the service layer (filters, the one SQL
-statement, group keys; everything but HTTP).
+53 weeks x 5 severities), once by created date and once by close date, on SQLite or PostgreSQL, measured through
+the service layer (filters, the one SQL statement, group keys; everything but HTTP).
 
 Seeds the org in steps with the project's seeder (`incidentd seed`: two years of incidents, every stage with its
 dates), and after each step times the request (best and median of --runs, after --warmup runs not counted) and
@@ -37,28 +37,31 @@ NAME = "incidentd_bench_metrics"
 
 
 async def measure(db: database.Database, principal: Principal, runs: int, warmup: int) -> None:
-    """Time the year-by-week-and-severity request: best, median, CPU, cells."""
+    """Time a year by week and severity, bucketed by created date and by close date: best, median, CPU, cells."""
     now = now_ms()
-    request = IncidentsMetricsRequest(
-        created_date=DateFilter(type="range", after=to_rfc3339(now - YEAR_MS), before=to_rfc3339(now)),
-        group_by="severity",
-        bucket="week",
-    )
-    for _ in range(warmup):
-        await metrics.incident_metrics(db, principal, request)
-    times, cpu, cells, counted = [], [], 0, 0
-    for _ in range(runs):
-        started, started_cpu = time.perf_counter(), time.process_time()
-        answer = await metrics.incident_metrics(db, principal, request)
-        times.append(time.perf_counter() - started)
-        cpu.append(time.process_time() - started_cpu)
-        cells, counted = len(answer), sum(entry.count for entry in answer)
-    print(
-        f"    best {min(times) * 1000:6.0f} ms, median {statistics.median(times) * 1000:6.0f} ms, "
-        f"CPU median {statistics.median(cpu) * 1000:6.0f} ms ({cells} week x severity cells, {counted:,} incidents; "
-        f"{machine_line()})",
-        flush=True,
-    )
+    year = DateFilter(type="range", after=to_rfc3339(now - YEAR_MS), before=to_rfc3339(now))
+    requests = {
+        "created_date": IncidentsMetricsRequest(created_date=year, group_by="severity", bucket="week"),
+        "actual_close_date": IncidentsMetricsRequest(
+            actual_close_date=year, group_by="severity", bucket="week", bucket_date="actual_close_date"
+        ),
+    }
+    for date, request in requests.items():
+        for _ in range(warmup):
+            await metrics.incident_metrics(db, principal, request)
+        times, cpu, cells, counted = [], [], 0, 0
+        for _ in range(runs):
+            started, started_cpu = time.perf_counter(), time.process_time()
+            answer = await metrics.incident_metrics(db, principal, request)
+            times.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - started_cpu)
+            cells, counted = len(answer), sum(entry.count for entry in answer)
+        print(
+            f"    {date:17}  best {min(times) * 1000:6.0f} ms, median {statistics.median(times) * 1000:6.0f} ms, "
+            f"CPU median {statistics.median(cpu) * 1000:6.0f} ms ({cells} week x severity cells, "
+            f"{counted:,} incidents; {machine_line()})",
+            flush=True,
+        )
 
 
 async def main(arguments: argparse.Namespace) -> None:
