@@ -152,7 +152,7 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 
 # On a Citus coordinator a copy of the template is a CREATE DATABASE on every node, about 3.5 s a test on 2 cores
 # (the suite would take over an hour), so each test process keeps one copy and empties it before each test
-# instead: every table's rows deleted (children first), the sequences set back to 1, about 0.1 s. A test that changed
+# instead: every table's rows deleted (children first), the sequences set back to 1, about 0.2 s. A test that changed
 # the schema (a migration test that downgrades) leaves another fingerprint, and the copy is then made anew.
 _SCHEMA_FINGERPRINT = """
 SELECT md5(string_agg(part, '|' ORDER BY part)) FROM (
@@ -234,7 +234,7 @@ def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
         shutil.copyfile(database_template, target)
         yield f"sqlite+aiosqlite:///{target}"
         return
-    if asyncio.run(_workers()):
+    if ON_CITUS:
         yield _pg_url(asyncio.run(_reused_citus_database(database_template)))
         return
     name = f"incidentd_t_{os.getpid()}_{next(_sequence)}"
