@@ -98,6 +98,23 @@ async def _create_database(name: str, template: str | None = None) -> None:
         )
 
 
+def _on_citus() -> bool:
+    return ON_POSTGRES and bool(asyncio.run(_workers()))
+
+
+ON_CITUS = _on_citus()
+
+
+def across_on_citus(revision: str) -> pytest.MarkDecorator:
+    """Skip, on Citus only, a test that migrates step by step across `revision`: a migration creating a table
+    with foreign keys to org tables, which Citus refuses once those are distributed (docs/scaling.md)."""
+    return pytest.mark.skipif(
+        ON_CITUS,
+        reason=f"on Citus, migration {revision} creates a table with foreign keys to distributed tables, which "
+        "Citus refuses on an already distributed schema; this test upgrades across it step by step",
+    )
+
+
 _KICK = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()"
 
 
@@ -130,15 +147,95 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     asyncio.run(_migrate(_pg_url(name)))
     yield name
     asyncio.run(_drop_database(name))
+    asyncio.run(_drop_database(f"incidentd_r_{os.getpid()}"))  # this process's reused copy on Citus, if any
+
+
+# On a Citus coordinator a copy of the template is a CREATE DATABASE on every node, about 3.5 s a test on 2 cores
+# (the suite would take over an hour), so each test process keeps one copy and empties it before each test
+# instead: every table's rows deleted (children first), the sequences set back to 1, about 0.2 s. A test that changed
+# the schema (a migration test that downgrades) leaves another fingerprint, and the copy is then made anew.
+_SCHEMA_FINGERPRINT = """
+SELECT md5(string_agg(part, '|' ORDER BY part)) FROM (
+    SELECT c.relname || ':' || c.relkind::text || ':' || coalesce(string_agg(a.attname || ' '
+           || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull, ',' ORDER BY a.attnum), '') AS part
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+    LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    GROUP BY c.relname, c.relkind
+    UNION ALL
+    SELECT con.conname || ':' || pg_get_constraintdef(con.oid) FROM pg_constraint con
+    JOIN pg_namespace n ON n.oid = con.connamespace AND n.nspname = 'public'
+    UNION ALL
+    SELECT 'version:' || version_num FROM alembic_version
+) parts
+"""
+# The tables, each after every table whose foreign keys point at it (children first).
+_CHILDREN_FIRST = """
+WITH RECURSIVE tables AS (
+    SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+      AND c.relname <> 'alembic_version'
+), depth(oid, level) AS (
+    SELECT oid, 0 FROM tables
+    UNION ALL
+    SELECT con.conrelid, depth.level + 1 FROM depth
+    JOIN pg_constraint con ON con.contype = 'f' AND con.confrelid = depth.oid AND con.conrelid <> depth.oid
+    WHERE depth.level < 20
+)
+SELECT t.relname FROM tables t JOIN depth d ON d.oid = t.oid GROUP BY t.relname ORDER BY max(d.level) DESC, t.relname
+"""
+_SEQUENCES = (
+    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = 'public' AND c.relkind = 'S'"
+)
+_reused: dict[str, str] = {}  # this process's Citus copy -> its schema fingerprint when it was made
+
+
+def _dsn(name: str) -> str:
+    return _pg_url(name).replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def _reused_citus_database(template: str) -> str:
+    """This process's copy of the template on a Citus coordinator, emptied (made anew if its schema changed)."""
+    name = f"incidentd_r_{os.getpid()}"
+    if name in _reused:
+        conn = await asyncpg.connect(_dsn(name))
+        try:
+            await conn.execute(_KICK.format(name))  # a server or pool a test left behind must not write on
+            if await conn.fetchval(_SCHEMA_FINGERPRINT) == _reused[name]:
+                tables = [row["relname"] for row in await conn.fetch(_CHILDREN_FIRST)]
+                sequences = [row["relname"] for row in await conn.fetch(_SEQUENCES)]
+                async with conn.transaction():
+                    # dev_orgs is a reference table: Citus refuses to write it after parallel deletes elsewhere
+                    await conn.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
+                    for table in tables:
+                        await conn.execute(f'DELETE FROM "{table}"')
+                for sequence in sequences:
+                    # (Citus refuses ALTER SEQUENCE ... RESTART on a sequence its tables use; setval works)
+                    await conn.execute("SELECT setval($1::regclass, 1, false)", f'"{sequence}"')
+                return name
+        finally:
+            await conn.close()
+    await _drop_database(name)
+    await _create_database(name, template)
+    conn = await asyncpg.connect(_dsn(name))
+    try:
+        _reused[name] = await conn.fetchval(_SCHEMA_FINGERPRINT)
+    finally:
+        await conn.close()
+    return name
 
 
 @pytest.fixture
 def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
-    """A fresh migrated database for one test."""
+    """A fresh migrated database for one test (on Citus an emptied one: see _reused_citus_database)."""
     if not ON_POSTGRES:
         target = tmp_path / "incidentd.db"
         shutil.copyfile(database_template, target)
         yield f"sqlite+aiosqlite:///{target}"
+        return
+    if ON_CITUS:
+        yield _pg_url(asyncio.run(_reused_citus_database(database_template)))
         return
     name = f"incidentd_t_{os.getpid()}_{next(_sequence)}"
     asyncio.run(_create_database(name, database_template))
@@ -163,7 +260,11 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=database_url,
         auto_migrate=False,
-        db_wait_seconds=2.0,
+        # On Citus a new connection's first query with an array parameter costs about 0.5 s (asyncpg asks the
+        # catalog, Citus's included, about the type) and each statement is a hop more: a burst of requests that
+        # opens the whole pool, or queues on one org's counter row (50 parallel creates), waits for its
+        # connection far longer than 2 s on 2 shared cores.
+        db_wait_seconds=30.0 if ON_CITUS else 2.0,
         log_format="console",
         artifacts_dir=str(tmp_path / "artifacts"),
         webhook_delivery=False,  # tests of webhooks turn it on

@@ -70,7 +70,9 @@ async def attach(
         .values(
             parent_kind=parent_kind,
             parent_number=parent_number,
-            parent_position=sa.case(positions, value=artifacts.c.number),
+            # a searched CASE: Citus deparses a simple one (CASE number WHEN ...) into a comparison of number
+            # with a boolean when it sends the UPDATE to the shard
+            parent_position=sa.case(*((artifacts.c.number == number, index) for number, index in positions.items())),
         )
     )
 

@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from incidentd import citus
 from incidentd.idempotency.tables import idempotency_keys as keys
 
 
@@ -45,6 +46,10 @@ async def claim(
 
 async def set_lock_timeout(conn: AsyncConnection, seconds: float | None) -> None:
     """PostgreSQL: bound how long the rest of the transaction waits for row locks (None: the server's default)."""
+    if await citus.in_use(conn):
+        # The row locks are taken on the worker holding the org's shard; Citus sends SET LOCAL there only when
+        # asked to (also to a worker connection the transaction opened before).
+        await conn.execute(sa.text("SET LOCAL citus.propagate_set_commands TO 'local'"))
     if seconds is None:
         await conn.execute(sa.text("SET LOCAL lock_timeout TO DEFAULT"))
     else:

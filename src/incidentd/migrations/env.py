@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import sqlalchemy as sa
 from alembic import context
 from sqlalchemy.engine import Connection
 
@@ -25,10 +26,16 @@ def _run(connection: Connection) -> None:
         # The search index is written by SQL of its own (an FTS5 table on SQLite), not SQLAlchemy metadata.
         include_name=lambda name, kind, _: kind != "table" or name not in INDEX_TABLES,
     )
+    citus = is_citus(connection)
     with context.begin_transaction():
+        if citus:
+            # One migration's transaction may touch distributed tables (one connection per shard, in parallel)
+            # and then dev_orgs, a reference table, which Citus refuses after parallel access in a transaction;
+            # one connection per node for the whole upgrade is what it accepts.
+            connection.execute(sa.text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"))
         context.run_migrations()
         # On a Citus coordinator, what the migrations created becomes distributed (a no-op once it is).
-        if is_citus(connection):
+        if citus:
             distribute(connection)
 
 
