@@ -84,10 +84,21 @@ async def _create_database(name: str, template: str | None = None) -> None:
     nodes = [(coordinator.host or "127.0.0.1", coordinator.port or 5432), *workers]
     create = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
     for host, port in nodes if workers else nodes[:1]:
-        if template and workers:
-            # Citus's maintenance daemon stays connected to the template; stopped, it is started again on use.
+        if not (template and workers):
+            await _on_node(host, port, "postgres", create)
+            continue
+        # Citus's maintenance daemon stays connected to the template; stopped, it is started again on use, and may
+        # reconnect between the kick and the copy ("source database is being accessed by other users"): kick and
+        # copy again, a bounded number of times.
+        for attempt in range(_COPY_ATTEMPTS):
             await _on_node(host, port, "postgres", _KICK.format(template))
-        await _on_node(host, port, "postgres", create)
+            try:
+                await _on_node(host, port, "postgres", create)
+                break
+            except asyncpg.exceptions.ObjectInUseError:
+                if attempt == _COPY_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
     if workers and template is None:
         for host, port in workers:
             await _on_node(host, port, name, "CREATE EXTENSION citus")
@@ -115,6 +126,7 @@ def across_on_citus(revision: str) -> pytest.MarkDecorator:
     )
 
 
+_COPY_ATTEMPTS = 10
 _KICK = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()"
 
 
