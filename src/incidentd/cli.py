@@ -187,6 +187,29 @@ def db_reindex_search(database_url: str = DatabaseOption) -> None:
     typer.echo(f"search index rebuilt: {count} incidents")
 
 
+@db_app.command("refresh-documents")
+def db_refresh_documents(
+    org: str = typer.Option(None, "--org", help="Only this org (slug); default: every org."),
+    database_url: str = DatabaseOption,
+) -> None:
+    """Store the answer of every incident whose stored document is missing or stale (imported or seeded incidents,
+    incidents that name a renamed tag, part, account, article or artifact): until then their reads render them
+    anew. 200 incidents per transaction, each locked meanwhile; the server may keep running."""
+    from incidentd.incidents import documents
+
+    settings = command_settings(database_url=database_url)
+
+    async def work(db: database.Database) -> int:
+        async with db.read() as conn:
+            slugs = [org] if org else [row.slug for row in await identity.list_orgs(conn)]
+            scopes = [await identity.find_org(conn, settings.don_partition, slug) for slug in slugs]
+        return sum([await documents.refresh(db, scope) for scope in scopes])
+
+    started = time.perf_counter()
+    stored = run_with_database(settings, work)
+    typer.echo(f"stored {stored} incident documents in {time.perf_counter() - started:.1f} s")
+
+
 @org_app.command("create")
 def org_create(
     display_name: str = typer.Argument(..., help="The org's name."),

@@ -119,6 +119,7 @@ async def update(db: Database, principal: Principal, request: schemas.AccountsUp
         if request.websites is not UNSET and request.websites.set is not None:
             values["websites"] = _distinct(request.websites.set)
         await repository.update_account(conn, org.dev_org_id, row.number, **values)
+        await counters.summaries_changed(conn, org.dev_org_id)  # stored incident documents name it
         updated = (await repository.get_accounts(conn, org.dev_org_id, [row.number]))[row.number]
         return (await _render(conn, org, [updated]))[0]
 
@@ -128,6 +129,7 @@ async def delete(db: Database, principal: Principal, reference: str) -> None:
     async with db.write() as conn:
         row = await _existing(conn, principal.org, reference)
         await repository.delete_account(conn, principal.org.dev_org_id, row.number)
+        await counters.summaries_changed(conn, principal.org.dev_org_id)  # stored incident documents name it
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,7 @@ async def update(db: Database, principal: Principal, request: schemas.ArticlesUp
         if request.artifacts is not UNSET and request.artifacts.set is not None:
             await _attach(conn, org, row.number, request.artifacts.set, "artifacts.set")
         await repository.update_article(conn, org.dev_org_id, row.number, **values)
+        await counters.summaries_changed(conn, org.dev_org_id)  # stored incident documents name it
         return await _reload(conn, org, row.number)
 
 
@@ -153,6 +154,7 @@ async def delete(db: Database, principal: Principal, reference: str) -> None:
         row = await _existing(conn, org, reference)
         await artifacts.detach(conn, org, parent_kind=PARENT_KIND, parent_number=row.number)
         await repository.delete_article(conn, org.dev_org_id, row.number)
+        await counters.summaries_changed(conn, org.dev_org_id)  # stored incident documents name it
 
 
 @dataclass(frozen=True)

@@ -265,6 +265,7 @@ async def _publish(
             )
             if not recorded:
                 raise Conflict(f"artifact '{org.don('artifact', row.number)}' has its content already")
+            await counters.summaries_changed(conn, org.dev_org_id)  # stored incident documents name it
             # Inside the transaction: if the rename fails nothing is recorded; if the commit fails, a retried
             # upload replaces the file.
             await store.publish(received, row.storage_key)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.customization import service as customization
-from incidentd.incidents import history, repository, schemas, stages, writing
+from incidentd.incidents import documents, history, repository, schemas, stages, writing
 from incidentd.incidents.reading import LEAF_TYPE
 from incidentd.incidents.rendering import Summaries, render
 from incidentd.incidents.tables import incidents
@@ -97,6 +97,7 @@ async def put(
         row = await repository.update(conn, org.dev_org_id, number, columns)
         await repository.replace_links(conn, org.dev_org_id, number, links)
         await repository.replace_custom_values(conn, org.dev_org_id, number, schema.custom_fields)
+        await documents.forget(conn, org, [number])  # rendered again on reads, until `documents.refresh`
     else:
         if number is None:
             number = await counters.allocate(conn, org.dev_org_id, "incident")

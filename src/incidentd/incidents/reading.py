@@ -16,7 +16,7 @@ from incidentd.customization import service as customization
 from incidentd.customization.schemas import FieldDescriptor
 from incidentd.db import Database
 from incidentd.errors import BadRequestError, InvalidField, NotFound
-from incidentd.incidents import filters, repository, schemas
+from incidentd.incidents import documents, filters, repository, schemas
 from incidentd.incidents.rendering import render
 from incidentd.kit import cursors, ids, pages
 from incidentd.kit.time import now_ms
@@ -29,10 +29,16 @@ FEW_MATCHES_AT_LEAST = 256
 # get -------------------------------------------------------------------------------------------------
 
 
-async def get(db: Database, principal: Principal, reference: str) -> schemas.Incident:
-    number = incident_number(principal.org, reference)
+async def get(db: Database, principal: Principal, reference: str, *, encoded: bool = False) -> schemas.Incident:
+    """The incident, from its stored document when that is current (one statement, no rendering). `encoded`: the
+    answer is only encoded, so a document is passed on as its bytes (`documents.wire`)."""
+    org = principal.org
+    number = incident_number(org, reference)
     async with db.read() as conn:
-        return await _fetch(conn, principal.org, number, reference)
+        body = await documents.current(conn, org, number) if number else None
+        if body is not None:
+            return documents.wire(body) if encoded else documents.decoded(body)
+        return await _fetch(conn, org, number, reference)
 
 
 def incident_number(org: OrgScope, reference: str) -> int:
@@ -114,8 +120,11 @@ def _custom_field_keys(
     return keys
 
 
-async def list_incidents(db: Database, principal: Principal, request: schemas.IncidentsListRequest) -> IncidentsPage:
-    """A page of the incidents that match every filter, in the requested order, with keyset cursors."""
+async def list_incidents(
+    db: Database, principal: Principal, request: schemas.IncidentsListRequest, *, encoded: bool = False
+) -> IncidentsPage:
+    """A page of the incidents that match every filter, in the requested order, with keyset cursors; incidents
+    with a current stored document are taken from it (`encoded` as in `get`)."""
     org = principal.org
     sort = filters.parse_sort(request.sort_by)
     limit = pages.page_limit(request.limit)
@@ -124,12 +133,25 @@ async def list_incidents(db: Database, principal: Principal, request: schemas.In
     async with db.read() as conn:
         clauses = repository.where(org.dev_org_id, await filter_spec(conn, org, request, now_ms()))
         window = await walk(conn, clauses, sort, boundary=boundary, backwards=backwards, limit=limit)
-        rendered = await render(conn, org, window.rows)
+        incidents = await from_documents(conn, org, window.rows, encoded=encoded)
     return IncidentsPage(
-        rendered,
+        incidents,
         cursors.encode(["list", *window.last], "after", fingerprint) if window.last else None,
         cursors.encode(["list", *window.first], "before", fingerprint) if window.first else None,
     )
+
+
+async def from_documents(
+    conn: AsyncConnection, org: OrgScope, rows: list[Row[Any]], *, encoded: bool
+) -> list[schemas.Incident]:
+    """The incidents of `rows` in order: each from its current stored document, the others rendered."""
+    numbers = [row.number for row in rows]
+    found = await documents.current_many(conn, org, numbers)
+    missing = [row for row in rows if row.number not in found]
+    rendered = dict(
+        zip((row.number for row in missing), await render(conn, org, missing) if missing else [], strict=True)
+    )
+    return documents.documents_or_rendered(found, rendered, numbers, encoded=encoded)
 
 
 def _position(

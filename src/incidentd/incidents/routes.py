@@ -30,13 +30,13 @@ async def create_incident(
 async def get_incident(
     data: schemas.IncidentsGetRequest, principal: Principal, db: Database
 ) -> schemas.IncidentResponse:
-    return schemas.IncidentResponse(incident=await service.get(db, principal, data.id))
+    return schemas.IncidentResponse(incident=await service.get(db, principal, data.id, encoded=True))
 
 
 async def list_incidents(
     data: schemas.IncidentsListRequest, principal: Principal, db: Database
 ) -> schemas.IncidentsListResponse:
-    page = await service.list_incidents(db, principal, data)
+    page = await service.list_incidents(db, principal, data, encoded=True)
     return schemas.IncidentsListResponse(
         incidents=page.incidents, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor
     )

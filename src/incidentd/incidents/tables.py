@@ -135,3 +135,17 @@ incident_custom_values = sa.Table(
     # migration also creates multi-column statistics on (name, value_key), which SQLAlchemy cannot express.)
     sa.Index("ix_incident_custom_values_by_value", "dev_org_id", "name", "value_key", "incident_number", "position"),
 )
+
+# Each incident's answer as DevRev's JSON, written in the same transaction as every change of the incident, with
+# the org's summaries version it was rendered under (`kit.counters.SUMMARIES`, raised by every change of a part,
+# tag, account, article or artifact) and the format it was rendered in (`incidents.documents.FORMAT`). A get whose
+# document is current answers these bytes without rendering (docs/performance.md, "Stored documents").
+incident_documents = sa.Table(
+    "incident_documents",
+    metadata,
+    sa.Column("dev_org_id", sa.Integer, sa.ForeignKey("dev_orgs.id"), primary_key=True),
+    sa.Column("incident_number", sa.BigInteger, primary_key=True),
+    sa.Column("summaries_version", sa.BigInteger, nullable=False),
+    sa.Column("format", sa.BigInteger, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+)

@@ -14,7 +14,7 @@ from incidentd.artifacts import service as artifacts
 from incidentd.customization import service as customization
 from incidentd.db import Database
 from incidentd.errors import Forbidden, InvalidField, NotFound
-from incidentd.incidents import history, repository, schemas, stages
+from incidentd.incidents import documents, history, repository, schemas, stages
 from incidentd.incidents.reading import LEAF_TYPE, incident_number
 from incidentd.incidents.rendering import PARENT_KIND, Summaries, render, render_linked
 from incidentd.incidents.repository import LINK_COLLECTIONS, Links
@@ -42,6 +42,7 @@ async def create(db: Database, principal: Principal, request: schemas.IncidentsC
         values["source"] = SOURCE.parse(request.source, field_name="source")
     stage_value = request.stage.stage if isinstance(request.stage, schemas.StageInput) else request.stage
     async with db.write() as conn:
+        summaries_version = await documents.version(conn, org)  # before any summary is read (incidents.documents)
         schema = await customization.apply_schema(
             conn, org, LEAF_TYPE, spec=request.custom_schema_spec, given=request.custom_fields, creating=True
         )
@@ -91,6 +92,7 @@ async def create(db: Database, principal: Principal, request: schemas.IncidentsC
         # reference checks fetched. Nothing is read back.
         attached = {number: artifact_numbers} if artifact_numbers else {}
         incident = (await render_linked(conn, org, [row], {number: Links(**links)}, attached, known))[0]
+        await documents.keep(conn, org, summaries_version, {number: incident})
         await history.record_created(conn, org, principal, incident)
         if "incident_created" in await outbox.wanted(db, conn, org):
             await outbox.record(db, conn, org, "incident_created", number, {"incident": incident})
@@ -139,6 +141,7 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
         row = await repository.lock(conn, org.dev_org_id, number)
         if row is None:
             raise NotFound(f"incident '{request.id}' does not exist")
+        summaries_version = await documents.version(conn, org)  # before any summary is read (incidents.documents)
         # The links and attachments as stored before this update: the event's old incident, the history's old
         # values and the answer's unchanged collections, read once. The summaries the old incident needs stay in
         # `known`, so the answer's rendering fetches only what the update added.
@@ -193,6 +196,7 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
         if attached is None:  # the request left the attachments as they were
             attached = stored_attached
         incident = (await render_linked(conn, org, [updated], {number: Links(**links)}, attached, known))[0]
+        await documents.keep(conn, org, summaries_version, {number: incident})
         if old is not None:
             payload = {"incident": incident, "old_incident": old}
             await outbox.record(db, conn, org, "incident_updated", number, payload)
@@ -268,6 +272,7 @@ async def close_as_duplicate(
     change event of the move. A closed incident, or a diagram without a `duplicate` stage, is 400 invalid_field
     naming `field_name`."""
     org = principal.org
+    summaries_version = await documents.version(conn, org)  # before any summary is read (incidents.documents)
     reference = ids.to_display("incident", row.number)
     current = (await customization.stages(conn, org, [row.stage_number]))[row.stage_number]
     if current.is_final:
@@ -307,7 +312,9 @@ async def close_as_duplicate(
         },
     )
     await history.record_updated(conn, org, principal, row, updated, Links(), {}, Summaries())
-    return (await render(conn, org, [updated]))[0]
+    incident = (await render(conn, org, [updated]))[0]
+    await documents.keep(conn, org, summaries_version, {row.number: incident})
+    return incident
 
 
 # delete ----------------------------------------------------------------------------------------------
@@ -325,6 +332,7 @@ async def delete(db: Database, principal: Principal, reference: str) -> None:
         await artifacts.detach(conn, org, parent_kind=PARENT_KIND, parent_number=number)
         if not await repository.delete(conn, org.dev_org_id, number):
             raise NotFound(f"incident '{reference}' does not exist")
+        await documents.forget(conn, org, [number])
         await search.remove(conn, org.dev_org_id, [number])
         await history.record_deleted(conn, principal.org, principal, number)
         if old is not None:

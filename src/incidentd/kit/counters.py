@@ -15,6 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from incidentd.kit.ids import KINDS
 from incidentd.kit.tables import metadata
 
+# Not a kind of object: the org's summaries version, raised (`allocate`) in the same transaction as every change of
+# what an incident's answer summarises (a part, tag, account, article or artifact), so that a stored incident
+# document rendered under an older version is known to be stale (`incidents.documents`).
+SUMMARIES = "summaries"
+
 id_counters = sa.Table(
     "id_counters",
     metadata,
@@ -51,6 +56,11 @@ def _allocate(insert: Any) -> Any:
 
 
 _ALLOCATE = {"postgresql": _allocate(postgresql.insert), "sqlite": _allocate(sqlite.insert)}
+
+
+async def summaries_changed(conn: AsyncConnection, dev_org_id: int) -> None:
+    """Mark every stored incident document of the org stale: something they summarise changes in this unit of work."""
+    await allocate(conn, dev_org_id, SUMMARIES)
 
 
 async def raise_to(conn: AsyncConnection, dev_org_id: int, kind: str, value: int) -> None:

@@ -145,6 +145,7 @@ async def update(db: Database, principal: Principal, request: schemas.PartsUpdat
             owners = await _owners(conn, org, request.owned_by.set, "owned_by.set")
             await repository.set_owners(conn, org.dev_org_id, row.number, owners)
         await repository.update_part(conn, org.dev_org_id, row.number, **values)
+        await counters.summaries_changed(conn, org.dev_org_id)  # stored incident documents name it
         rows = await repository.get_parts(conn, org.dev_org_id, [row.number])
         return (await _render(conn, org, [rows[row.number]]))[0]
 
@@ -156,6 +157,7 @@ async def delete(db: Database, principal: Principal, reference: str) -> None:
         if await repository.has_children(conn, principal.org.dev_org_id, row.number):
             raise BadRequestError(f"part {reference} has child parts; delete them first")
         await repository.delete_part(conn, principal.org.dev_org_id, row.number)
+        await counters.summaries_changed(conn, principal.org.dev_org_id)  # stored incident documents name it
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from incidentd.customization import service as customization
 from incidentd.db import Database
 from incidentd.errors import BadRequestError
 from incidentd.identity import service as identity
+from incidentd.incidents import documents
 from incidentd.incidents import repository as incidents_repository
 from incidentd.kit import counters
 from incidentd.kit.time import now_ms
@@ -288,6 +289,8 @@ async def seed(
         writing = asyncio.create_task(write(rows, links))
     if writing is not None:
         await writing
+    # Seeded rows are written in bulk, without their answers: store them, as creates through the API do.
+    await documents.refresh(db, org)
     async with db.write() as conn:
         await repository.refresh_statistics(conn)
     return count

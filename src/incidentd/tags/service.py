@@ -96,6 +96,7 @@ async def update(db: Database, principal: Principal, request: schemas.TagsUpdate
             values["style_color"] = request.style_new.color if request.style_new else None
         if not await repository.update_tag(conn, org.dev_org_id, row.number, **values):
             raise Conflict(f"a tag named '{request.name}' exists already")
+        await counters.summaries_changed(conn, org.dev_org_id)  # stored incident documents name it
         if "name" in values and values["name"] != row.name:  # tag names are in incidents' search documents
             await search.refresh_tagged(db, conn, org.dev_org_id, row.number)
         rows = await repository.get_tags(conn, org.dev_org_id, [row.number])
@@ -108,6 +109,7 @@ async def delete(db: Database, principal: Principal, reference: str) -> None:
         row = await _existing(conn, principal.org, reference)
         tagged = await search.tagged(conn, principal.org.dev_org_id, row.number)
         await repository.delete_tag(conn, principal.org.dev_org_id, row.number)
+        await counters.summaries_changed(conn, principal.org.dev_org_id)  # stored incident documents name it
         await search.refresh(db, conn, principal.org.dev_org_id, tagged)
 
 
