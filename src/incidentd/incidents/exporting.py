@@ -28,7 +28,6 @@ from incidentd.db import Database
 from incidentd.errors import InvalidField
 from incidentd.incidents import filters, reading, repository, schemas
 from incidentd.incidents.export_schemas import IncidentExportLine, IncidentsExportRequest
-from incidentd.incidents.rendering import render
 from incidentd.kit.time import now_ms
 from incidentd.links import service as links
 from incidentd.principal import OrgScope, Principal
@@ -134,7 +133,7 @@ def incident_pages(db: Database, org: OrgScope, clauses: list[Any]) -> AsyncIter
     """The matching incidents as wire objects, a keyset page at a time, oldest first."""
 
     async def read(conn: AsyncConnection, rows: list[Row[Any]]) -> list[schemas.Incident]:
-        return await render(conn, org, rows)
+        return await reading.from_documents(conn, org, rows, encoded=False)
 
     return _pages(db, clauses, PAGE, read)
 
@@ -142,7 +141,7 @@ def incident_pages(db: Database, org: OrgScope, clauses: list[Any]) -> AsyncIter
 async def _with_details(
     conn: AsyncConnection, principal: Principal, rows: list[Row[Any]], include: set[str], everything: bool
 ) -> list[IncidentExportLine]:
-    incidents = await render(conn, principal.org, rows)
+    incidents = await reading.from_documents(conn, principal.org, rows, encoded=False)
     numbers = [row.number for row in rows]
     timelines = (
         await timeline.first_entries(conn, principal, numbers, limit=TIMELINE_LIMIT + 1, everything=everything)

@@ -15,7 +15,6 @@ from incidentd.errors import BadRequestError, InvalidField
 from incidentd.identity import service as identity
 from incidentd.incidents import filters, reading, repository, schemas
 from incidentd.incidents.reading import LEAF_TYPE
-from incidentd.incidents.rendering import render
 from incidentd.kit import cursors, pages
 from incidentd.kit.time import now_ms
 from incidentd.parts import service as parts
@@ -45,10 +44,13 @@ class GroupsPage:
     prev_cursor: str | None
 
 
-async def group_incidents(db: Database, principal: Principal, request: schemas.IncidentsGroupRequest) -> GroupsPage:
+async def group_incidents(
+    db: Database, principal: Principal, request: schemas.IncidentsGroupRequest, *, encoded: bool = False
+) -> GroupsPage:
     """Incidents grouped by a field: groups in key order (no-value group last), each with its first incidents in
     the requested order and its total. A group's `next_cursor` continues that group; the response's
-    `next_cursor` / `prev_cursor` page through the groups."""
+    `next_cursor` / `prev_cursor` page through the groups. Incidents come from their stored documents where
+    current (`encoded` as in `reading.get`)."""
     org = principal.org
     field = group_column(request.group_by)
     sort = filters.parse_sort(request.sort_by)
@@ -89,7 +91,8 @@ async def group_incidents(db: Database, principal: Principal, request: schemas.I
                 conn, group_clauses, sort, boundary=boundary, backwards=backwards, limit=per_group
             )
             windows.append((entry, window))
-        rendered = iter(await render(conn, org, [row for _, window in windows for row in window.rows]))
+        every = [row for _, window in windows for row in window.rows]
+        rendered = iter(await reading.from_documents(conn, org, every, encoded=encoded))
     groups = [
         schemas.IncidentsGroup(
             key=entry.field_value,

@@ -45,7 +45,7 @@ async def list_incidents(
 async def group_incidents(
     data: schemas.IncidentsGroupRequest, principal: Principal, db: Database
 ) -> schemas.IncidentsGroupResponse:
-    page = await service.group_incidents(db, principal, data)
+    page = await service.group_incidents(db, principal, data, encoded=True)
     return schemas.IncidentsGroupResponse(
         groups=page.groups, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor
     )
@@ -60,7 +60,7 @@ async def incident_metrics(
 async def search_incidents(
     data: search_schemas.IncidentsSearchRequest, principal: Principal, db: Database
 ) -> search_schemas.IncidentsSearchResponse:
-    page = await searching.search_incidents(db, principal, data)
+    page = await searching.search_incidents(db, principal, data, encoded=True)
     return search_schemas.IncidentsSearchResponse(results=page.results, next_cursor=page.next_cursor)
 
 

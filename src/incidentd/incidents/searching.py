@@ -16,7 +16,6 @@ from incidentd.config import MAX_SEARCH_RANK_WINDOW
 from incidentd.db import Database
 from incidentd.errors import BadRequestError
 from incidentd.incidents import reading, repository, search_repository
-from incidentd.incidents.rendering import render
 from incidentd.incidents.search_schemas import IncidentSearchResult, IncidentsSearchRequest
 from incidentd.kit import cursors, pages
 from incidentd.kit.time import now_ms
@@ -41,8 +40,11 @@ class Resume:
     number: int
 
 
-async def search_incidents(db: Database, principal: Principal, request: IncidentsSearchRequest) -> SearchPage:
-    """A page of the org's incidents matching the query and every filter, by relevance."""
+async def search_incidents(
+    db: Database, principal: Principal, request: IncidentsSearchRequest, *, encoded: bool = False
+) -> SearchPage:
+    """A page of the org's incidents matching the query and every filter, by relevance (incidents from their stored
+    documents where current, `encoded` as in `reading.get`)."""
     org = principal.org
     query = search.parse(request.query)
     limit = pages.page_limit(request.limit)
@@ -59,7 +61,7 @@ async def search_incidents(db: Database, principal: Principal, request: Incident
         placed = placed[:limit]
         rows = [row for _, row in placed]
         texts = await search.texts(conn, org.dev_org_id, [row.number for row in rows])
-        rendered = await render(conn, org, rows)
+        rendered = await reading.from_documents(conn, org, rows, encoded=encoded)
     results = []
     for row, incident in zip(rows, rendered, strict=True):
         comments, tags = texts.get(row.number, (None, None))
