@@ -3,8 +3,11 @@
 Creates: per transaction, the counter bump, one incident row, its six link rows (2 owners, 2 parts, 2 tags) and its
 two custom values' index rows, inserted by incidentd's own repository function (on PostgreSQL one statement),
 committed with the same settings incidentd uses (SQLite WAL + synchronous=FULL + BEGIN IMMEDIATE, or PostgreSQL
-with synchronous_commit on), from 64 concurrent tasks. Reads: one incident row and its links by number.
-Runs for a fixed time (after an unmeasured warm-up) and prints JSON: {"create_per_s": ..., "get_per_s": ...}.
+with synchronous_commit on), from 64 concurrent tasks. Rows: per transaction, one ~2 KB row (2,048 random bytes)
+into a table of its own, committed the same way: the D of issue 20's create target, what the database takes
+with nothing but one row and the commit. Reads: one incident row and its links by number.
+Runs for a fixed time (after an unmeasured warm-up) and prints JSON: {"row_per_s": ..., "create_per_s": ...,
+"get_per_s": ...}.
 
     python bench/driver_ceiling.py --database-url URL --seconds 10 --warmup 3 --max-number 1000000 --org bench
 """
@@ -16,6 +19,8 @@ import asyncio
 import json
 import random
 import time
+
+import sqlalchemy as sa
 
 from incidentd.config import Settings
 from incidentd.customization import service as stage_diagrams
@@ -34,7 +39,16 @@ async def run(url: str, seconds: float, warmup: float, concurrency: int, max_num
         org = await identity.find_org(conn, settings.don_partition, org_slug)
         diagram = await stage_diagrams.load_diagram(conn, org, "incident", None)
     dev_org_id, stage = org.dev_org_id, diagram.start
-    done = {"create": 0, "get": 0}
+    done = {"row": 0, "create": 0, "get": 0}
+    async with db.write() as conn:
+        key = "INTEGER PRIMARY KEY" if db.is_sqlite else "BIGSERIAL PRIMARY KEY"
+        blob = "BLOB" if db.is_sqlite else "BYTEA"
+        await conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS bench_ceiling_rows (id {key}, body {blob} NOT NULL)"))
+    row_statement = sa.text("INSERT INTO bench_ceiling_rows (body) VALUES (:body)")
+
+    async def row_once() -> None:
+        async with db.write() as conn:
+            await conn.execute(row_statement, {"body": rng.randbytes(2048)})
 
     custom_fields = {"tnt__region": "eu-west-1", "tnt__service": "checkout"}
     links = {"owned_by": [2, 3], "applies_to_parts": [1, 2], "tags": [(1, "eu"), (2, None)]}
@@ -74,7 +88,7 @@ async def run(url: str, seconds: float, warmup: float, concurrency: int, max_num
             done[kind] += 1
 
     try:
-        for kind, operation in (("create", create_once), ("get", get_once)):
+        for kind, operation in (("row", row_once), ("create", create_once), ("get", get_once)):
             if warmup:  # unmeasured, as incidentd's scenarios are warmed up
                 deadline = time.perf_counter() + warmup
                 await asyncio.gather(*(loop(kind, operation, deadline) for _ in range(concurrency)))
@@ -85,7 +99,7 @@ async def run(url: str, seconds: float, warmup: float, concurrency: int, max_num
             done[kind] = done[kind] / (time.perf_counter() - started)
     finally:
         await db.dispose()
-    return {"create_per_s": done["create"], "get_per_s": done["get"]}
+    return {"row_per_s": done["row"], "create_per_s": done["create"], "get_per_s": done["get"]}
 
 
 def main() -> None:

@@ -270,6 +270,15 @@ def wrk(url: str, script: str, seconds: float, connections: int = CONNECTIONS) -
     return result
 
 
+def timed_wrk(pid: int, url: str, script: str, seconds: float, connections: int = CONNECTIONS) -> dict[str, Any]:
+    """`wrk`, and the server's CPU per request (its processes' user + system time over the requests answered):
+    steadier than throughput on a shared machine, and comparable between incidentd and F."""
+    cpu_before = cpu_seconds(pid)
+    result = wrk(url, script, seconds, connections)
+    result["server_cpu_ms"] = round((cpu_seconds(pid) - cpu_before) * 1000 / max(1, result["requests"]), 3)
+    return result
+
+
 # the run -----------------------------------------------------------------------------------------------
 
 
@@ -440,11 +449,10 @@ def measure(
                 settle()
                 wrk(base, script, warmup, connections)
             settle()
-            cpu_before = cpu_seconds(process.pid)
-            result = wrk(base, script, seconds, connections)
-            # Steadier than throughput on a shared machine: what one request costs the server's processes.
-            cpu_ms = (cpu_seconds(process.pid) - cpu_before) * 1000 / max(1, result["requests"])
-            results["scenarios"][name] = {**result, "connections": connections, "server_cpu_ms": round(cpu_ms, 3)}
+            results["scenarios"][name] = {
+                **timed_wrk(process.pid, base, script, seconds, connections),
+                "connections": connections,
+            }
             print(f"  {kind} w={workers} {name}: {results['scenarios'][name]}", flush=True)
         # A real incident of the create scenario, for the F ceiling to encode.
         created = api(base, token, "/incidents.create", create_body(world))
@@ -464,13 +472,13 @@ def ceilings(
     command = [PYTHON, str(ROOT / "bench" / "ceiling_app.py"), str(port), str(workers)]
     world = {"users": ["DEVU-2", "DEVU-3"], "parts": ["PROD-1", "CAPL-2"], "tags": ["TAG-1", "TAG-2"]}
     scripts = scenarios(token, world, count, "")
-    with server(command, env, f"{base}/incidents.get?id=INC-1"):
+    with server(command, env, f"{base}/incidents.get?id=INC-1") as process:
         if warmup:
             wrk(base, scripts["create"], warmup)
-        f_create = wrk(base, scripts["create"], seconds)
+        f_create = timed_wrk(process.pid, base, scripts["create"], seconds)
         if warmup:
             wrk(base, scripts["get"], warmup)
-        f_get = wrk(base, scripts["get"], seconds)
+        f_get = timed_wrk(process.pid, base, scripts["get"], seconds)
     driver = [
         subprocess.Popen(
             [
@@ -493,15 +501,15 @@ def ceilings(
         for _ in range(workers)
     ]
     measured = [json.loads(process.communicate(timeout=(seconds + warmup) * 4 + 120)[0]) for process in driver]
-    d = {key: sum(item[key] for item in measured) for key in ("create_per_s", "get_per_s")}
+    d = {key: sum(item[key] for item in measured) for key in ("row_per_s", "create_per_s", "get_per_s")}
     return {"F": {"create": f_create, "get": f_get}, "D": d}
 
 
 def report(run: dict[str, Any]) -> str:
     lines = [
         "| database | workers | scenario | connections | req/s | p50 ms | p99 ms | errors | / F | / bound "
-        "| server CPU ms/request |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| server CPU ms/request | / bound with D row |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for result in run["results"]:
         ceiling = result["ceilings"]
@@ -512,11 +520,14 @@ def report(run: dict[str, Any]) -> str:
             bound = 1 / (1 / f + 1 / d) if f and d else 0
             to_f = f"{scenario['rps'] / f:.2f}" if name in ("create", "get") else ""
             to_bound = f"{scenario['rps'] / bound:.2f}" if name in ("create", "get") and bound else ""
+            # Issue 20's create bound: F and one ~2 KB row per transaction (D row).
+            d_row = ceiling["D"].get("row_per_s", 0)
+            to_row_bound = f"{scenario['rps'] * (1 / f + 1 / d_row):.2f}" if name == "create" and f and d_row else ""
             lines.append(
                 f"| {result['database']} | {result['workers']} | {name} | {scenario.get('connections', CONNECTIONS)} | "
                 f"{scenario['rps']:,.0f} | "
                 f"{scenario['p50_ms']:.1f} | {scenario['p99_ms']:.1f} | {scenario['errors']} | {to_f} | {to_bound} | "
-                f"{scenario.get('server_cpu_ms', '')} |"
+                f"{scenario.get('server_cpu_ms', '')} | {to_row_bound} |"
             )
         # D get reads what a get that renders reads (a row and its links); a get answered from its stored document
         # reads one row.
@@ -524,7 +535,10 @@ def report(run: dict[str, Any]) -> str:
         reachable_get = f"{ceiling['D']['get_per_s'] / f_get:.2f}" if f_get else "?"
         lines.append(
             f"| {result['database']} | {result['workers']} | ceilings | F create {ceiling['F']['create']['rps']:,.0f}, "
-            f"F get {ceiling['F']['get']['rps']:,.0f}, D create {ceiling['D']['create_per_s']:,.0f}, "
+            f"F get {ceiling['F']['get']['rps']:,.0f} (server CPU ms/request: F create "
+            f"{ceiling['F']['create'].get('server_cpu_ms', '?')}, "
+            f"F get {ceiling['F']['get'].get('server_cpu_ms', '?')}), "
+            f"D row {ceiling['D'].get('row_per_s', 0):,.0f}, D create {ceiling['D']['create_per_s']:,.0f}, "
             f"D get {ceiling['D']['get_per_s']:,.0f}; D get / F get = {reachable_get} | "
             f"| | | | | | peak RSS {result['peak_rss_mb_per_process']} MB |"
         )

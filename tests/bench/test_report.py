@@ -26,7 +26,11 @@ def test_report_gives_each_ratio_to_f_and_to_the_combined_bound():
             {
                 "database": "sqlite",
                 "workers": 1,
-                "scenarios": {"get": _scenario(1_000), "create": _scenario(300), "list": _scenario(50)},
+                "scenarios": {
+                    "get": {**_scenario(1_000), "server_cpu_ms": 0.25},
+                    "create": _scenario(300),
+                    "list": _scenario(50),
+                },
                 "ceilings": {
                     "F": {"create": {"rps": 10_000}, "get": {"rps": 20_000}},
                     "D": {"create_per_s": 500, "get_per_s": 4_000},
@@ -42,5 +46,6 @@ def test_report_gives_each_ratio_to_f_and_to_the_combined_bound():
     # create: 300 / F 10,000; the bound 1 / (1/10,000 + 1/500) = 476.2
     assert create.split("|")[9:11] == [" 0.03 ", " 0.63 "]
     assert listing.split("|")[9:11] == ["  ", "  "]  # no ceiling measures a list
-    assert "a get reaches at most D get / F get = 0.20 of F" in ceilings
+    assert get.split("|")[11] == " 0.25 "  # the server's CPU per request, when measured
+    assert "D get / F get = 0.20" in ceilings
     assert "peak RSS 100.0 MB" in ceilings
