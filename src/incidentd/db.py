@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import sqlite3
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -59,6 +60,10 @@ def is_unavailable(exc: BaseException) -> bool:
     }
 
 
+class NoPointRead(Exception):
+    """`Database.first_row_now` cannot read here and now: read through a unit of work."""
+
+
 class Database:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -76,6 +81,11 @@ class Database:
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
         # ... and the processes of one server take fair turns between them (sqlite_inline.WriterTurns).
         self._writer_turns = sqlite_inline.WriterTurns.beside(settings.database_url) if self.is_sqlite else None
+        self._point_reader = (
+            sqlite_inline.PointReader(settings.database_url, settings.sqlite_mmap_mb * 1024 * 1024)
+            if self.is_sqlite
+            else None
+        )
 
     @property
     def engines(self) -> tuple[AsyncEngine, ...]:
@@ -98,6 +108,19 @@ class Database:
             return
         async with self._translate_outage(), self._connect() as conn, conn.begin():
             yield conn
+
+    def first_row_now(self, sql: str, parameters: Sequence[Any]) -> Any:
+        """SQLite: the first row of one read-only statement (`sql` in SQLite's dialect, `?` parameters), run right
+        here on the event loop's thread (`sqlite_inline.PointReader`); None when it has no row. Raises
+        `NoPointRead` when that is not possible (PostgreSQL; SQLite busy or unreachable; inside a request
+        transaction, whose own writes it would not see): the caller reads through `read()` instead."""
+        shared = _request_transaction.get()
+        if self._point_reader is None or (shared is not None and shared.db is self and shared.is_open):
+            raise NoPointRead
+        try:
+            return self._point_reader.first_row(sql, parameters)
+        except sqlite3.Error as exc:
+            raise NoPointRead from exc
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -221,6 +244,8 @@ class Database:
             await conn.execute(sa.text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._point_reader is not None:
+            self._point_reader.close()
         for engine in self.engines:
             await engine.dispose()
         if self._writer_turns is not None:

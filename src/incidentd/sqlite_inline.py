@@ -79,6 +79,45 @@ def connector(
     return connect
 
 
+class PointReader:
+    """One plain `sqlite3.Connection` per process for single-statement reads on the event loop's thread, below
+    SQLAlchemy's async layer: a unit of work through it (pool checkout, BEGIN, a statement through the greenlet
+    bridge, COMMIT, return) cost about 250 µs of CPU against 7 µs for a read of one row by its key (measured on
+    incidents.get). A single statement is its own snapshot. It never waits: SQLite's busy timeout is 0 and it is
+    read-only, so a busy or missing database raises `sqlite3.Error` at once and the caller takes the ordinary path
+    (which waits, or answers 503)."""
+
+    def __init__(self, url: str, mmap_bytes: int) -> None:
+        self._url = url
+        self._mmap_bytes = mmap_bytes
+        self._connection: sqlite3.Connection | None = None
+
+    def first_row(self, sql: str, parameters: Sequence[Any]) -> Any:
+        try:
+            connection = self._connection or self._open()
+            return connection.execute(sql, parameters).fetchone()
+        except sqlite3.Error:
+            self.close()  # opened again by the next read: the file may have been replaced meanwhile
+            raise
+
+    def _open(self) -> sqlite3.Connection:
+        args, kwargs = SQLiteDialect_pysqlite().create_connect_args(make_url(self._url))
+        path = args[0] if args else kwargs.pop("database")
+        # mode=ro: never creates a missing database file (the ordinary path reports it as an outage).
+        connection = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False, timeout=0
+        )
+        connection.execute("PRAGMA busy_timeout=0")
+        connection.execute(f"PRAGMA mmap_size={self._mmap_bytes}")
+        self._connection = connection
+        return connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
 async def _in_thread(function: Callable[..., T], *args: Any) -> T:
     """Run a call in a worker thread and wait for it, even if the waiting task is cancelled meanwhile: the call
     goes on in its thread regardless, and the connection must not be used again (or returned) until it is done.

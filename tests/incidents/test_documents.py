@@ -3,6 +3,7 @@ current, and exactly what rendering would answer; renames, deletes and imports n
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import httpx
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from world import build_world, ok
 
 from conftest import Actor, make_org
+from incidentd.db import NoPointRead
 from incidentd.incidents import documents, reading
 from incidentd.incidents.tables import incident_documents
 from incidentd.principal import OrgScope
@@ -162,3 +164,36 @@ async def test_a_document_of_another_format_is_not_current(app, client, admin: A
     counter = RenderCount(monkeypatch)
     assert (await get(client, admin, made["incident"]["id"])) == made["incident"]
     assert counter.rendered == [1]
+
+
+async def test_the_point_read_agrees_with_the_unit_of_work_read(app, client, admin: Actor):
+    made = await rich_incidents(client, admin)
+    db = app.state.db
+    numbers = [int(incident["id"].rsplit("/", 1)[1]) for incident in made]
+
+    async def both(number: int) -> tuple[bytes | None, bytes | None]:
+        async with db.read() as conn:
+            through_unit = await documents.current(conn, admin.org, number)
+        try:
+            now = documents.current_now(db, admin.org, number)
+        except NoPointRead:
+            assert not db.is_sqlite  # PostgreSQL reads through a unit of work only
+            now = through_unit
+        return through_unit, now
+
+    for number in [*numbers, 999]:
+        through_unit, now = await both(number)
+        assert through_unit == now and (through_unit is not None) == (number != 999)
+    tag_id = made[0]["tags"][0]["tag"]["id"]
+    await ok(await client.post("/tags.update", json={"id": tag_id, "name": "stale-now"}, headers=admin.headers))
+    for number in numbers:
+        assert await both(number) == (None, None)  # stale under the new summaries version
+
+
+def test_a_point_read_never_creates_a_missing_database(tmp_path):
+    from incidentd import sqlite_inline
+
+    reader = sqlite_inline.PointReader(f"sqlite:///{tmp_path}/absent.db", 0)
+    with pytest.raises(sqlite3.Error):
+        reader.first_row("SELECT 1", ())
+    assert not (tmp_path / "absent.db").exists()

@@ -57,6 +57,11 @@ async def current(conn: AsyncConnection, org: OrgScope, number: int) -> bytes | 
     return await repository.current_one(conn, org.dev_org_id, number, format_of(org))
 
 
+def current_now(db: Database, org: OrgScope, number: int) -> bytes | None:
+    """`current`, read without a unit of work where the database allows (SQLite); raises `db.NoPointRead`."""
+    return repository.current_one_now(db, org.dev_org_id, number, format_of(org))
+
+
 async def current_many(conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]) -> dict[int, bytes]:
     return await repository.current_many(conn, org.dev_org_id, numbers, format_of(org))
 

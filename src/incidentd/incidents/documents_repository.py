@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from incidentd.db import Database
 from incidentd.incidents.tables import incident_documents, incidents
 from incidentd.kit.counters import SUMMARIES, id_counters
 from incidentd.kit.rows import ORG, among, one_of
@@ -36,10 +37,23 @@ _MANY = sa.select(incident_documents.c.incident_number, incident_documents.c.bod
 )
 _VERSION = sa.select(_CURRENT_VERSION)
 
+# `_ONE` as SQLite text with positional parameters, for `Database.first_row_now` (a get's one read, below
+# SQLAlchemy's async layer). tests/incidents/test_documents.py checks the two agree.
+_ONE_NOW = (
+    "SELECT body FROM incident_documents WHERE dev_org_id = ? AND incident_number = ? AND format = ? AND "
+    "summaries_version = coalesce((SELECT last_value FROM id_counters WHERE dev_org_id = ? AND kind = ?), 0)"
+)
+
 
 async def current_one(conn: AsyncConnection, dev_org_id: int, number: int, format: int) -> bytes | None:
     """The incident's document if it is current (rendered in `format` under the org's summaries version now)."""
     return (await conn.execute(_ONE, {"dev_org_id": dev_org_id, "number": number, "format": format})).scalar()
+
+
+def current_one_now(db: Database, dev_org_id: int, number: int, format: int) -> bytes | None:
+    """`current_one` read at once on SQLite's point-read connection; raises `NoPointRead` where it cannot be."""
+    row = db.first_row_now(_ONE_NOW, (dev_org_id, number, format, dev_org_id, SUMMARIES))
+    return row[0] if row is not None else None
 
 
 async def current_many(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int], format: int) -> dict[int, bytes]:
