@@ -2,10 +2,11 @@
 article (a playbook) and an account (an impacted customer), and every way of reading an incident (get, list,
 group, search, export) shows the new names at once.
 
-How it is guaranteed today: an incident's summaries are read from their own tables by the request that renders
-them (no cache of rendered incidents or summaries survives a request), and the rename commits before its answer
-is sent. A cache added later (issue 20's rendered documents) must keep these tests green. Users and stages have
-no rename operation (DevRev's beta has no dev-users.update; stages are fixed), so nothing of theirs can go stale.
+How it is guaranteed: reads answer an incident's stored document only while it is current under the org's
+summaries version, which every rename raises in its own transaction (`incidents.documents`); a stale document is
+rendered again from the summaries' own tables, and the rename commits before its answer is sent. Users and stages
+have no rename operation (DevRev's beta has no dev-users.update; stages are fixed), so nothing of theirs can go
+stale.
 """
 
 from __future__ import annotations
