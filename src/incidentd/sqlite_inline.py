@@ -163,6 +163,12 @@ class InlineConnection:
     def cursor(self) -> InlineCursor:
         return InlineCursor(self, self._conn.cursor())
 
+    @property
+    def plain(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself, for a statement run below SQLAlchemy inside this connection's unit of
+        work (`db.sqlite_connection_of`)."""
+        return self._conn
+
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> InlineCursor:
         cursor = self.cursor()
         await cursor.execute(sql, parameters)

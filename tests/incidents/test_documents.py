@@ -13,7 +13,7 @@ from world import build_world, ok
 
 from conftest import Actor, make_org
 from incidentd.db import NoPointRead
-from incidentd.incidents import documents, reading
+from incidentd.incidents import documents, documents_repository, reading
 from incidentd.incidents.tables import incident_documents
 from incidentd.principal import OrgScope
 
@@ -118,7 +118,7 @@ async def test_every_rename_kind_raises_the_summaries_version(app, client, admin
 
     async def version() -> int:
         async with db.read() as conn:
-            return await documents.version(conn, admin.org)
+            return await documents_repository.summaries_version(conn, admin.org.dev_org_id)
 
     before = await version()
     for path, body in (

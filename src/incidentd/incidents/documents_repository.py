@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from incidentd.db import Database
+from incidentd.db import Database, sqlite_connection_of
 from incidentd.incidents.tables import incident_documents, incidents
 from incidentd.kit.counters import SUMMARIES, id_counters
 from incidentd.kit.rows import ORG, among, one_of
@@ -84,8 +84,33 @@ def _store(insert: Any) -> Any:
 _STORE = {"postgresql": _store(postgresql.insert), "sqlite": _store(sqlite.insert)}
 
 
-async def store(conn: AsyncConnection, dev_org_id: int, version: int, format: int, bodies: dict[int, bytes]) -> None:
-    """Write (or replace) the documents of these incidents, rendered under `version` in `format`."""
+# `_STORE` for SQLite's own connection, the version read as the row is written (see `store`).
+_STORE_NOW = (
+    "INSERT INTO incident_documents (dev_org_id, incident_number, summaries_version, format, body) VALUES "
+    "(?, ?, coalesce((SELECT last_value FROM id_counters WHERE dev_org_id = ? AND kind = ?), 0), ?, ?) "
+    "ON CONFLICT (dev_org_id, incident_number) DO UPDATE SET summaries_version = excluded.summaries_version, "
+    "format = excluded.format, body = excluded.body"
+)
+
+
+async def store(
+    conn: AsyncConnection, dev_org_id: int, version: int | None, format: int, bodies: dict[int, bytes]
+) -> None:
+    """Write (or replace) the documents of these incidents, rendered under `version` in `format`. A version of
+    None is the org's version as the documents are written: only where nothing can change it since the summaries
+    were read (SQLite, whose writer holds the database's only write lock from its first statement). On SQLite the
+    statement runs on the unit of work's own connection, below SQLAlchemy's async layer."""
+    if not bodies:
+        return
+    plain = sqlite_connection_of(conn)
+    if plain is not None and version is None:
+        plain.executemany(
+            _STORE_NOW,
+            [(dev_org_id, number, dev_org_id, SUMMARIES, format, body) for number, body in bodies.items()],
+        )
+        return
+    if version is None:
+        version = await summaries_version(conn, dev_org_id)
     if bodies:
         rows = [
             {
