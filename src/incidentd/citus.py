@@ -40,6 +40,19 @@ def is_citus(connection: Connection) -> bool:
     return found is not None
 
 
+def manages_any(connection: Connection, tables: list[str]) -> bool:
+    """True when Citus manages (distributed, reference or Citus local) one of these tables of the current schema."""
+    found = connection.execute(
+        sa.text(
+            "SELECT 1 FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relname = ANY(:tables) LIMIT 1"
+        ),
+        {"tables": tables},
+    ).first()
+    return found is not None
+
+
 _CITUS_ENGINES: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
 
 
