@@ -201,13 +201,28 @@ def prepare(server_url: str, orgs: int, per_org: int) -> tuple[str, list[str], d
     started = time.perf_counter()
     asyncio.run(copy_org(url.replace("postgresql+asyncpg://", "postgresql://"), orgs))
     timings["copy_to_orgs_s"] = time.perf_counter() - started
+    # The copies are minutes of inserts with no statistics yet: without them the planner picks plans for empty
+    # tables (a first 1,000,000-incident run measured PostgreSQL gets at 38/s before autovacuum got there).
+    # On Citus the coordinator passes VACUUM and ANALYZE on to every shard.
+    started = time.perf_counter()
+    asyncio.run(_execute(url.replace("postgresql+asyncpg://", "postgresql://"), "VACUUM ANALYZE"))
+    timings["vacuum_analyze_s"] = time.perf_counter() - started
     started = time.perf_counter()
     tokens = asyncio.run(issue_tokens(url, orgs))
     timings["tokens_s"] = time.perf_counter() - started
     return url, tokens, timings
 
 
-def measure(url: str, tokens: list[str], per_org: int, seconds: float) -> dict[str, Any]:
+async def sessions(url: str) -> int:
+    """Connections opened to the database so far (the server it is on counts them: pg_stat_database)."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return int(await conn.fetchval("SELECT sessions FROM pg_stat_database WHERE datname = current_database()"))
+    finally:
+        await conn.close()
+
+
+def measure(url: str, tokens: list[str], per_org: int, seconds: float, overflow: int | None) -> dict[str, Any]:
     port = free_port()
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith("INCIDENTD_")},
@@ -216,6 +231,8 @@ def measure(url: str, tokens: list[str], per_org: int, seconds: float) -> dict[s
         "INCIDENTD_LOG_LEVEL": "warning",
         "INCIDENTD_AUTO_MIGRATE": "false",
     }
+    if overflow is not None:
+        env["INCIDENTD_DB_POOL_OVERFLOW"] = str(overflow)
     command = [*INCIDENTD, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
     results = {}
     with server(command, env, f"http://127.0.0.1:{port}/ready"):
@@ -223,11 +240,14 @@ def measure(url: str, tokens: list[str], per_org: int, seconds: float) -> dict[s
         wrk(f"http://127.0.0.1:{port}", scenarios(tokens, per_org)["get"], WARM_UP_SECONDS)
         for name, script in scenarios(tokens, per_org).items():
             settle(timeout=SETTLE_SECONDS)
+            opened = asyncio.run(sessions(url))
             results[name] = wrk(f"http://127.0.0.1:{port}", script, seconds)
             row = results[name]
+            # Each of these is one connection the pools opened during the scenario (and one more: this count's own).
+            row["connections_opened"] = asyncio.run(sessions(url)) - opened - 1
             print(
                 f"    {name:7} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f} ms  p99 {row['p99_ms']:7.1f} ms  "
-                f"errors {row['errors']} non-2xx {row['non_2xx']}",
+                f"errors {row['errors']} non-2xx {row['non_2xx']}  connections opened {row['connections_opened']}",
                 flush=True,
             )
     return results
@@ -239,6 +259,12 @@ def main() -> None:
     parser.add_argument("--incidents-per-org", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=10.0, help="per scenario")
     parser.add_argument("--targets", default="postgresql,citus")
+    parser.add_argument(
+        "--pool-overflows",
+        default="",
+        help="comma-separated INCIDENTD_DB_POOL_OVERFLOW values, each measured in turn on every target "
+        "(default: the server's own setting)",
+    )
     parser.add_argument(
         "--token-orgs",
         type=int,
@@ -260,10 +286,12 @@ def main() -> None:
         url, tokens, timings = prepare(server_url, args.orgs, args.incidents_per_org)
         print(f"  prepared: {json.dumps({k: round(v, 1) for k, v in timings.items()})}", flush=True)
         tokens = tokens[: args.token_orgs] if args.token_orgs else tokens
-        run["targets"][target] = {
-            "prepare": timings,
-            "scenarios": measure(url, tokens, args.incidents_per_org, args.seconds),
-        }
+        overflows = [int(value) for value in args.pool_overflows.split(",") if value] or [None]
+        run["targets"][target] = {"prepare": timings, "runs": []}
+        for overflow in overflows:
+            print(f"  INCIDENTD_DB_POOL_OVERFLOW={'default' if overflow is None else overflow}", flush=True)
+            scenarios_run = measure(url, tokens, args.incidents_per_org, args.seconds, overflow)
+            run["targets"][target]["runs"].append({"pool_overflow": overflow, "scenarios": scenarios_run})
     out = ROOT / "bench" / "results" / f"citus-{run['started'].replace(':', '')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(run, indent=2))

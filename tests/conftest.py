@@ -116,16 +116,6 @@ def _on_citus() -> bool:
 ON_CITUS = _on_citus()
 
 
-def across_on_citus(revision: str) -> pytest.MarkDecorator:
-    """Skip, on Citus only, a test that migrates step by step across `revision`: a migration creating a table
-    with foreign keys to org tables, which Citus refuses once those are distributed (docs/scaling.md)."""
-    return pytest.mark.skipif(
-        ON_CITUS,
-        reason=f"on Citus, migration {revision} creates a table with foreign keys to distributed tables, which "
-        "Citus refuses on an already distributed schema; this test upgrades across it step by step",
-    )
-
-
 _COPY_ATTEMPTS = 10
 _KICK = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()"
 

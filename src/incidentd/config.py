@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     # How long a request may wait for the database (pool slot, lock, connect) before it answers 503.
     db_wait_seconds: float = Field(default=5.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1)
+    # Connections a PostgreSQL pool may open past db_pool_size under a burst, each closed again when returned.
+    # 0: the pool is steady (a request past the pool waits for a connection, up to db_wait_seconds). Churned
+    # connections cost a connect and asyncpg's type lookups again (about 0.3 s each on a Citus coordinator).
+    db_pool_overflow: int = Field(default=0, ge=0)
     # FULL survives a power loss; NORMAL survives a process crash only (see docs/compatibility.md).
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     # How much of the SQLite file is read through a memory map (0: none; the trade-off: docs/compatibility.md).

@@ -26,7 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from incidentd import sqlite_inline
+from incidentd import citus, sqlite_inline
 from incidentd.config import Settings
 from incidentd.errors import ServiceUnavailable
 from incidentd.kit import percentiles
@@ -391,14 +391,21 @@ def _create_engine(settings: Settings, pool_size: int | None = None) -> AsyncEng
         kwargs["pool_pre_ping"] = True
         kwargs["connect_args"] = {"timeout": wait, "command_timeout": max(30.0, wait)}
         kwargs["pool_size"] = settings.db_pool_size
-        kwargs["max_overflow"] = settings.db_pool_size
+        kwargs["max_overflow"] = settings.db_pool_overflow
     # msgspec encodes and decodes the JSON columns (custom fields and such) several times faster than the json module.
     engine = create_async_engine(
         settings.database_url, json_serializer=_json_text, json_deserializer=msgspec.json.decode, **kwargs
     )
     if settings.is_sqlite:
         _configure_sqlite(engine, settings)
+    else:
+        event.listen(engine.sync_engine, "connect", _prime_types)
     return engine
+
+
+def _prime_types(dbapi_connection: Any, _record: Any) -> None:
+    """A new PostgreSQL connection: on Citus, its type lookups now, cheaply (`citus.prime_types`)."""
+    dbapi_connection.run_async(citus.prime_types)
 
 
 def _json_text(value: Any) -> str:

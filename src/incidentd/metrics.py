@@ -93,7 +93,7 @@ class Metrics:
             pool = db.engine.pool
             in_use = pool.checkedout() if isinstance(pool, QueuePool) else 0
             size = pool.size() if isinstance(pool, QueuePool) else 0
-            limit = size + (db.settings.db_pool_size if not db.is_sqlite else 0)
+            limit = size + (db.settings.db_pool_overflow if not db.is_sqlite else 0)
             _single(lines, "incidentd_db_pool_connections_in_use", "gauge", "Connections checked out now.", in_use)
             _single(lines, "incidentd_db_pool_size", "gauge", "Connections the pool keeps open.", size)
             _single(lines, "incidentd_db_pool_max_connections", "gauge", "Connections the pool may open.", limit)

@@ -22,12 +22,8 @@ MULTI_SHARD = {
     # A bearer token does not say its org, so the lookup by its hash asks every shard. Once per token per process
     # every TOKEN_CACHE_SECONDS (identity.service.TokenCache), not once per request.
     "auth_tokens.token_hash = ": "token lookup by hash (cached per process)",
-    # The search document of a created or updated incident is one INSERT ... SELECT over the incident, its comments
-    # and tags. Citus plans it pushed down to every co-located shard pair although the SELECT names one org (the
-    # plan does not prune by the org; written as a CTE it is pulled to the coordinator and still fans out): the
-    # other shards' tasks find no incident and insert nothing. Routing it means reading the parts first and
-    # inserting values, two statements on every database; left until the search write is measured on a cluster.
-    "INSERT INTO incident_search ": "search document of the incidents a write touched (one org's rows)",
+    # (The search document of a write was an INSERT ... SELECT Citus planned on every shard; on Citus it is now read
+    # by one SELECT and written by INSERT ... VALUES, both router queries: search.repository.write.)
 }
 
 _DML = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)

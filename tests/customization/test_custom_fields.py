@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fragments import assert_rejected, create, fragment_body, set_fragment, update
 
-from conftest import Actor, across_on_citus, make_org
+from conftest import Actor, make_org
 from contract import assert_conforms
 from incidentd.incidents import reading as incident_reading
 
@@ -703,7 +703,6 @@ async def test_switching_subtype_and_moving_to_a_new_version_recheck_the_values(
     assert switched.json()["incident"]["custom_fields"] == {"ctype__host": "db-1"}  # level is not a breach field
 
 
-@across_on_citus("0005_custom_schemas")
 async def test_the_migration_indexes_custom_fields_written_before_fragments(app, client, admin: Actor):
     import sqlalchemy as sa
     from alembic import command

@@ -8,7 +8,6 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.engine import Connection
 
-from conftest import across_on_citus
 from incidentd import db as database
 from incidentd.config import Settings
 from incidentd.identity import service as identity
@@ -68,7 +67,6 @@ async def _users(db: database.Database, *columns: str) -> dict[tuple[int, int], 
     return {(row[0], row[1]): tuple(row[2:]) for row in rows}
 
 
-@across_on_citus("0007_timeline")
 async def test_upgrading_makes_the_first_dev_user_of_each_org_its_admin_and_keeps_every_user(empty_database_url):
     db = database.Database(Settings(database_url=empty_database_url))
     try:
@@ -104,7 +102,6 @@ async def test_upgrading_makes_the_first_dev_user_of_each_org_its_admin_and_keep
         await db.dispose()
 
 
-@across_on_citus("0007_timeline")
 async def test_downgrading_drops_the_roles_and_keeps_the_users(empty_database_url):
     db = database.Database(Settings(database_url=empty_database_url))
     try:

@@ -7,7 +7,6 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
 
-from conftest import across_on_citus
 from incidentd import db as database
 from incidentd.config import Settings
 from incidentd.identity import service as identity
@@ -35,7 +34,6 @@ async def _downgrade(db: database.Database, revision: str) -> None:
         await conn.run_sync(run)
 
 
-@across_on_citus("0008_links")
 async def test_upgrading_a_database_with_incidents_adds_links_and_the_downgrade_drops_them(empty_database_url):
     previous = ScriptDirectory.from_config(database.alembic_config()).get_revision(REVISION).down_revision
     assert isinstance(previous, str)

@@ -20,6 +20,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from incidentd import citus
+
 TABLE = "incident_search"
 Texts = tuple[str | None, str | None]  # an incident's indexed comments and tag names
 # The FTS5 table and the shadow tables SQLite keeps for it.
@@ -61,19 +63,35 @@ def _ts(expression: str) -> str:
     return f"to_tsvector(CAST(:language AS regconfig), translate(coalesce({expression}, ''), :punctuation, :spaces))"
 
 
+# An incident's indexed parts: title, body, comments, tag names ({scope} picks the incidents).
+_POSTGRESQL_PARTS = (
+    "SELECT i.dev_org_id, i.number, i.title, i.body, "
+    f"(SELECT left(string_agg(c.body, E'\\n' ORDER BY c.number), {MAX_COMMENT_CHARS}) FROM "
+    f"(SELECT t.body, t.number FROM timeline_entries AS t WHERE {_COMMENT_FILTER} "
+    f"ORDER BY t.number LIMIT {MAX_COMMENTS}) AS c) AS comments, "
+    f"({_POSTGRESQL_TAG_NAMES}) AS tags "
+    "FROM incidents AS i WHERE {scope}"
+)
+_ON_CONFLICT = (
+    "ON CONFLICT (dev_org_id, incident_number) DO UPDATE SET comments = excluded.comments, tags = excluded.tags, "
+    "document = excluded.document"
+)
 _POSTGRESQL_DOCUMENTS = (
     f"INSERT INTO {TABLE} (dev_org_id, incident_number, comments, tags, document) "
     "SELECT d.dev_org_id, d.number, d.comments, d.tags, "
     f"setweight({_ts('d.title')}, 'A') || setweight({_ts('d.tags')}, 'B') || "
     f"setweight({_ts('d.body')}, 'C') || setweight({_ts('d.comments')}, 'D') "
-    "FROM (SELECT i.dev_org_id, i.number, i.title, i.body, "
-    f"(SELECT left(string_agg(c.body, E'\\n' ORDER BY c.number), {MAX_COMMENT_CHARS}) FROM "
-    f"(SELECT t.body, t.number FROM timeline_entries AS t WHERE {_COMMENT_FILTER} "
-    f"ORDER BY t.number LIMIT {MAX_COMMENTS}) AS c) AS comments, "
-    f"({_POSTGRESQL_TAG_NAMES}) AS tags "
-    "FROM incidents AS i WHERE {scope}) AS d "
-    "ON CONFLICT (dev_org_id, incident_number) DO UPDATE SET comments = excluded.comments, tags = excluded.tags, "
-    "document = excluded.document"
+    "FROM (" + _POSTGRESQL_PARTS + f") AS d {_ON_CONFLICT}"
+)
+# Citus: the parts read by one statement, the documents written by another (see `write`). The parts' subqueries
+# name the org themselves: correlated through `i.dev_org_id` only, Citus plans the SELECT on every shard.
+_CITUS_PARTS = _POSTGRESQL_PARTS.replace("= i.dev_org_id", "= :org")
+_CITUS_DOCUMENT = (
+    f"INSERT INTO {TABLE} (dev_org_id, incident_number, comments, tags, document) "
+    "VALUES (:org, :number, CAST(:comments AS text), CAST(:tags AS text), "
+    f"setweight({_ts('CAST(:title AS text)')}, 'A') || setweight({_ts('CAST(:tags AS text)')}, 'B') || "
+    f"setweight({_ts('CAST(:body AS text)')}, 'C') || setweight({_ts('CAST(:comments AS text)')}, 'D')) "
+    f"{_ON_CONFLICT}"
 )
 
 _ONE = "i.dev_org_id = :org AND i.number = :number"
@@ -93,6 +111,9 @@ _STATEMENTS = {
     },
     "postgresql": {
         "one": sa.text(_POSTGRESQL_DOCUMENTS.format(scope=_ONE)),
+        "parts_one": sa.text(_CITUS_PARTS.format(scope=_ONE)),
+        "parts_many": sa.text(_CITUS_PARTS.format(scope=_POSTGRESQL_MANY)),
+        "document": sa.text(_CITUS_DOCUMENT),
         "many": sa.text(_POSTGRESQL_DOCUMENTS.format(scope=_POSTGRESQL_MANY)),
         "remove": sa.text(
             f"DELETE FROM {TABLE} WHERE dev_org_id = :org AND incident_number = ANY(CAST(:numbers AS bigint[]))"
@@ -129,10 +150,36 @@ async def write(conn: AsyncConnection, dev_org_id: int, numbers: Sequence[int], 
     if not new and conn.dialect.name == "sqlite":  # PostgreSQL's insert replaces a document (ON CONFLICT)
         await remove(conn, dev_org_id, numbers)
     parameters = {"org": dev_org_id, **_language_parameters(conn, language)}
+    if await citus.in_use(conn):
+        await _write_routed(conn, parameters, numbers)
+        return
     if len(numbers) == 1:
         await conn.execute(_statement(conn, "one"), {**parameters, "number": numbers[0]})
     else:
         await conn.execute(_statement(conn, "many"), {**parameters, "numbers": _numbers(conn, numbers)})
+
+
+async def _write_routed(conn: AsyncConnection, parameters: dict[str, Any], numbers: Sequence[int]) -> None:
+    """Citus: the documents' parts read by one SELECT, then written with INSERT ... VALUES, each a router query
+    (one shard). Citus plans the single INSERT ... SELECT of other PostgreSQLs on every co-located shard pair, org
+    filter or not: the other shards' tasks find nothing, but every write paid for them."""
+    if len(numbers) == 1:
+        read = conn.execute(_statement(conn, "parts_one"), {"org": parameters["org"], "number": numbers[0]})
+    else:
+        read = conn.execute(_statement(conn, "parts_many"), {"org": parameters["org"], "numbers": list(numbers)})
+    documents = [
+        {
+            **parameters,
+            "number": row.number,
+            "title": row.title,
+            "body": row.body,
+            "comments": row.comments,
+            "tags": row.tags,
+        }
+        for row in (await read).all()
+    ]
+    if documents:
+        await conn.execute(_statement(conn, "document"), documents)
 
 
 def rebuild_statements(dialect: str, language: str) -> list[tuple[str, dict[str, Any]]]:

@@ -11,6 +11,8 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
+from incidentd.migrations.tables import create_table
+
 revision = "0005_custom_schemas"
 down_revision = "0004_idempotency"
 branch_labels = None
@@ -28,7 +30,7 @@ def _index_key(value: object) -> tuple[str, str | None]:
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "schema_fragments",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("number", sa.BigInteger, nullable=False),
@@ -61,7 +63,7 @@ def upgrade() -> None:
     )
     # One row per custom field value of an incident (one per distinct element of an array field, numbered from
     # 0): filters and group_by on custom fields are index range scans on (org, field, value) on both databases.
-    op.create_table(
+    create_table(
         "incident_custom_values",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("incident_number", sa.BigInteger, nullable=False),

@@ -8,6 +8,8 @@ Create Date: 2026-11-27
 import sqlalchemy as sa
 from alembic import op
 
+from incidentd.migrations.tables import create_table
+
 revision = "0004_idempotency"
 down_revision = "0003_incidents"
 branch_labels = None
@@ -15,7 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "idempotency_keys",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("user_number", sa.BigInteger, nullable=False),

@@ -8,6 +8,8 @@ Create Date: 2026-11-27
 import sqlalchemy as sa
 from alembic import op
 
+from incidentd.migrations.tables import create_table
+
 revision = "0001_identity"
 down_revision = None
 branch_labels = None
@@ -15,7 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "dev_orgs",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("slug", sa.String(64), nullable=False),
@@ -24,7 +26,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_dev_orgs"),
         sa.UniqueConstraint("slug", name="uq_dev_orgs_slug"),
     )
-    op.create_table(
+    create_table(
         "id_counters",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("kind", sa.String(40), nullable=False),
@@ -32,7 +34,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("dev_org_id", "kind", name="pk_id_counters"),
         sa.ForeignKeyConstraint(["dev_org_id"], ["dev_orgs.id"], name="fk_id_counters_dev_orgs"),
     )
-    op.create_table(
+    create_table(
         "users",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("number", sa.BigInteger, nullable=False),
@@ -49,7 +51,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["dev_org_id"], ["dev_orgs.id"], name="fk_users_dev_orgs"),
         sa.UniqueConstraint("dev_org_id", "email", name="uq_users_dev_org_id_email"),
     )
-    op.create_table(
+    create_table(
         "auth_tokens",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("number", sa.BigInteger, nullable=False),

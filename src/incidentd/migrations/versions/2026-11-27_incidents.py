@@ -8,6 +8,8 @@ Create Date: 2026-11-27
 import sqlalchemy as sa
 from alembic import op
 
+from incidentd.migrations.tables import create_table
+
 revision = "0003_incidents"
 down_revision = "0002_objects"
 branch_labels = None
@@ -35,7 +37,7 @@ def _target_fk(table: str, column: str, target: str) -> sa.ForeignKeyConstraint:
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "incidents",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("number", sa.BigInteger, nullable=False),
@@ -107,7 +109,7 @@ def upgrade() -> None:
         "incidents",
         ["dev_org_id", "severity", "created_date", "number"],
     )
-    op.create_table(
+    create_table(
         "incident_owners",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("incident_number", sa.BigInteger, nullable=False),
@@ -122,7 +124,7 @@ def upgrade() -> None:
         "incident_owners",
         ["dev_org_id", "user_number", "incident_number"],
     )
-    op.create_table(
+    create_table(
         "incident_parts",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("incident_number", sa.BigInteger, nullable=False),
@@ -138,7 +140,7 @@ def upgrade() -> None:
         ["dev_org_id", "part_number", "incident_number"],
     )
     # pia, playbooks and related_docs: articles in one of three roles.
-    op.create_table(
+    create_table(
         "incident_articles",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("incident_number", sa.BigInteger, nullable=False),
@@ -154,7 +156,7 @@ def upgrade() -> None:
         "incident_articles",
         ["dev_org_id", "article_number", "role", "incident_number"],
     )
-    op.create_table(
+    create_table(
         "incident_tags",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("incident_number", sa.BigInteger, nullable=False),
@@ -170,7 +172,7 @@ def upgrade() -> None:
         "incident_tags",
         ["dev_org_id", "tag_number", "incident_number"],
     )
-    op.create_table(
+    create_table(
         "incident_customers",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("incident_number", sa.BigInteger, nullable=False),

@@ -8,6 +8,8 @@ Create Date: 2026-11-27
 import sqlalchemy as sa
 from alembic import op
 
+from incidentd.migrations.tables import create_table
+
 revision = "0002_objects"
 down_revision = "0001_identity"
 branch_labels = None
@@ -28,7 +30,7 @@ def _org_fk(table: str) -> sa.ForeignKeyConstraint:
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "tags",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("number", sa.BigInteger, nullable=False),
@@ -41,7 +43,7 @@ def upgrade() -> None:
         _org_fk("tags"),
         sa.UniqueConstraint("dev_org_id", "name_key", name="uq_tags_dev_org_id_name_key"),
     )
-    op.create_table(
+    create_table(
         "accounts",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("number", sa.BigInteger, nullable=False),
@@ -55,7 +57,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("dev_org_id", "number", name="pk_accounts"),
         _org_fk("accounts"),
     )
-    op.create_table(
+    create_table(
         "parts",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("number", sa.BigInteger, nullable=False),
@@ -73,7 +75,7 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_parts_dev_org_id_parent_number", "parts", ["dev_org_id", "parent_number"])
-    op.create_table(
+    create_table(
         "part_owners",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("part_number", sa.BigInteger, nullable=False),
@@ -92,7 +94,7 @@ def upgrade() -> None:
             name="fk_part_owners_users",
         ),
     )
-    op.create_table(
+    create_table(
         "articles",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("number", sa.BigInteger, nullable=False),
@@ -105,7 +107,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("dev_org_id", "number", name="pk_articles"),
         _org_fk("articles"),
     )
-    op.create_table(
+    create_table(
         "article_owners",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("article_number", sa.BigInteger, nullable=False),
@@ -125,7 +127,7 @@ def upgrade() -> None:
         ),
     )
     # An artifact belongs to at most one parent (an incident, an article, ...): parent_kind + parent_number.
-    op.create_table(
+    create_table(
         "artifacts",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("number", sa.BigInteger, nullable=False),
@@ -147,7 +149,7 @@ def upgrade() -> None:
         "artifacts",
         ["dev_org_id", "parent_kind", "parent_number"],
     )
-    op.create_table(
+    create_table(
         "custom_states",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("number", sa.BigInteger, nullable=False),
@@ -158,7 +160,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("dev_org_id", "number", name="pk_custom_states"),
         _org_fk("custom_states"),
     )
-    op.create_table(
+    create_table(
         "custom_stages",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("number", sa.BigInteger, nullable=False),
@@ -175,7 +177,7 @@ def upgrade() -> None:
         ),
     )
     # A stage diagram: the stages of one leaf type (and subtype), where to start, and the allowed moves.
-    op.create_table(
+    create_table(
         "stage_diagrams",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("number", sa.BigInteger, nullable=False),
@@ -186,7 +188,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("dev_org_id", "number", name="pk_stage_diagrams"),
         _org_fk("stage_diagrams"),
     )
-    op.create_table(
+    create_table(
         "stage_transitions",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("diagram_number", sa.BigInteger, nullable=False),
@@ -202,7 +204,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
     )
-    op.create_table(
+    create_table(
         "stage_diagram_stages",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("diagram_number", sa.BigInteger, nullable=False),

@@ -11,6 +11,8 @@ Create Date: 2026-12-05
 import sqlalchemy as sa
 from alembic import op
 
+from incidentd.migrations.tables import create_table
+
 revision = "0008_links"
 down_revision = "0007_timeline"
 branch_labels = None
@@ -21,7 +23,7 @@ _COLUMNS = [(f"{side}_{kind}", table) for side in ("source", "target") for kind,
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "links",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("number", sa.BigInteger, nullable=False),

@@ -12,6 +12,8 @@ Create Date: 2026-12-05
 import sqlalchemy as sa
 from alembic import op
 
+from incidentd.migrations.tables import create_table
+
 revision = "0007_timeline"
 down_revision = "0006_roles"
 branch_labels = None
@@ -19,7 +21,7 @@ depends_on = None
 
 
 def _child(name: str, column: sa.Column) -> None:
-    op.create_table(
+    create_table(
         name,
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("entry_number", sa.BigInteger, nullable=False),
@@ -35,7 +37,7 @@ def _child(name: str, column: sa.Column) -> None:
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "timeline_entries",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("number", sa.BigInteger, nullable=False),

@@ -12,6 +12,8 @@ Create Date: 2026-12-05
 import sqlalchemy as sa
 from alembic import op
 
+from incidentd.migrations.tables import create_table
+
 revision = "0009_web"
 down_revision = "0008_links"
 branch_labels = None
@@ -19,7 +21,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "user_passwords",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("user_number", sa.BigInteger, nullable=False),
@@ -30,7 +32,7 @@ def upgrade() -> None:
             ["dev_org_id", "user_number"], ["users.dev_org_id", "users.number"], name="fk_user_passwords_users"
         ),
     )
-    op.create_table(
+    create_table(
         "web_sessions",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("session_hash", sa.String(64), nullable=False),
@@ -46,7 +48,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("session_hash", name="uq_web_sessions_session_hash"),
     )
     op.create_index("ix_web_sessions_dev_org_id_user_number", "web_sessions", ["dev_org_id", "user_number"])
-    op.create_table(
+    create_table(
         "login_links",
         sa.Column("dev_org_id", sa.Integer, nullable=False),
         sa.Column("link_hash", sa.String(64), nullable=False),
