@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import cast
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -51,6 +51,11 @@ def wire(body: bytes) -> schemas.Incident:
 
 def decoded(body: bytes) -> schemas.Incident:
     return msgspec.json.decode(body, type=schemas.Incident)
+
+
+def answer(body: bytes, *, encoded: bool) -> schemas.Incident:
+    """A stored document as the incident a read answers: its bytes when the answer is only encoded, else decoded."""
+    return wire(body) if encoded else decoded(body)
 
 
 async def current(conn: AsyncConnection, org: OrgScope, number: int) -> bytes | None:
@@ -109,11 +114,8 @@ def documents_or_rendered(
     found: dict[int, bytes], rendered: dict[int, schemas.Incident], numbers: list[int], *, encoded: bool
 ) -> list[schemas.Incident]:
     """The incidents of `numbers` in order, each from its stored document or its rendering."""
-    answer: list[Any] = []
+    incidents: list[schemas.Incident] = []
     for number in numbers:
         body = found.get(number)
-        if body is None:
-            answer.append(rendered[number])
-        else:
-            answer.append(wire(body) if encoded else decoded(body))
-    return answer
+        incidents.append(rendered[number] if body is None else answer(body, encoded=encoded))
+    return incidents

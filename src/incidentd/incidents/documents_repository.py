@@ -37,12 +37,22 @@ _MANY = sa.select(incident_documents.c.incident_number, incident_documents.c.bod
 )
 _VERSION = sa.select(_CURRENT_VERSION)
 
-# `_ONE` as SQLite text with positional parameters, for `Database.first_row_now` (a get's one read, below
-# SQLAlchemy's async layer). tests/incidents/test_documents.py checks the two agree.
-_ONE_NOW = (
-    "SELECT body FROM incident_documents WHERE dev_org_id = ? AND incident_number = ? AND format = ? AND "
-    "summaries_version = coalesce((SELECT last_value FROM id_counters WHERE dev_org_id = ? AND kind = ?), 0)"
-)
+
+class _SQLiteText:
+    """A statement compiled once to SQLite's text, for the plain sqlite3 connection (`Database.first_row_now`,
+    `db.sqlite_connection_of`): below SQLAlchemy's async layer, but the same statement, not a copy of it."""
+
+    def __init__(self, statement: Any) -> None:
+        compiled = statement.compile(dialect=sqlite.dialect())
+        self.sql = str(compiled)
+        self._names = tuple(compiled.positiontup or ())
+        self._fixed = {name: value for name, value in compiled.params.items() if value is not None}
+
+    def parameters(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(values[name] if name in values else self._fixed[name] for name in self._names)
+
+
+_ONE_NOW = _SQLiteText(_ONE)
 
 
 async def current_one(conn: AsyncConnection, dev_org_id: int, number: int, format: int) -> bytes | None:
@@ -52,7 +62,8 @@ async def current_one(conn: AsyncConnection, dev_org_id: int, number: int, forma
 
 def current_one_now(db: Database, dev_org_id: int, number: int, format: int) -> bytes | None:
     """`current_one` read at once on SQLite's point-read connection; raises `NoPointRead` where it cannot be."""
-    row = db.first_row_now(_ONE_NOW, (dev_org_id, number, format, dev_org_id, SUMMARIES))
+    parameters = _ONE_NOW.parameters({"dev_org_id": dev_org_id, "number": number, "format": format})
+    row = db.first_row_now(_ONE_NOW.sql, parameters)
     return row[0] if row is not None else None
 
 
@@ -84,12 +95,15 @@ def _store(insert: Any) -> Any:
 _STORE = {"postgresql": _store(postgresql.insert), "sqlite": _store(sqlite.insert)}
 
 
-# `_STORE` for SQLite's own connection, the version read as the row is written (see `store`).
-_STORE_NOW = (
-    "INSERT INTO incident_documents (dev_org_id, incident_number, summaries_version, format, body) VALUES "
-    "(?, ?, coalesce((SELECT last_value FROM id_counters WHERE dev_org_id = ? AND kind = ?), 0), ?, ?) "
-    "ON CONFLICT (dev_org_id, incident_number) DO UPDATE SET summaries_version = excluded.summaries_version, "
-    "format = excluded.format, body = excluded.body"
+# `_STORE` on SQLite's own connection, the version read as the row is written (see `store`).
+_STORE_NOW = _SQLiteText(
+    _store(sqlite.insert).values(
+        dev_org_id=ORG,
+        incident_number=_NUMBER,
+        summaries_version=_CURRENT_VERSION,
+        format=_FORMAT,
+        body=sa.bindparam("body", type_=sa.LargeBinary),
+    )
 )
 
 
@@ -105,24 +119,26 @@ async def store(
     plain = sqlite_connection_of(conn)
     if plain is not None and version is None:
         plain.executemany(
-            _STORE_NOW,
-            [(dev_org_id, number, dev_org_id, SUMMARIES, format, body) for number, body in bodies.items()],
+            _STORE_NOW.sql,
+            [
+                _STORE_NOW.parameters({"dev_org_id": dev_org_id, "number": number, "format": format, "body": body})
+                for number, body in bodies.items()
+            ],
         )
         return
     if version is None:
         version = await summaries_version(conn, dev_org_id)
-    if bodies:
-        rows = [
-            {
-                "dev_org_id": dev_org_id,
-                "incident_number": number,
-                "summaries_version": version,
-                "format": format,
-                "body": body,
-            }
-            for number, body in bodies.items()
-        ]
-        await conn.execute(_STORE[conn.dialect.name], rows)
+    rows = [
+        {
+            "dev_org_id": dev_org_id,
+            "incident_number": number,
+            "summaries_version": version,
+            "format": format,
+            "body": body,
+        }
+        for number, body in bodies.items()
+    ]
+    await conn.execute(_STORE[conn.dialect.name], rows)
 
 
 async def forget(conn: AsyncConnection, dev_org_id: int, numbers: Sequence[int]) -> None:

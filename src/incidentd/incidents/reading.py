@@ -35,16 +35,18 @@ async def get(db: Database, principal: Principal, reference: str, *, encoded: bo
     answer is only encoded, so a document is passed on as its bytes (`documents.wire`)."""
     org = principal.org
     number = incident_number(org, reference)
+    body: bytes | None = None
+    looked = not number  # no number (another org's id): nothing to look up, not found
     if number:
         with contextlib.suppress(NoPointRead):  # SQLite: one read, no unit of work
-            body = documents.current_now(db, org, number)
-            if body is not None:
-                return documents.wire(body) if encoded else documents.decoded(body)
-    async with db.read() as conn:
-        body = await documents.current(conn, org, number) if number else None
-        if body is not None:
-            return documents.wire(body) if encoded else documents.decoded(body)
-        return await _fetch(conn, org, number, reference)
+            body, looked = documents.current_now(db, org, number), True
+    if body is None:
+        async with db.read() as conn:
+            if not looked:
+                body = await documents.current(conn, org, number)
+            if body is None:
+                return await _fetch(conn, org, number, reference)
+    return documents.answer(body, encoded=encoded)
 
 
 def incident_number(org: OrgScope, reference: str) -> int:
