@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from conftest import Actor
+from conftest import Actor, make_org
 from contract import assert_conforms
 from incidentd.identity import service as identity_service
 from incidentd.identity.tables import auth_tokens
@@ -66,6 +66,38 @@ async def test_expired_token_is_401(client, admin: Actor, monkeypatch):
     monkeypatch.setattr(identity_service, "now_ms", lambda: a_day_later)
     assert_unauthenticated(await client.get("/dev-users.self", headers={"Authorization": secret}))
     assert (await client.get("/dev-users.self", headers=admin.headers)).status_code == 200  # no expiry
+
+
+async def test_a_token_says_its_org_and_is_found_only_there(app, client, admin: Actor):
+    """`idt_<org>_<43 characters>`: the lookup names the org (one shard on Citus). A token whose org part is
+    changed names another org, where no token has its hash: 401, even for a real org."""
+    other = await make_org(app, "elsewhere")
+    prefix, org, rest = admin.token.split("_", 2)
+    assert (prefix, int(org), len(rest)) == ("idt", admin.org.dev_org_id, 43)
+    assert identity_service.org_of_token(admin.token) == admin.org.dev_org_id
+    moved = f"idt_{other.org.dev_org_id}_{rest}"
+    assert_unauthenticated(await client.get("/dev-users.self", headers={"Authorization": f"Bearer {moved}"}))
+    assert (await client.get("/dev-users.self", headers=admin.headers)).status_code == 200
+
+
+async def test_a_token_of_the_older_form_without_its_org_still_works(app, client, admin: Actor):
+    """Tokens issued before tokens said their org (`idt_` and 43 characters) are looked up by their hash alone."""
+    older = "idt_1_" + "a" * 41  # 47 characters: looks like the org-saying form, and is too short for it
+    assert identity_service.org_of_token(older) is None
+    async with app.state.db.write() as conn:
+        await conn.execute(
+            sa.insert(auth_tokens).values(
+                dev_org_id=admin.org.dev_org_id,
+                number=99,
+                user_number=admin.user_number,
+                token_hash=identity_service.hash_token(older),
+                requested_token_type=identity_service.PAT,
+                issued_at=now_ms(),
+            )
+        )
+    answered = await client.get("/dev-users.self", headers={"Authorization": f"Bearer {older}"})
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["dev_user"]["id"] == admin.org.don("dev_user", admin.user_number)
 
 
 async def test_verified_tokens_are_cached_briefly(app, client, admin: Actor, monkeypatch):

@@ -101,8 +101,9 @@ async def insert_token(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(sa.insert(auth_tokens).values(**values))
 
 
-async def find_token(conn: AsyncConnection, token_hash: str) -> Row[Any] | None:
-    """The token with this hash, joined with its user and org."""
+async def find_token(conn: AsyncConnection, token_hash: str, *, dev_org_id: int | None = None) -> Row[Any] | None:
+    """The token with this hash, joined with its user and org; only in that org when `dev_org_id` is given (one
+    shard on Citus; without it the lookup asks every shard)."""
     query = (
         sa.select(
             auth_tokens,
@@ -115,6 +116,8 @@ async def find_token(conn: AsyncConnection, token_hash: str) -> Row[Any] | None:
         .join(dev_orgs, dev_orgs.c.id == auth_tokens.c.dev_org_id)
         .where(auth_tokens.c.token_hash == token_hash)
     )
+    if dev_org_id is not None:
+        query = query.where(auth_tokens.c.dev_org_id == dev_org_id)
     return (await conn.execute(query)).first()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import string
 import time
@@ -27,6 +28,10 @@ from incidentd.memo import ImmutableRows
 from incidentd.principal import ADMIN, MEMBER, ROLES, OrgScope, Principal, require_admin
 
 TOKEN_PREFIX = "idt_"
+# A token says its org (`idt_<org number>_<43 URL-safe characters>`), so that its lookup names the org and goes to
+# one shard on Citus. Tokens issued before were `idt_` and 43 characters (47 in all, too short to match this); they
+# are looked up by their hash alone, as they always were.
+_ORG_TOKEN = re.compile(r"idt_([1-9][0-9]{0,17})_[A-Za-z0-9_-]{43}")
 PAT = "urn:devrev:params:oauth:token-type:pat"
 USER_STATES = ("active", "deactivated", "deleted", "locked", "shadow", "unassigned")
 # last_used_at is refreshed at most this often per token, so that reads stay reads.
@@ -38,8 +43,15 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def new_token_secret() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+def new_token_secret(dev_org_id: int) -> str:
+    return f"{TOKEN_PREFIX}{dev_org_id}_{secrets.token_urlsafe(32)}"
+
+
+def org_of_token(token: str) -> int | None:
+    """The org number a token says it belongs to; None for a token of the older form, which says none. (Only a
+    hint for routing the lookup: a token naming another org than its own is simply not found there.)"""
+    match = _ORG_TOKEN.fullmatch(token)
+    return int(match[1]) if match else None
 
 
 def new_org_slug() -> str:
@@ -335,7 +347,7 @@ async def issue_token(
         )
     check_length(token_hint, MAX_NAME, field_name="token_hint")  # the CLI's --hint: the wire checked it already
     number = await counters.allocate(conn, org.dev_org_id, "auth_token")
-    secret = new_token_secret()
+    secret = new_token_secret(org.dev_org_id)
     now = now_ms()
     await repository.insert_token(
         conn,
@@ -427,9 +439,9 @@ def token_cache(db: Database) -> TokenCache:
     return cache
 
 
-async def _verify(db: Database, token_hash: str) -> _VerifiedToken:
+async def _verify(db: Database, token_hash: str, dev_org_id: int | None) -> _VerifiedToken:
     async with db.read() as conn:
-        row = await repository.find_token(conn, token_hash)
+        row = await repository.find_token(conn, token_hash, dev_org_id=dev_org_id)
     # The lookup is by hash; comparing the hash again in constant time keeps timing independent of the secret.
     if row is None or not hmac.compare_digest(row.token_hash, token_hash):
         raise Unauthenticated("the token is not valid")
@@ -458,7 +470,7 @@ async def authenticate(db: Database, partition: str, token: str) -> Principal:
     cache = token_cache(db)
     verified = cache.get(token_hash)
     if verified is None:
-        verified = await _verify(db, token_hash)
+        verified = await _verify(db, token_hash, org_of_token(token))
         cache.put(token_hash, verified)
     now = now_ms()
     if verified.expires_at is not None and verified.expires_at <= now:
@@ -514,7 +526,7 @@ async def create_token(
 async def token_of_hash(db: Database, principal: Principal, token_hash: str) -> schemas.AuthToken | None:
     """Metadata of the caller's org's token whose secret hashes to `token_hash` (None if there is none)."""
     async with db.read() as conn:
-        row = await repository.find_token(conn, token_hash)
+        row = await repository.find_token(conn, token_hash, dev_org_id=principal.org.dev_org_id)
     if row is None or row.dev_org_id != principal.org.dev_org_id:
         return None
     subject = principal.org.don(row.user_type, row.user_number)
