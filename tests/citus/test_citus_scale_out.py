@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -141,6 +142,7 @@ class Tally:
     answered: Counter[str] = field(default_factory=Counter)
     retried_503: int = 0
     most_retries: int = 0
+    database_url: str = ""  # where `_placements` looks when a request fails
 
 
 async def _request(http: httpx.AsyncClient, token: str, path: str, body: dict[str, Any], tally: Tally) -> Any:
@@ -154,7 +156,9 @@ async def _request(http: httpx.AsyncClient, token: str, path: str, body: dict[st
             tally.most_retries = max(tally.most_retries, attempt + 1)
             await asyncio.sleep(0.1)
             continue
-        assert response.status_code in (200, 201), f"{path}: {response.status_code} {response.text}"
+        if response.status_code not in (200, 201):
+            where = await _placements(tally.database_url, body.get("id")) if tally.database_url else ""
+            raise AssertionError(f"{path}: {response.status_code} {response.text}{where}")
         tally.answered[path] += 1
         return response.json()
     raise AssertionError("unreachable")
@@ -187,6 +191,57 @@ async def _client(
                 await _request(http, tokens[org], "/incidents.list", {"limit": 20}, tally)
 
 
+async def _placements(database_url: str, don: Any) -> str:
+    """Where an incident's rows are at the moment a request for it failed: its shard's placements as the
+    coordinator has them now, the rebalance's tasks and deferred drops, and whether each node's copy of the shard
+    holds the incident. Said in the failure's message, so that a failure under load can be told apart: a read
+    planned with an old placement, a write lost in a move, or something in incidentd."""
+    match = re.search(r"devo/([^:]+):incident/(\d+)", str(don or ""))
+    if match is None:
+        return ""
+    slug, number = match[1], int(match[2])
+    lines = [f"\nplacements of {slug} incident {number} when the request failed:"]
+    coordinator = await asyncpg.connect(_dsn(database_url))
+    try:
+        lines.append(f"  coordinator clock {await coordinator.fetchval('SELECT clock_timestamp()')}")
+        org = await coordinator.fetchval("SELECT id FROM dev_orgs WHERE slug = $1", slug)
+        shard = await coordinator.fetchval("SELECT get_shard_id_for_distribution_column('incidents', $1)", org)
+        for row in await coordinator.fetch(
+            "SELECT nodename, nodeport, shardstate FROM pg_dist_shard_placement WHERE shardid = $1", shard
+        ):
+            lines.append(f"  metadata: shard {shard} on {row['nodeport']} (state {row['shardstate']})")
+        found = await coordinator.fetchval(
+            "SELECT count(*) FROM incidents WHERE dev_org_id = $1 AND number = $2", org, number
+        )
+        lines.append(f"  through the coordinator now: {found} row(s)")
+        for row in await coordinator.fetch(
+            "SELECT task_id, status, command FROM pg_dist_background_task WHERE command LIKE $1 ORDER BY task_id",
+            f"%{shard}%",
+        ):
+            lines.append(f"  task {row['task_id']} {row['status']}: {row['command'][:160]}")
+        for row in await coordinator.fetch("SELECT object_name, node_group_id, policy_type FROM pg_dist_cleanup"):
+            if str(shard) in row["object_name"]:
+                lines.append(f"  deferred drop: {row['object_name']} in group {row['node_group_id']}")
+        name = sa.engine.make_url(database_url).database
+        for node in await coordinator.fetch("SELECT nodeport FROM pg_dist_node WHERE noderole = 'primary'"):
+            worker = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{node['nodeport']}/{name}")
+            try:
+                table = await worker.fetchval("SELECT to_regclass($1)::text", f"incidents_{shard}")
+                rows = None
+                if table is not None:
+                    rows = await worker.fetchval(
+                        f"SELECT count(*) FROM {table} WHERE dev_org_id = $1 AND number = $2", org, number
+                    )
+                lines.append(f"  node {node['nodeport']}: table {table}, {rows} row(s)")
+            finally:
+                await worker.close()
+    except Exception as exc:  # a diagnosis must not hide the failure it describes
+        lines.append(f"  (diagnosis stopped: {exc!r})")
+    finally:
+        await coordinator.close()
+    return "\n".join(lines)
+
+
 async def _orgs_per_worker(conn: asyncpg.Connection) -> dict[int, int]:
     """How many of the orgs' shard groups each worker holds (by the port it listens on)."""
     rows = await conn.fetch(
@@ -210,7 +265,7 @@ def test_a_third_worker_and_a_rebalance_under_load_lose_nothing(
     tokens = asyncio.run(_seed(database_url))
     server = LiveServer(database_url, tmp_path)
     server.start()
-    tally = Tally()
+    tally = Tally(database_url=database_url)
     written: list[Written] = []
     try:
 
