@@ -205,7 +205,7 @@ async def _placements(database_url: str, don: Any) -> str:
     try:
         lines.append(f"  coordinator clock {await coordinator.fetchval('SELECT clock_timestamp()')}")
         org = await coordinator.fetchval("SELECT id FROM dev_orgs WHERE slug = $1", slug)
-        shard = await coordinator.fetchval("SELECT get_shard_id_for_distribution_column('incidents', $1)", org)
+        shard = await coordinator.fetchval("SELECT get_shard_id_for_distribution_column('incidents', $1::bigint)", org)
         for row in await coordinator.fetch(
             "SELECT nodename, nodeport, shardstate FROM pg_dist_shard_placement WHERE shardid = $1", shard
         ):
