@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from conftest import Actor
+from conftest import ON_POSTGRES, Actor
 from incidentd import citus, models  # noqa: F401
-from incidentd.db import Database, metadata
+from incidentd.db import Database, NoPointRead, PointStatement, metadata
 from incidentd.kit import counters
 from incidentd.search.repository import INDEX_TABLES
 
@@ -121,3 +123,52 @@ async def test_a_rolled_back_allocation_is_never_reused_as_a_duplicate(app, admi
     async with db.write() as conn:
         after = await counters.allocate(conn, admin.org.dev_org_id, "incident")
     assert after == again + 1
+
+
+_PLUS_ONE = PointStatement(sa.select(sa.bindparam("n", type_=sa.Integer) + 1))
+
+
+async def test_a_point_read_is_one_statement_below_the_units_of_work(app):
+    """`Database.first_row`: SQLite on the loop's thread, PostgreSQL on the process's own small asyncpg pool; not
+    inside a request transaction that has written (it would not see those writes), where the caller reads through
+    the transaction instead."""
+    db: Database = app.state.db
+    assert (await db.first_row(_PLUS_ONE, {"n": 41}))[0] == 42
+    with db.request_transaction() as transaction:
+        async with db.write() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+        with pytest.raises(NoPointRead):
+            await db.first_row(_PLUS_ONE, {"n": 1})
+        await transaction.rollback()
+    assert (await db.first_row(_PLUS_ONE, {"n": 1}))[0] == 2
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="the point pool is PostgreSQL's")
+async def test_without_its_point_pool_or_its_server_a_point_read_falls_back(settings):
+    off = Database(settings.model_copy(update={"db_point_read_pool_size": 0}))
+    unreachable = Database(settings.model_copy(update={"database_url": _unreachable(settings.database_url)}))
+    try:
+        for db in (off, unreachable):
+            with pytest.raises(NoPointRead):
+                await db.first_row(_PLUS_ONE, {"n": 1})
+    finally:
+        await off.dispose()
+        await unreachable.dispose()
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="the point pool is PostgreSQL's")
+async def test_the_point_pool_opens_when_first_used_and_closes_with_the_database(settings):
+    db = Database(settings)
+    assert db._point_pool is None  # a process that serves no gets holds none of its connections
+    await db.first_row(_PLUS_ONE, {"n": 1})
+    pool = db._point_pool
+    assert pool is not None and pool.get_size() == 1
+    await db.dispose()
+    assert db._point_pool is None and pool.is_closing()
+
+
+def _unreachable(url: str) -> str:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return sa.engine.make_url(url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)

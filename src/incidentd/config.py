@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # 0: the pool is steady (a request past the pool waits for a connection, up to db_wait_seconds). Churned
     # connections cost a connect and asyncpg's type lookups again (about 0.3 s each on a Citus coordinator).
     db_pool_overflow: int = Field(default=0, ge=0)
+    # PostgreSQL: connections of each process's own small pool for point reads (a get's stored document: one
+    # statement, no unit of work, below SQLAlchemy; `Database.first_row`). 0: every read goes through the pool above.
+    db_point_read_pool_size: int = Field(default=4, ge=0)
     # FULL survives a power loss; NORMAL survives a process crash only (see docs/compatibility.md).
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     # How much of the SQLite file is read through a memory map (0: none; the trade-off: docs/compatibility.md).

@@ -13,9 +13,10 @@ import contextvars
 import sqlite3
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
+import asyncpg
 import msgspec
 import sqlalchemy as sa
 from alembic import command
@@ -23,6 +24,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -61,7 +64,30 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 class NoPointRead(Exception):
-    """`Database.first_row_now` cannot read here and now: read through a unit of work."""
+    """`Database.first_row` cannot read here and now: read through a unit of work."""
+
+
+class CompiledText:
+    """A statement compiled once to one dialect's text, with its parameters in the order that text takes them: for
+    a connection below SQLAlchemy (`Database.first_row`, `sqlite_connection_of`), yet the repository's own
+    statement, not a hand-written copy of it."""
+
+    def __init__(self, statement: Any, dialect: sa.engine.Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self._names = tuple(compiled.positiontup or ())
+        self._fixed = {name: value for name, value in compiled.params.items() if value is not None}
+
+    def parameters(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(values[name] if name in values else self._fixed[name] for name in self._names)
+
+
+class PointStatement:
+    """A read-only statement of one row for `Database.first_row`, compiled once for each database it may run on."""
+
+    def __init__(self, statement: Any) -> None:
+        self.sqlite = CompiledText(statement, sqlite_dialect.dialect())
+        self.postgresql = CompiledText(statement, asyncpg_dialect())
 
 
 class Database:
@@ -86,6 +112,8 @@ class Database:
             if self.is_sqlite
             else None
         )
+        self._point_pool: asyncpg.Pool | None = None
+        self._point_pool_opening = asyncio.Lock()
 
     @property
     def engines(self) -> tuple[AsyncEngine, ...]:
@@ -109,18 +137,57 @@ class Database:
         async with self._translate_outage(), self._connect() as conn, conn.begin():
             yield conn
 
-    def first_row_now(self, sql: str, parameters: Sequence[Any]) -> Any:
-        """SQLite: the first row of one read-only statement (`sql` in SQLite's dialect, `?` parameters), run right
-        here on the event loop's thread (`sqlite_inline.PointReader`); None when it has no row. Raises
-        `NoPointRead` when that is not possible (PostgreSQL; SQLite busy or unreachable; inside a request
-        transaction, whose own writes it would not see): the caller reads through `read()` instead."""
+    async def first_row(self, statement: PointStatement, values: dict[str, Any]) -> Any:
+        """The first row of one read-only statement (None when it has none), read below SQLAlchemy's units of
+        work: on SQLite right here on the event loop's thread (`sqlite_inline.PointReader`), on PostgreSQL on a
+        small asyncpg pool of this process's own (`db_point_read_pool_size`). One statement sees one snapshot.
+        Raises `NoPointRead` when that is not possible (SQLite busy or unreachable; the point pool off or its
+        connection failing; inside a request transaction, whose own writes it would not see): the caller reads
+        through `read()` instead, which says 503 when the database is really not there."""
         shared = _request_transaction.get()
-        if self._point_reader is None or (shared is not None and shared.db is self and shared.is_open):
+        if shared is not None and shared.db is self and shared.is_open:
             raise NoPointRead
+        if self._point_reader is not None:
+            text = statement.sqlite
+            try:
+                return self._point_reader.first_row(text.sql, text.parameters(values))
+            except sqlite3.Error as exc:
+                raise NoPointRead from exc
         try:
-            return self._point_reader.first_row(sql, parameters)
-        except sqlite3.Error as exc:
+            pool = self._point_pool or await self._open_point_pool()
+        except NoPointRead:
+            raise
+        except Exception as exc:  # a URL asyncpg alone cannot take, say: the unit of work reads instead
             raise NoPointRead from exc
+        text = statement.postgresql
+        try:
+            connection = await pool.acquire(timeout=self.settings.db_wait_seconds)
+        except TimeoutError as exc:  # every point connection busy for that long: overloaded, like the main pool
+            raise ServiceUnavailable("the database is unavailable; retry later", retry_after=self.retry_after) from exc
+        except Exception as exc:
+            raise NoPointRead from exc
+        try:
+            return await connection.fetchrow(text.sql, *text.parameters(values))
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+            raise NoPointRead from exc
+        finally:
+            await pool.release(connection)
+
+    async def _open_point_pool(self) -> asyncpg.Pool:
+        if self.is_sqlite or self.settings.db_point_read_pool_size == 0:
+            raise NoPointRead
+        async with self._point_pool_opening:
+            if self._point_pool is None:
+                url = sa.engine.make_url(self.settings.database_url).set(drivername="postgresql")
+                # Connections open when first needed, so a process that serves no gets holds none of them.
+                self._point_pool = await asyncpg.create_pool(
+                    url.render_as_string(hide_password=False),
+                    min_size=0,
+                    max_size=self.settings.db_point_read_pool_size,
+                    timeout=self.settings.db_wait_seconds,
+                    command_timeout=max(30.0, self.settings.db_wait_seconds),
+                )
+            return self._point_pool
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -246,6 +313,9 @@ class Database:
     async def dispose(self) -> None:
         if self._point_reader is not None:
             self._point_reader.close()
+        if self._point_pool is not None:
+            await self._point_pool.close()
+            self._point_pool = None
         for engine in self.engines:
             await engine.dispose()
         if self._writer_turns is not None:

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from world import build_world, ok
 
 from conftest import Actor, make_org
-from incidentd.db import NoPointRead
 from incidentd.incidents import documents, documents_repository, reading
 from incidentd.incidents.tables import incident_documents
 from incidentd.principal import OrgScope
@@ -174,12 +173,7 @@ async def test_the_point_read_agrees_with_the_unit_of_work_read(app, client, adm
     async def both(number: int) -> tuple[bytes | None, bytes | None]:
         async with db.read() as conn:
             through_unit = await documents.current(conn, admin.org, number)
-        try:
-            now = documents.current_now(db, admin.org, number)
-        except NoPointRead:
-            assert not db.is_sqlite  # PostgreSQL reads through a unit of work only
-            now = through_unit
-        return through_unit, now
+        return through_unit, await documents.current_point(db, admin.org, number)
 
     for number in [*numbers, 999]:
         through_unit, now = await both(number)

@@ -62,9 +62,9 @@ async def current(conn: AsyncConnection, org: OrgScope, number: int) -> bytes | 
     return await repository.current_one(conn, org.dev_org_id, number, format_of(org))
 
 
-def current_now(db: Database, org: OrgScope, number: int) -> bytes | None:
-    """`current`, read without a unit of work where the database allows (SQLite); raises `db.NoPointRead`."""
-    return repository.current_one_now(db, org.dev_org_id, number, format_of(org))
+async def current_point(db: Database, org: OrgScope, number: int) -> bytes | None:
+    """`current`, read with one statement and no unit of work (`Database.first_row`); raises `db.NoPointRead`."""
+    return await repository.current_one_point(db, org.dev_org_id, number, format_of(org))
 
 
 async def current_many(conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]) -> dict[int, bytes]:

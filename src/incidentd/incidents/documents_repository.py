@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from incidentd.db import Database, sqlite_connection_of
+from incidentd.db import CompiledText, Database, PointStatement, sqlite_connection_of
 from incidentd.incidents.tables import incident_documents, incidents
 from incidentd.kit.counters import SUMMARIES, id_counters
 from incidentd.kit.rows import ORG, among, one_of
@@ -38,21 +38,7 @@ _MANY = sa.select(incident_documents.c.incident_number, incident_documents.c.bod
 _VERSION = sa.select(_CURRENT_VERSION)
 
 
-class _SQLiteText:
-    """A statement compiled once to SQLite's text, for the plain sqlite3 connection (`Database.first_row_now`,
-    `db.sqlite_connection_of`): below SQLAlchemy's async layer, but the same statement, not a copy of it."""
-
-    def __init__(self, statement: Any) -> None:
-        compiled = statement.compile(dialect=sqlite.dialect())
-        self.sql = str(compiled)
-        self._names = tuple(compiled.positiontup or ())
-        self._fixed = {name: value for name, value in compiled.params.items() if value is not None}
-
-    def parameters(self, values: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(values[name] if name in values else self._fixed[name] for name in self._names)
-
-
-_ONE_NOW = _SQLiteText(_ONE)
+_ONE_POINT = PointStatement(_ONE)
 
 
 async def current_one(conn: AsyncConnection, dev_org_id: int, number: int, format: int) -> bytes | None:
@@ -60,10 +46,9 @@ async def current_one(conn: AsyncConnection, dev_org_id: int, number: int, forma
     return (await conn.execute(_ONE, {"dev_org_id": dev_org_id, "number": number, "format": format})).scalar()
 
 
-def current_one_now(db: Database, dev_org_id: int, number: int, format: int) -> bytes | None:
-    """`current_one` read at once on SQLite's point-read connection; raises `NoPointRead` where it cannot be."""
-    parameters = _ONE_NOW.parameters({"dev_org_id": dev_org_id, "number": number, "format": format})
-    row = db.first_row_now(_ONE_NOW.sql, parameters)
+async def current_one_point(db: Database, dev_org_id: int, number: int, format: int) -> bytes | None:
+    """`current_one` read without a unit of work (`Database.first_row`); raises `NoPointRead` where it cannot be."""
+    row = await db.first_row(_ONE_POINT, {"dev_org_id": dev_org_id, "number": number, "format": format})
     return row[0] if row is not None else None
 
 
@@ -96,14 +81,15 @@ _STORE = {"postgresql": _store(postgresql.insert), "sqlite": _store(sqlite.inser
 
 
 # `_STORE` on SQLite's own connection, the version read as the row is written (see `store`).
-_STORE_NOW = _SQLiteText(
+_STORE_NOW = CompiledText(
     _store(sqlite.insert).values(
         dev_org_id=ORG,
         incident_number=_NUMBER,
         summaries_version=_CURRENT_VERSION,
         format=_FORMAT,
         body=sa.bindparam("body", type_=sa.LargeBinary),
-    )
+    ),
+    sqlite.dialect(),
 )
 
 

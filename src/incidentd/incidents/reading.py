@@ -38,8 +38,8 @@ async def get(db: Database, principal: Principal, reference: str, *, encoded: bo
     body: bytes | None = None
     looked = not number  # no number (another org's id): nothing to look up, not found
     if number:
-        with contextlib.suppress(NoPointRead):  # SQLite: one read, no unit of work
-            body, looked = documents.current_now(db, org, number), True
+        with contextlib.suppress(NoPointRead):  # one statement, no unit of work
+            body, looked = await documents.current_point(db, org, number), True
     if body is None:
         async with db.read() as conn:
             if not looked:
