@@ -167,6 +167,24 @@ async def test_the_point_pool_opens_when_first_used_and_closes_with_the_database
     assert db._point_pool is None and pool.is_closing()
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason="the point pool is PostgreSQL's")
+async def test_a_point_read_does_not_queue_for_a_busy_point_pool(settings):
+    """With every point connection taken, a get reads through the main pool at once instead of waiting."""
+    db = Database(settings.model_copy(update={"db_point_read_pool_size": 2}))
+    try:
+        await db.first_row(_PLUS_ONE, {"n": 1})
+        pool = db._point_pool
+        assert pool is not None
+        taken = [await pool.acquire(), await pool.acquire()]
+        with pytest.raises(NoPointRead):
+            await asyncio.wait_for(db.first_row(_PLUS_ONE, {"n": 1}), 1.0)
+        for connection in taken:
+            await pool.release(connection)
+        assert (await db.first_row(_PLUS_ONE, {"n": 2}))[0] == 3
+    finally:
+        await db.dispose()
+
+
 def _unreachable(url: str) -> str:
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
