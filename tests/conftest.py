@@ -26,6 +26,8 @@ from incidentd import db as database
 from incidentd.app import create_app
 from incidentd.config import Settings, normalize_database_url
 from incidentd.identity import service as identity
+from incidentd.identity.tables import auth_tokens
+from incidentd.kit import counters
 from incidentd.principal import ADMIN, MEMBER, OrgScope
 
 TEST_DATABASE = os.environ.get("INCIDENTD_TEST_DATABASE_URL", "sqlite")
@@ -343,6 +345,22 @@ async def add_principal(
         user = await identity.create_user(conn, actor.org, email=email, user_type=user_type, role=role)
         token = await identity.issue_token(conn, actor.org, user.number)
     return Actor(actor.org, user.number, user_type, token.secret)
+
+
+async def add_older_token(app: Any, actor: Actor, secret: str) -> None:
+    """Store `secret` as a token of `actor` the way tokens were stored before they said their org (only the hash):
+    for tests that such tokens keep working."""
+    async with app.state.db.write() as conn:
+        await conn.execute(
+            sa.insert(auth_tokens).values(
+                dev_org_id=actor.org.dev_org_id,
+                number=await counters.allocate(conn, actor.org.dev_org_id, "auth_token"),
+                user_number=actor.user_number,
+                token_hash=identity.hash_token(secret),
+                requested_token_type=identity.PAT,
+                issued_at=0,
+            )
+        )
 
 
 @pytest.fixture

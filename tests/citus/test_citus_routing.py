@@ -15,9 +15,7 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from conftest import ON_POSTGRES, Actor, make_org
-from incidentd.identity import service as identity
-from incidentd.identity.tables import auth_tokens
+from conftest import ON_POSTGRES, Actor, add_older_token, make_org
 from incidentd.incidents import documents, documents_repository
 
 # Statements allowed to run on every shard (matched on their SQL), and why.
@@ -146,17 +144,7 @@ async def test_a_tokens_lookup_goes_to_its_orgs_shard_and_an_older_tokens_to_eve
     assert lookups == [1], counted
 
     older = "idt_" + "o" * 43  # the form tokens had before they said their org
-    async with app.state.db.write() as conn:
-        await conn.execute(
-            sa.insert(auth_tokens).values(
-                dev_org_id=admin.org.dev_org_id,
-                number=99,
-                user_number=admin.user_number,
-                token_hash=identity.hash_token(older),
-                requested_token_type=identity.PAT,
-                issued_at=0,
-            )
-        )
+    await add_older_token(app, admin, older)
     citus.clear()
     answered = await client.post("/incidents.list", json={}, headers={"Authorization": f"Bearer {older}"})
     assert answered.status_code == 200, answered.text

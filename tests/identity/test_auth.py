@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from conftest import Actor, make_org
+from conftest import Actor, add_older_token, make_org
 from contract import assert_conforms
 from incidentd.identity import service as identity_service
 from incidentd.identity.tables import auth_tokens
@@ -84,17 +84,7 @@ async def test_a_token_of_the_older_form_without_its_org_still_works(app, client
     """Tokens issued before tokens said their org (`idt_` and 43 characters) are looked up by their hash alone."""
     older = "idt_1_" + "a" * 41  # 47 characters: looks like the org-saying form, and is too short for it
     assert identity_service.org_of_token(older) is None
-    async with app.state.db.write() as conn:
-        await conn.execute(
-            sa.insert(auth_tokens).values(
-                dev_org_id=admin.org.dev_org_id,
-                number=99,
-                user_number=admin.user_number,
-                token_hash=identity_service.hash_token(older),
-                requested_token_type=identity_service.PAT,
-                issued_at=now_ms(),
-            )
-        )
+    await add_older_token(app, admin, older)
     answered = await client.get("/dev-users.self", headers={"Authorization": f"Bearer {older}"})
     assert answered.status_code == 200, answered.text
     assert answered.json()["dev_user"]["id"] == admin.org.don("dev_user", admin.user_number)
