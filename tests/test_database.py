@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from conftest import Actor
+from conftest import ON_POSTGRES, Actor
 from incidentd import citus, models  # noqa: F401
-from incidentd.db import Database, metadata
+from incidentd.db import Database, SQLiteStatement, metadata, sqlite_connection_of
 from incidentd.kit import counters
 from incidentd.search.repository import INDEX_TABLES
+from incidentd.sqlite_inline import off_loop
 
 
 async def test_schema_built_by_migrations_matches_the_tables_in_code(app):
@@ -121,3 +123,80 @@ async def test_a_rolled_back_allocation_is_never_reused_as_a_duplicate(app, admi
     async with db.write() as conn:
         after = await counters.allocate(conn, admin.org.dev_org_id, "incident")
     assert after == again + 1
+
+
+# db.SQLiteStatement: a repository's statement run below SQLAlchemy's async layer on SQLite -----------------------
+
+_probe = sa.Table(
+    "statement_probe",
+    sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("doc", sa.JSON),
+    sa.Column("flag", sa.Boolean),
+    sa.Column("note", sa.String),
+)
+
+
+async def test_a_sqlite_statement_binds_values_as_sqlalchemy_does(app):
+    """JSON encoded by the engine's serializer, booleans as integers, the same rows as the layer's own insert;
+    on PostgreSQL (no plain connection) the caller's fallback is all there is."""
+    db: Database = app.state.db
+    insert = sa.insert(_probe)
+    now = SQLiteStatement(insert)
+    async with db.write() as conn:
+        await conn.run_sync(lambda sync: _probe.create(sync))
+        plain = sqlite_connection_of(conn)
+        assert (plain is None) == ON_POSTGRES
+        rows = [
+            {"id": 1, "doc": {"a": [1, "é"]}, "flag": True, "note": None},
+            {"id": 2, "doc": None, "flag": False, "note": "n"},
+        ]
+        if plain is not None:
+            now.execute(plain, conn.dialect, rows[0])
+            now.execute_many(plain, conn.dialect, [{**rows[1], "id": 3}])
+        await conn.execute(insert, [{**rows[0], "id": 2}, {**rows[1], "id": 4}])
+        raw = (await conn.execute(sa.text("SELECT id, CAST(doc AS TEXT), flag, note FROM statement_probe"))).all()
+        read = (await conn.execute(sa.select(_probe).order_by(_probe.c.id))).all()
+        await conn.run_sync(lambda sync: _probe.drop(sync))
+    by_id = {row[0]: tuple(row[1:]) for row in raw}
+    if not ON_POSTGRES:
+        assert by_id[1] == by_id[2] and by_id[3] == by_id[4]  # below the layer and through it: the same values
+        assert [row.doc for row in read] == [{"a": [1, "é"]}, {"a": [1, "é"]}, None, None]
+
+
+async def test_a_sqlite_statement_raises_sqlalchemys_errors(app):
+    if ON_POSTGRES:
+        pytest.skip("SQLite only: there is no plain connection on PostgreSQL")
+    db: Database = app.state.db
+    now = SQLiteStatement(sa.insert(_probe))
+    async with db.write() as conn:
+        await conn.run_sync(lambda sync: _probe.create(sync))
+        plain = sqlite_connection_of(conn)
+        assert plain is not None
+        now.execute(plain, conn.dialect, {"id": 1, "note": "x"})
+        with pytest.raises(sa.exc.IntegrityError):
+            now.execute(plain, conn.dialect, {"id": 1, "note": "y"})
+        await conn.run_sync(lambda sync: _probe.drop(sync))
+
+
+async def test_no_plain_connection_inside_off_loop(app):
+    """Statements marked to run in a worker thread take SQLAlchemy's path, which honours the mark."""
+    db: Database = app.state.db
+    async with db.write() as conn:
+        with off_loop():
+            assert sqlite_connection_of(conn) is None
+        assert (sqlite_connection_of(conn) is None) == ON_POSTGRES
+
+
+def test_a_sqlite_statement_refuses_what_it_cannot_bind():
+    from sqlalchemy.dialects import sqlite
+
+    with pytest.raises(ValueError, match="expanding"):
+        SQLiteStatement(sa.select(_probe).where(_probe.c.id.in_(sa.bindparam("ids", expanding=True)))).execute(
+            None,
+            sqlite.dialect(),
+            {"ids": [1]},  # type: ignore[arg-type]
+        )
+    defaulted = sa.Table("defaulted", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True, default=7))
+    with pytest.raises(ValueError, match="Python-side defaults"):
+        SQLiteStatement(sa.insert(defaulted)).execute(None, sqlite.dialect(), {})  # type: ignore[arg-type]

@@ -255,11 +255,85 @@ class Database:
 def sqlite_connection_of(conn: AsyncConnection) -> sqlite3.Connection | None:
     """The plain sqlite3 connection under a unit of work's connection (None on PostgreSQL), for a statement run
     in that unit of work below SQLAlchemy's async layer: inline, a statement there costs microseconds where going
-    through the layer costs tens of them (`sqlite_inline.PointReader`)."""
-    if conn.dialect.name != "sqlite" or conn.sync_connection is None:
+    through the layer costs tens of them (`sqlite_inline.PointReader`). None as well inside `off_loop()`, whose
+    statements run in a worker thread: the caller takes SQLAlchemy's path, which honours it."""
+    if conn.dialect.name != "sqlite" or conn.sync_connection is None or sqlite_inline.is_off_loop():
         return None
     driver = conn.sync_connection.connection.driver_connection
     return driver.plain if isinstance(driver, sqlite_inline.InlineConnection) else None
+
+
+class SQLiteStatement:
+    """A repository's own SQLAlchemy statement, run on SQLite on the unit of work's plain connection
+    (`sqlite_connection_of`): through SQLAlchemy's async layer a statement costs about 28 µs of CPU (a greenlet per
+    call, the compiled cache's lookup, result building) where sqlite3 itself takes about 1 µs (bench/write_cpu.py;
+    docs/performance.md, "Issue 20: the create path's CPU").
+
+    Compiled once per set of parameter names by the connection's own dialect, so the SQL is the repository's and
+    the values are bound as SQLAlchemy binds them (its bind processors: JSON encoded as the engine encodes it,
+    booleans as integers). Rows come back as sqlite3 tuples without SQLAlchemy's result processing: only for
+    statements whose results need none (writes, integers returned). No expanding (IN list) parameters. A
+    `sqlite3.Error` is raised as SQLAlchemy's `DBAPIError` of the same kind, as through the layer."""
+
+    def __init__(self, statement: Any) -> None:
+        self._statement = statement
+        self._compiled: dict[tuple[Any, frozenset[str]], _SQLiteCompiled] = {}
+
+    def _for(self, dialect: Any, names: frozenset[str]) -> _SQLiteCompiled:
+        compiled = self._compiled.get((dialect, names))
+        if compiled is None:
+            compiled = self._compiled[(dialect, names)] = _SQLiteCompiled(self._statement, dialect, names)
+        return compiled
+
+    def execute(self, plain: sqlite3.Connection, dialect: Any, values: dict[str, Any]) -> list[Any]:
+        """Run the statement with these values; its rows, fetched whole (so that the statement is done with)."""
+        compiled = self._for(dialect, frozenset(values))
+        parameters = compiled.parameters(values)
+        try:
+            return plain.execute(compiled.sql, parameters).fetchall()
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance(compiled.sql, parameters, exc, sqlite3.Error, dialect=dialect) from exc
+
+    def execute_many(self, plain: sqlite3.Connection, dialect: Any, rows: Sequence[dict[str, Any]]) -> None:
+        """The statement once per row (every row with the first one's names, as SQLAlchemy's executemany)."""
+        if not rows:
+            return
+        compiled = self._for(dialect, frozenset(rows[0]))
+        parameters = [compiled.parameters(row) for row in rows]
+        try:
+            plain.executemany(compiled.sql, parameters)
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance(
+                compiled.sql, parameters, exc, sqlite3.Error, dialect=dialect, ismulti=True
+            ) from exc
+
+
+class _SQLiteCompiled:
+    def __init__(self, statement: Any, dialect: Any, names: frozenset[str]) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=sorted(names))
+        if any(bind.expanding for bind in compiled.binds.values()):
+            raise ValueError("SQLiteStatement: expanding parameters are not supported")
+        if compiled.insert_prefetch or compiled.update_prefetch:  # values SQLAlchemy computes at execution
+            raise ValueError("SQLiteStatement: columns with Python-side defaults are not supported")
+        self.sql = str(compiled)
+        processors = compiled._bind_processors  # SQLAlchemy's own, per bound name (memoized by the compiled)
+        by_name = {name: bind for bind, name in compiled.bind_names.items()}
+        # Per position: the name, its processor, and the value the statement itself binds (a literal of the
+        # statement) when the caller gives none; a name without one must be given, as SQLAlchemy requires.
+        self._binds = [
+            (name, processors.get(name), compiled.params[name] if by_name[name].value is not None else _REQUIRED)
+            for name in compiled.positiontup or ()
+        ]
+
+    def parameters(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        bound = []
+        for name, processor, fixed in self._binds:
+            value = values[name] if name in values or fixed is _REQUIRED else fixed
+            bound.append(processor(value) if processor is not None else value)
+        return tuple(bound)
+
+
+_REQUIRED = object()
 
 
 # The engines of one Database, by the one that stands for it (its reading engine): see `database_key`.

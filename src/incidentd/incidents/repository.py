@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd import citus
 from incidentd.customization.fields import index_entries
+from incidentd.db import SQLiteStatement, sqlite_connection_of
 from incidentd.incidents.filters import FilterSpec, SortKey
 from incidentd.incidents.tables import (
     incident_articles,
@@ -69,8 +70,18 @@ async def insert(
         return (await conn.execute(_insert_with_children(frozenset(values)), parameters)).one()
     row = (await conn.execute(_INSERT_INCIDENT, values)).one()
     for table, rows in children:
-        await conn.execute(_INSERT_INTO[table], rows)
+        await _insert_into(conn, table, rows)
     return row
+
+
+async def _insert_into(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Rows of one of an incident's child tables. On SQLite below SQLAlchemy's async layer (`db.SQLiteStatement`):
+    a create writes up to six of these."""
+    plain = sqlite_connection_of(conn)
+    if plain is not None:
+        _INSERT_INTO_NOW[table].execute_many(plain, conn.dialect, rows)
+    else:
+        await conn.execute(_INSERT_INTO[table], rows)
 
 
 # Write statements built once, their values bound at execution: building one per call (coercing every value,
@@ -98,6 +109,7 @@ _CHILD_TABLES = (
 )
 _PARENT_COLUMNS = ("dev_org_id", "incident_number")
 _INSERT_INTO = {table: sa.insert(table) for table in _CHILD_TABLES}
+_INSERT_INTO_NOW = {table: SQLiteStatement(statement) for table, statement in _INSERT_INTO.items()}
 
 
 def _child_columns(table: sa.Table) -> list[sa.Column[Any]]:
@@ -224,7 +236,7 @@ async def replace_links(conn: AsyncConnection, dev_org_id: int, number: int, lin
     if "tags" in links:
         await _clear(conn, incident_tags, dev_org_id, number)
     for table, rows in _link_rows(dev_org_id, number, links):
-        await conn.execute(_INSERT_INTO[table], rows)
+        await _insert_into(conn, table, rows)
 
 
 async def replace_custom_values(
@@ -233,7 +245,7 @@ async def replace_custom_values(
     """Rewrite the index rows of one incident's custom fields (call whenever its custom_fields change)."""
     await _clear(conn, incident_custom_values, dev_org_id, number)
     if rows := custom_value_rows(dev_org_id, number, custom_fields):
-        await conn.execute(_INSERT_INTO[incident_custom_values], rows)
+        await _insert_into(conn, incident_custom_values, rows)
 
 
 def custom_value_rows(dev_org_id: int, number: int, custom_fields: dict[str, Any]) -> list[dict[str, Any]]:
