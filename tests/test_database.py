@@ -157,11 +157,20 @@ async def test_a_sqlite_statement_binds_values_as_sqlalchemy_does(app):
         await conn.execute(insert, [{**rows[0], "id": 2}, {**rows[1], "id": 4}])
         raw = (await conn.execute(sa.text("SELECT id, CAST(doc AS TEXT), flag, note FROM statement_probe"))).all()
         read = (await conn.execute(sa.select(_probe).order_by(_probe.c.id))).all()
+        # Rows read below the layer are the layer's own: values through their result processors, keys, columns.
+        below = (
+            SQLiteStatement(sa.select(_probe).order_by(_probe.c.id)).rows(plain, conn.dialect, {}) if plain else read
+        )
         await conn.run_sync(lambda sync: _probe.drop(sync))
     by_id = {row[0]: tuple(row[1:]) for row in raw}
     if not ON_POSTGRES:
         assert by_id[1] == by_id[2] and by_id[3] == by_id[4]  # below the layer and through it: the same values
         assert [row.doc for row in read] == [{"a": [1, "é"]}, {"a": [1, "é"]}, None, None]
+        assert [tuple(row) for row in below] == [tuple(row) for row in read]
+        assert [row.flag for row in below] == [True, True, False, False]
+        assert (
+            below[0]._mapping[_probe.c.doc] == below[0].doc == {"a": [1, "é"]} and below[0]._fields == read[0]._fields
+        )
 
 
 async def test_a_sqlite_statement_raises_sqlalchemys_errors(app):

@@ -23,7 +23,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from incidentd import citus, sqlite_inline
@@ -294,6 +295,13 @@ class SQLiteStatement:
         except sqlite3.Error as exc:
             raise sa.exc.DBAPIError.instance(compiled.sql, parameters, exc, sqlite3.Error, dialect=dialect) from exc
 
+    def rows(self, plain: sqlite3.Connection, dialect: Any, values: dict[str, Any]) -> Sequence[Row[Any]]:
+        """Run the statement; its rows as SQLAlchemy's `Row`s, each value through its type's result processor (JSON
+        decoded, booleans), by name, position or column as through the layer."""
+        raw = self.execute(plain, dialect, values)
+        result: IteratorResult[Any] = IteratorResult(self._for(dialect, frozenset(values)).result_metadata(), iter(raw))
+        return result.all()
+
     def execute_many(self, plain: sqlite3.Connection, dialect: Any, rows: Sequence[dict[str, Any]]) -> None:
         """The statement once per row (every row with the first one's names, as SQLAlchemy's executemany)."""
         if not rows:
@@ -316,6 +324,9 @@ class _SQLiteCompiled:
         if compiled.insert_prefetch or compiled.update_prefetch:  # values SQLAlchemy computes at execution
             raise ValueError("SQLiteStatement: columns with Python-side defaults are not supported")
         self.sql = str(compiled)
+        self._compiled = compiled
+        self._dialect = dialect
+        self._result_metadata: SimpleResultMetaData | None = None
         processors = compiled._bind_processors  # SQLAlchemy's own, per bound name (memoized by the compiled)
         by_name = {name: bind for bind, name in compiled.bind_names.items()}
         # Per position: the name, its processor, and the value the statement itself binds (a literal of the
@@ -331,6 +342,18 @@ class _SQLiteCompiled:
             value = values[name] if name in values or fixed is _REQUIRED else fixed
             bound.append(processor(value) if processor is not None else value)
         return tuple(bound)
+
+    def result_metadata(self) -> SimpleResultMetaData:
+        """The rows' keys (labels, and the columns they come from) and result processors, as SQLAlchemy's own
+        result metadata derives them from the compiled statement."""
+        if self._result_metadata is None:
+            columns = self._compiled._result_columns
+            self._result_metadata = SimpleResultMetaData(
+                [column.keyname for column in columns],
+                extra=[column.objects for column in columns],
+                _processors=[column.type._cached_result_processor(self._dialect, None) for column in columns],
+            )
+        return self._result_metadata
 
 
 _REQUIRED = object()

@@ -68,7 +68,8 @@ async def insert(
         parameters = {f"incident__{column}": value for column, value in values.items()}
         parameters |= _child_arrays(children)
         return (await conn.execute(_insert_with_children(frozenset(values)), parameters)).one()
-    row = (await conn.execute(_INSERT_INCIDENT, values)).one()
+    row = await _one(conn, _INSERT_INCIDENT, _INSERT_INCIDENT_NOW, values)
+    assert row is not None
     for table, rows in children:
         await _insert_into(conn, table, rows)
     return row
@@ -96,6 +97,9 @@ _UPDATE_INCIDENT = (
 )
 _SELECT_INCIDENT = sa.select(incidents).where(incidents.c.dev_org_id == _WHERE_ORG, incidents.c.number == _WHERE_NUMBER)
 _LOCK_INCIDENT = _SELECT_INCIDENT.with_for_update()
+_INSERT_INCIDENT_NOW = SQLiteStatement(_INSERT_INCIDENT)
+_UPDATE_INCIDENT_NOW = SQLiteStatement(_UPDATE_INCIDENT)
+_SELECT_INCIDENT_NOW = SQLiteStatement(_SELECT_INCIDENT)  # SQLite's writer holds the database's write lock
 
 
 # The tables a new incident's rows go to, besides `incidents`, in the order their CTEs are written.
@@ -152,7 +156,20 @@ def _insert_with_children(columns: frozenset[str]) -> sa.Insert:
 async def update(conn: AsyncConnection, dev_org_id: int, number: int, values: dict[str, Any]) -> Row[Any]:
     """Update one (existing, locked) incident; the row as stored."""
     where = {"where_dev_org_id": dev_org_id, "where_number": number}
-    return (await conn.execute(_UPDATE_INCIDENT, {**values, **where})).one()
+    row = await _one(conn, _UPDATE_INCIDENT, _UPDATE_INCIDENT_NOW, {**values, **where})
+    if row is None:
+        raise sa.exc.NoResultFound("No row was found when one was required")
+    return row
+
+
+async def _one(conn: AsyncConnection, statement: Any, now: SQLiteStatement, values: dict[str, Any]) -> Row[Any] | None:
+    """The first row of one of an incident's own statements (None without one). On SQLite below SQLAlchemy's async
+    layer (`db.SQLiteStatement`): every create inserts, every update locks and updates its incident."""
+    plain = sqlite_connection_of(conn)
+    if plain is not None:
+        rows = now.rows(plain, conn.dialect, values)
+        return rows[0] if rows else None
+    return (await conn.execute(statement, values)).first()
 
 
 async def delete(conn: AsyncConnection, dev_org_id: int, number: int) -> bool:
@@ -170,7 +187,7 @@ async def lock(conn: AsyncConnection, dev_org_id: int, number: int) -> Row[Any] 
     """The row, locked against concurrent writers until the transaction ends (PostgreSQL: FOR UPDATE;
     SQLite: the write transaction already holds the database's write lock)."""
     query = _LOCK_INCIDENT if conn.dialect.name == "postgresql" else _SELECT_INCIDENT
-    return (await conn.execute(query, {"where_dev_org_id": dev_org_id, "where_number": number})).first()
+    return await _one(conn, query, _SELECT_INCIDENT_NOW, {"where_dev_org_id": dev_org_id, "where_number": number})
 
 
 _LOCK_MANY = (
