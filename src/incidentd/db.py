@@ -295,6 +295,14 @@ class SQLiteStatement:
         except sqlite3.Error as exc:
             raise sa.exc.DBAPIError.instance(compiled.sql, parameters, exc, sqlite3.Error, dialect=dialect) from exc
 
+    async def all(self, conn: AsyncConnection, values: dict[str, Any]) -> Sequence[Row[Any]]:
+        """The statement's rows in `conn`'s unit of work: below the layer where there is a plain connection, else
+        through it (PostgreSQL, `off_loop()`)."""
+        plain = sqlite_connection_of(conn)
+        if plain is not None:
+            return self.rows(plain, conn.dialect, values)
+        return (await conn.execute(self._statement, values)).all()
+
     def rows(self, plain: sqlite3.Connection, dialect: Any, values: dict[str, Any]) -> Sequence[Row[Any]]:
         """Run the statement; its rows as SQLAlchemy's `Row`s, each value through its type's result processor (JSON
         decoded, booleans), by name, position or column as through the layer."""
