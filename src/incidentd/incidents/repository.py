@@ -327,6 +327,7 @@ def _links_statement() -> sa.CompoundSelect[Any]:
 
 
 _LINKS_STATEMENT = _links_statement()
+_LINKS_NOW = SQLiteStatement(_LINKS_STATEMENT)
 
 
 async def links(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Links]:
@@ -335,7 +336,8 @@ async def links(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) 
     found: dict[int, Links] = {number: Links() for number in wanted}
     if not wanted:
         return found
-    rows = (await conn.execute(_LINKS_STATEMENT, {"dev_org_id": dev_org_id, "numbers": wanted})).all()
+    # Every update reads its incident's links: below SQLAlchemy's async layer on SQLite (db.SQLiteStatement).
+    rows: Sequence[Any] = await _LINKS_NOW.all(conn, {"dev_org_id": dev_org_id, "numbers": wanted})
     # Each list is one (incident, kind): ordering by position alone orders every list. Rows unpack as tuples (a
     # page of 50 incidents has hundreds of links; attribute access by name costs more than SQLite's answer).
     for kind, incident_number, _, target, value in sorted(rows, key=_POSITION):
