@@ -202,7 +202,9 @@ class Database:
         started = time.monotonic()
         busy = ServiceUnavailable("the database is busy", retry_after=self.retry_after)
         try:
-            await asyncio.wait_for(self._sqlite_writer.acquire(), self.settings.db_wait_seconds)
+            # asyncio.timeout, not wait_for: wait_for runs the acquire in a task of its own, a task per write.
+            async with asyncio.timeout(self.settings.db_wait_seconds):
+                await self._sqlite_writer.acquire()
         except TimeoutError:
             raise busy from None
         if self._writer_turns is None:
