@@ -313,9 +313,10 @@ class SQLiteStatement:
 
     Compiled once per set of parameter names by the connection's own dialect, so the SQL is the repository's and
     the values are bound as SQLAlchemy binds them (its bind processors: JSON encoded as the engine encodes it,
-    booleans as integers). Rows come back as sqlite3 tuples without SQLAlchemy's result processing: only for
-    statements whose results need none (writes, integers returned). No expanding (IN list) parameters. A
-    `sqlite3.Error` is raised as SQLAlchemy's `DBAPIError` of the same kind, as through the layer."""
+    booleans as integers). `execute` returns sqlite3's own tuples (for writes, and integers returned); `rows` and
+    `all` return SQLAlchemy `Row`s through the columns' result processors. No expanding (IN list) parameters and
+    no Python-side column defaults (refused when first compiled). A `sqlite3.Error` is raised as SQLAlchemy's
+    `DBAPIError` of the same kind, as through the layer."""
 
     def __init__(self, statement: Any) -> None:
         self._statement = statement
