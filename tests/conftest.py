@@ -375,3 +375,47 @@ async def admin(app: Any) -> Actor:
     created = await identity.bootstrap(app.state.db, admin_email="admin@incidentd.local")
     assert created is not None
     return Actor(created.org, created.admin_number, "dev_user", created.token.secret)
+
+
+@contextlib.contextmanager
+def statements_seen(app: Any, *held: Any) -> Iterator[list[str]]:
+    """The statements the app's database connections run meanwhile, whichever layer runs them: on SQLite each
+    pooled connection's own trace (`db.SQLiteStatement` runs statements below SQLAlchemy, where its events do not
+    see them) from its checkout on, and that of the already checked-out connections `held`, with their values in
+    the text, SQLite's internal and PRAGMA statements left out; on PostgreSQL SQLAlchemy's
+    `before_cursor_execute`."""
+    seen: list[str] = []
+    db: database.Database = app.state.db
+    if not db.is_sqlite:
+
+        def executed(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            seen.append(statement)
+
+        with contextlib.ExitStack() as stack:
+            for engine in db.engines:
+                sa.event.listen(engine.sync_engine, "before_cursor_execute", executed)
+                stack.callback(sa.event.remove, engine.sync_engine, "before_cursor_execute", executed)
+            yield seen
+        return
+
+    def traced(statement: str) -> None:
+        if not statement.startswith(("--", "PRAGMA")):
+            seen.append(statement)
+
+    def checkout(dbapi_connection: Any, *args: Any) -> None:
+        dbapi_connection.driver_connection.plain.set_trace_callback(traced)
+
+    def checkin(dbapi_connection: Any, *args: Any) -> None:
+        if dbapi_connection is not None and dbapi_connection.driver_connection._connection is not None:
+            dbapi_connection.driver_connection.plain.set_trace_callback(None)
+
+    with contextlib.ExitStack() as stack:
+        for conn in held:
+            plain = database.sqlite_connection_of(conn)
+            plain.set_trace_callback(traced)
+            stack.callback(plain.set_trace_callback, None)
+        for engine in db.engines:
+            for name, listener in (("checkout", checkout), ("checkin", checkin)):
+                sa.event.listen(engine.sync_engine.pool, name, listener)
+                stack.callback(sa.event.remove, engine.sync_engine.pool, name, listener)
+        yield seen

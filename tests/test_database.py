@@ -13,9 +13,10 @@ from alembic.migration import MigrationContext
 
 from conftest import ON_POSTGRES, Actor
 from incidentd import citus, models  # noqa: F401
-from incidentd.db import Database, NoPointRead, PointStatement, metadata
+from incidentd.db import Database, NoPointRead, PointStatement, SQLiteStatement, metadata, sqlite_connection_of
 from incidentd.kit import counters
 from incidentd.search.repository import INDEX_TABLES
+from incidentd.sqlite_inline import off_loop
 
 
 async def test_schema_built_by_migrations_matches_the_tables_in_code(app):
@@ -190,3 +191,89 @@ def _unreachable(url: str) -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return sa.engine.make_url(url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+
+
+# db.SQLiteStatement: a repository's statement run below SQLAlchemy's async layer on SQLite -----------------------
+
+_probe = sa.Table(
+    "statement_probe",
+    sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("doc", sa.JSON),
+    sa.Column("flag", sa.Boolean),
+    sa.Column("note", sa.String),
+)
+
+
+async def test_a_sqlite_statement_binds_values_as_sqlalchemy_does(app):
+    """JSON encoded by the engine's serializer, booleans as integers, the same rows as the layer's own insert;
+    on PostgreSQL (no plain connection) the caller's fallback is all there is."""
+    db: Database = app.state.db
+    insert = sa.insert(_probe)
+    now = SQLiteStatement(insert)
+    async with db.write() as conn:
+        await conn.run_sync(lambda sync: _probe.create(sync))
+        plain = sqlite_connection_of(conn)
+        assert (plain is None) == ON_POSTGRES
+        rows = [
+            {"id": 1, "doc": {"a": [1, "é"]}, "flag": True, "note": None},
+            {"id": 2, "doc": None, "flag": False, "note": "n"},
+        ]
+        if plain is not None:
+            now.execute(plain, conn.dialect, rows[0])
+            now.execute_many(plain, conn.dialect, [{**rows[1], "id": 3}])
+        await conn.execute(insert, [{**rows[0], "id": 2}, {**rows[1], "id": 4}])
+        raw = (await conn.execute(sa.text("SELECT id, CAST(doc AS TEXT), flag, note FROM statement_probe"))).all()
+        read = (await conn.execute(sa.select(_probe).order_by(_probe.c.id))).all()
+        # Rows read below the layer are the layer's own: values through their result processors, keys, columns.
+        below = (
+            SQLiteStatement(sa.select(_probe).order_by(_probe.c.id)).rows(plain, conn.dialect, {}) if plain else read
+        )
+        await conn.run_sync(lambda sync: _probe.drop(sync))
+    by_id = {row[0]: tuple(row[1:]) for row in raw}
+    if not ON_POSTGRES:
+        assert by_id[1] == by_id[2] and by_id[3] == by_id[4]  # below the layer and through it: the same values
+        assert [row.doc for row in read] == [{"a": [1, "é"]}, {"a": [1, "é"]}, None, None]
+        assert [tuple(row) for row in below] == [tuple(row) for row in read]
+        assert [row.flag for row in below] == [True, True, False, False]
+        assert (
+            below[0]._mapping[_probe.c.doc] == below[0].doc == {"a": [1, "é"]} and below[0]._fields == read[0]._fields
+        )
+
+
+async def test_a_sqlite_statement_raises_sqlalchemys_errors(app):
+    if ON_POSTGRES:
+        pytest.skip("SQLite only: there is no plain connection on PostgreSQL")
+    db: Database = app.state.db
+    now = SQLiteStatement(sa.insert(_probe))
+    async with db.write() as conn:
+        await conn.run_sync(lambda sync: _probe.create(sync))
+        plain = sqlite_connection_of(conn)
+        assert plain is not None
+        now.execute(plain, conn.dialect, {"id": 1, "note": "x"})
+        with pytest.raises(sa.exc.IntegrityError):
+            now.execute(plain, conn.dialect, {"id": 1, "note": "y"})
+        await conn.run_sync(lambda sync: _probe.drop(sync))
+
+
+async def test_no_plain_connection_inside_off_loop(app):
+    """Statements marked to run in a worker thread take SQLAlchemy's path, which honours the mark."""
+    db: Database = app.state.db
+    async with db.write() as conn:
+        with off_loop():
+            assert sqlite_connection_of(conn) is None
+        assert (sqlite_connection_of(conn) is None) == ON_POSTGRES
+
+
+def test_a_sqlite_statement_refuses_what_it_cannot_bind():
+    from sqlalchemy.dialects import sqlite
+
+    with pytest.raises(ValueError, match="expanding"):
+        SQLiteStatement(sa.select(_probe).where(_probe.c.id.in_(sa.bindparam("ids", expanding=True)))).execute(
+            None,
+            sqlite.dialect(),
+            {"ids": [1]},  # type: ignore[arg-type]
+        )
+    defaulted = sa.Table("defaulted", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True, default=7))
+    with pytest.raises(ValueError, match="Python-side defaults"):
+        SQLiteStatement(sa.insert(defaulted)).execute(None, sqlite.dialect(), {})  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ import contextvars
 import sqlite3
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -26,8 +26,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 from incidentd import citus, sqlite_inline
 from incidentd.config import Settings
@@ -100,7 +102,9 @@ class Database:
         # writes spread over the pool every write read its index pages again: creates 156 -> 188/s.
         self.write_engine: AsyncEngine = self.engine
         if settings.is_sqlite:
-            self.write_engine = _create_engine(settings, pool_size=1)
+            # Every transaction of it takes the write lock up front (BEGIN IMMEDIATE, `_configure_sqlite`): set once
+            # on the engine rather than on each connection, which cost a unit of work a greenlet round trip.
+            self.write_engine = _create_engine(settings, pool_size=1).execution_options(sqlite_immediate=True)
             _database_of[self.write_engine.sync_engine] = self.engine.sync_engine
         # One writer at a time inside this process: SQLite serialises writers anyway, and queueing on an
         # asyncio lock is cheaper and fairer than spinning in SQLite's busy handler.
@@ -224,12 +228,24 @@ class Database:
                 return
             await self._lock_writer()
             try:
-                async with self._connect(self.write_engine) as conn:
-                    await conn.execution_options(sqlite_immediate=True)
-                    async with conn.begin():
-                        yield conn
+                async with self._sqlite_transaction() as conn:
+                    yield conn
             finally:
                 self._unlock_writer()
+
+    @contextlib.asynccontextmanager
+    async def _sqlite_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction on the write engine's connection, as `connect()` and `begin()` make one, in two trips
+        through SQLAlchemy's greenlet bridge instead of five: check out and begin in one, commit (or roll back) and
+        return in the other. Each trip costs a greenlet and its switches around work that takes SQLite
+        microseconds (docs/performance.md, "Issue 20: the create path's CPU")."""
+        sync = await greenlet_spawn(_checked_out_and_begun, self.write_engine.sync_engine)
+        try:
+            yield AsyncConnection(self.write_engine, sync)
+        except BaseException:
+            await greenlet_spawn(_ended_and_returned, sync, False)
+            raise
+        await greenlet_spawn(_ended_and_returned, sync, True)
 
     @contextlib.asynccontextmanager
     async def _connect(self, engine: AsyncEngine | None = None) -> AsyncIterator[AsyncConnection]:
@@ -270,7 +286,9 @@ class Database:
         started = time.monotonic()
         busy = ServiceUnavailable("the database is busy", retry_after=self.retry_after)
         try:
-            await asyncio.wait_for(self._sqlite_writer.acquire(), self.settings.db_wait_seconds)
+            # asyncio.timeout, not wait_for: wait_for runs the acquire in a task of its own, a task per write.
+            async with asyncio.timeout(self.settings.db_wait_seconds):
+                await self._sqlite_writer.acquire()
         except TimeoutError:
             raise busy from None
         if self._writer_turns is None:
@@ -324,14 +342,143 @@ class Database:
             self._writer_turns.close()
 
 
+def _checked_out_and_begun(engine: Engine) -> Connection:
+    connection = engine.connect()
+    try:
+        connection.begin()
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _ended_and_returned(connection: Connection, commit: bool) -> None:
+    """Commit or roll back, and give the connection back to the pool whatever happens (as `begin()`'s and
+    `connect()`'s context managers do)."""
+    try:
+        if not connection.in_transaction():
+            return
+        if commit:
+            connection.commit()
+        else:
+            connection.rollback()
+    finally:
+        connection.close()
+
+
 def sqlite_connection_of(conn: AsyncConnection) -> sqlite3.Connection | None:
     """The plain sqlite3 connection under a unit of work's connection (None on PostgreSQL), for a statement run
     in that unit of work below SQLAlchemy's async layer: inline, a statement there costs microseconds where going
-    through the layer costs tens of them (`sqlite_inline.PointReader`)."""
-    if conn.dialect.name != "sqlite" or conn.sync_connection is None:
+    through the layer costs tens of them (`sqlite_inline.PointReader`). None as well inside `off_loop()`, whose
+    statements run in a worker thread: the caller takes SQLAlchemy's path, which honours it."""
+    if conn.dialect.name != "sqlite" or conn.sync_connection is None or sqlite_inline.is_off_loop():
         return None
     driver = conn.sync_connection.connection.driver_connection
     return driver.plain if isinstance(driver, sqlite_inline.InlineConnection) else None
+
+
+class SQLiteStatement:
+    """A repository's own SQLAlchemy statement, run on SQLite on the unit of work's plain connection
+    (`sqlite_connection_of`): through SQLAlchemy's async layer a statement costs about 28 µs of CPU (a greenlet per
+    call, the compiled cache's lookup, result building) where sqlite3 itself takes about 1 µs (bench/write_cpu.py;
+    docs/performance.md, "Issue 20: the create path's CPU").
+
+    Compiled once per set of parameter names by the connection's own dialect, so the SQL is the repository's and
+    the values are bound as SQLAlchemy binds them (its bind processors: JSON encoded as the engine encodes it,
+    booleans as integers). `execute` returns sqlite3's own tuples (for writes, and integers returned); `rows` and
+    `all` return SQLAlchemy `Row`s through the columns' result processors. No expanding (IN list) parameters and
+    no Python-side column defaults (refused when first compiled). A `sqlite3.Error` is raised as SQLAlchemy's
+    `DBAPIError` of the same kind, as through the layer."""
+
+    def __init__(self, statement: Any) -> None:
+        self._statement = statement
+        self._compiled: dict[tuple[Any, frozenset[str]], _SQLiteCompiled] = {}
+
+    def _for(self, dialect: Any, names: frozenset[str]) -> _SQLiteCompiled:
+        compiled = self._compiled.get((dialect, names))
+        if compiled is None:
+            compiled = self._compiled[(dialect, names)] = _SQLiteCompiled(self._statement, dialect, names)
+        return compiled
+
+    def execute(self, plain: sqlite3.Connection, dialect: Any, values: dict[str, Any]) -> list[Any]:
+        """Run the statement with these values; its rows, fetched whole (so that the statement is done with)."""
+        compiled = self._for(dialect, frozenset(values))
+        parameters = compiled.parameters(values)
+        try:
+            return plain.execute(compiled.sql, parameters).fetchall()
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance(compiled.sql, parameters, exc, sqlite3.Error, dialect=dialect) from exc
+
+    async def all(self, conn: AsyncConnection, values: dict[str, Any]) -> Sequence[Row[Any]]:
+        """The statement's rows in `conn`'s unit of work: below the layer where there is a plain connection, else
+        through it (PostgreSQL, `off_loop()`)."""
+        plain = sqlite_connection_of(conn)
+        if plain is not None:
+            return self.rows(plain, conn.dialect, values)
+        return (await conn.execute(self._statement, values)).all()
+
+    def rows(self, plain: sqlite3.Connection, dialect: Any, values: dict[str, Any]) -> Sequence[Row[Any]]:
+        """Run the statement; its rows as SQLAlchemy's `Row`s, each value through its type's result processor (JSON
+        decoded, booleans), by name, position or column as through the layer."""
+        raw = self.execute(plain, dialect, values)
+        result: IteratorResult[Any] = IteratorResult(self._for(dialect, frozenset(values)).result_metadata(), iter(raw))
+        return result.all()
+
+    def execute_many(self, plain: sqlite3.Connection, dialect: Any, rows: Sequence[dict[str, Any]]) -> None:
+        """The statement once per row (every row with the first one's names, as SQLAlchemy's executemany)."""
+        if not rows:
+            return
+        compiled = self._for(dialect, frozenset(rows[0]))
+        parameters = [compiled.parameters(row) for row in rows]
+        try:
+            plain.executemany(compiled.sql, parameters)
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance(
+                compiled.sql, parameters, exc, sqlite3.Error, dialect=dialect, ismulti=True
+            ) from exc
+
+
+class _SQLiteCompiled:
+    def __init__(self, statement: Any, dialect: Any, names: frozenset[str]) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=sorted(names))
+        if any(bind.expanding for bind in compiled.binds.values()):
+            raise ValueError("SQLiteStatement: expanding parameters are not supported")
+        if compiled.insert_prefetch or compiled.update_prefetch:  # values SQLAlchemy computes at execution
+            raise ValueError("SQLiteStatement: columns with Python-side defaults are not supported")
+        self.sql = str(compiled)
+        self._compiled = compiled
+        self._dialect = dialect
+        self._result_metadata: SimpleResultMetaData | None = None
+        processors = compiled._bind_processors  # SQLAlchemy's own, per bound name (memoized by the compiled)
+        by_name = {name: bind for bind, name in compiled.bind_names.items()}
+        # Per position: the name, its processor, and the value the statement itself binds (a literal of the
+        # statement) when the caller gives none; a name without one must be given, as SQLAlchemy requires.
+        self._binds = [
+            (name, processors.get(name), compiled.params[name] if by_name[name].value is not None else _REQUIRED)
+            for name in compiled.positiontup or ()
+        ]
+
+    def parameters(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        bound = []
+        for name, processor, fixed in self._binds:
+            value = values[name] if name in values or fixed is _REQUIRED else fixed
+            bound.append(processor(value) if processor is not None else value)
+        return tuple(bound)
+
+    def result_metadata(self) -> SimpleResultMetaData:
+        """The rows' keys (labels, and the columns they come from) and result processors, as SQLAlchemy's own
+        result metadata derives them from the compiled statement."""
+        if self._result_metadata is None:
+            columns = self._compiled._result_columns
+            self._result_metadata = SimpleResultMetaData(
+                [column.keyname for column in columns],
+                extra=[column.objects for column in columns],
+                _processors=[column.type._cached_result_processor(self._dialect, None) for column in columns],
+            )
+        return self._result_metadata
+
+
+_REQUIRED = object()
 
 
 # The engines of one Database, by the one that stands for it (its reading engine): see `database_key`.
@@ -400,9 +547,7 @@ class RequestTransaction:
             await db._lock_writer()
         conn: AsyncConnection | None = None
         try:
-            conn = await db.write_engine.connect()
-            if db.is_sqlite:
-                await conn.execution_options(sqlite_immediate=True)
+            conn = await db.write_engine.connect()  # on SQLite its transactions BEGIN IMMEDIATE
             await conn.begin()
             if self._on_begin is not None:
                 await self._on_begin(conn)

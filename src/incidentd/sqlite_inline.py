@@ -58,6 +58,11 @@ def off_loop() -> Iterator[None]:
         _off_loop.reset(token)
 
 
+def is_off_loop() -> bool:
+    """True inside `off_loop()`."""
+    return _off_loop.get()
+
+
 def connector(
     url: str, on_open: Callable[[sqlite3.Connection], None] | None = None, **options: Any
 ) -> Callable[[], Any]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import sqlalchemy as sa
 from world import build_world, create_incident, upload_artifact
 
-from conftest import Actor, add_principal, make_org
+from conftest import Actor, add_principal, make_org, statements_seen
 from contract import assert_conforms
 
 
@@ -274,22 +273,11 @@ async def test_an_update_reads_its_links_and_each_summary_kind_once_with_its_eve
         "impact": {"customer_ids": [account["id"] for account in world.accounts[:2]]},
     }
     incident = await create_incident(client, admin, **references)
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        if "auth_tokens" not in statement and "idempotency" not in statement:
-            statements.append(statement)
-
-    engines = [engine.sync_engine for engine in app.state.db.engines]
-    for engine in engines:
-        sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_seen(app) as seen:
         response = await client.post(
             "/incidents.update", json={"id": incident["id"], "title": "renamed"}, headers=admin.headers
         )
-    finally:
-        for engine in engines:
-            sa.event.remove(engine, "before_cursor_execute", count)
+    statements = [s for s in seen if "auth_tokens" not in s and "idempotency" not in s]
     assert response.status_code == 200, response.text
     answer = response.json()["incident"]
     assert answer["title"] == "renamed" and len(answer["tags"]) == 2 and len(answer["applies_to_parts"]) == 2

@@ -7,9 +7,8 @@ from typing import Any
 
 import msgspec
 import pytest
-from sqlalchemy import event
 
-from conftest import Actor, add_principal, make_org
+from conftest import Actor, add_principal, make_org, statements_seen
 from contract import assert_conforms, bad
 from incidentd.parts import service as parts
 
@@ -41,22 +40,12 @@ async def hierarchy(client, actor: Actor) -> dict[str, Body]:
 
 
 @contextlib.contextmanager
-def counting_selects(app: Any) -> Iterator[list[str]]:
-    """The SELECT statements the database runs inside the block."""
+def counting_selects(app: Any, *held: Any) -> Iterator[list[str]]:
+    """The SELECT statements the database runs inside the block (`held`: connections checked out already)."""
     statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
-            statements.append(statement)
-
-    engines = [engine.sync_engine for engine in app.state.db.engines]  # writes have their own on SQLite
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_seen(app, *held) as seen:
         yield statements
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", record)
+        statements.extend(s for s in seen if s.lstrip().upper().startswith(("SELECT", "WITH")))
 
 
 # create ------------------------------------------------------------------------------------------------
@@ -491,12 +480,12 @@ async def test_summaries_render_devrev_part_summaries_in_at_most_two_queries(app
         headers=admin.headers,
     )
     async with app.state.db.read() as conn:
-        with counting_selects(app) as statements:
+        with counting_selects(app, conn) as statements:
             found = await parts.summaries(conn, admin.org, [1, 2, 3, 4, 5, 99])
         # the parts with their owners, and the owners' users unless remembered (incidentd.memo), whatever the number of
         # parts
         assert 1 <= len(statements) <= 2
-        with counting_selects(app) as statements:
+        with counting_selects(app, conn) as statements:
             assert await parts.summaries(conn, admin.org, [1, 2, 3, 4, 5, 99]) == found
         assert len(statements) == 1
         assert await parts.summaries(conn, admin.org, []) == {}

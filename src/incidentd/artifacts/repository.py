@@ -10,6 +10,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.artifacts.tables import artifacts
+from incidentd.db import SQLiteStatement
 from incidentd.kit.rows import ORG, among, one_of
 
 
@@ -99,7 +100,7 @@ async def attached(
     if not wanted:
         return []
     values = {"dev_org_id": dev_org_id, "parent_kind": parent_kind, "numbers": wanted}
-    return (await conn.execute(_ATTACHED, values)).all()
+    return await _ATTACHED_NOW.all(conn, values)  # every update reads them: see db.SQLiteStatement
 
 
 _ATTACHED = (
@@ -111,3 +112,4 @@ _ATTACHED = (
     )
     .order_by(artifacts.c.parent_number, artifacts.c.parent_position, artifacts.c.number)
 )
+_ATTACHED_NOW = SQLiteStatement(_ATTACHED)

@@ -17,6 +17,7 @@ from incidentd.customization.tables import (
     stage_diagrams,
     stage_transitions,
 )
+from incidentd.db import SQLiteStatement
 from incidentd.kit.pages import Window, number_page
 from incidentd.kit.rows import ORG, RowsByNumber, TextList, among, one_of
 
@@ -208,6 +209,8 @@ _CURRENT_FRAGMENTS = (
 _CURRENT_FRAGMENTS_OF_LINEAGES = _CURRENT_FRAGMENTS.where(
     among(schema_fragments.c.lineage, sa.bindparam("lineages", type_=TextList()))
 )
+_CURRENT_FRAGMENTS_NOW = SQLiteStatement(_CURRENT_FRAGMENTS)
+_CURRENT_FRAGMENTS_OF_LINEAGES_NOW = SQLiteStatement(_CURRENT_FRAGMENTS_OF_LINEAGES)
 
 
 async def current_fragments(
@@ -216,11 +219,11 @@ async def current_fragments(
     """The current version of each fragment of a leaf type (of the given lineages only, when given)."""
     values: dict[str, Any] = {"dev_org_id": dev_org_id, "leaf_type": leaf_type}
     if lineages is None:
-        return (await conn.execute(_CURRENT_FRAGMENTS, values)).all()
+        return await _CURRENT_FRAGMENTS_NOW.all(conn, values)  # every create and update: see db.SQLiteStatement
     wanted = sorted(set(lineages))
     if not wanted:
         return []
-    return (await conn.execute(_CURRENT_FRAGMENTS_OF_LINEAGES, {**values, "lineages": wanted})).all()
+    return await _CURRENT_FRAGMENTS_OF_LINEAGES_NOW.all(conn, {**values, "lineages": wanted})
 
 
 async def declared_fields(conn: AsyncConnection, dev_org_id: int, leaf_type: str) -> Sequence[Row[Any]]:

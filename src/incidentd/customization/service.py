@@ -212,6 +212,8 @@ async def stages(conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]) -
 # Stages (with their states) and schema fragments are never updated or deleted (see incidentd.memo).
 _stage_rows = ImmutableRows[int, Row[Any]]()
 _fragment_rows = ImmutableRows[int, Row[Any]]()
+# ... and so are the fragments built from them: a create built its tenant fragment's descriptors anew each time.
+_built_fragments = ImmutableRows[int, "Fragment"]()
 
 
 def _stage_info(row: Any) -> StageInfo:
@@ -678,8 +680,12 @@ def _immutable(key: str) -> CustomizationValidationError:
 
 
 async def _fragments(conn: AsyncConnection, org: OrgScope, numbers: list[int]) -> list[Fragment]:
-    rows = await _fragment_rows.get(conn, org.dev_org_id, numbers, repository.fragments_by_number)
-    return [_fragment(rows[number]) for number in numbers if number in rows]
+    async def build(conn: AsyncConnection, dev_org_id: int, missing: list[int]) -> dict[int, Fragment]:
+        rows = await _fragment_rows.get(conn, dev_org_id, missing, repository.fragments_by_number)
+        return {number: _fragment(row) for number, row in rows.items()}
+
+    built = await _built_fragments.get(conn, org.dev_org_id, numbers, build)
+    return [built[number] for number in numbers if number in built]
 
 
 async def _named_fragments(
@@ -697,7 +703,13 @@ async def _named_fragments(
     rows = await repository.current_fragments(
         conn, org.dev_org_id, leaf_type=leaf_type, lineages=[lineage for lineage, _ in wanted.values()]
     )
-    current = {row.lineage: _fragment(row) for row in rows}
+    by_number = {row.number: row for row in rows}
+
+    async def build(conn: AsyncConnection, dev_org_id: int, missing: list[int]) -> dict[int, Fragment]:
+        return {number: _fragment(by_number[number]) for number in missing}
+
+    built = await _built_fragments.get(conn, org.dev_org_id, by_number, build)
+    current = {row.lineage: built[row.number] for row in rows}
     named: dict[str, Fragment | None] = {}
     for slot, (lineage, field_name) in wanted.items():
         fragment = current.get(lineage)

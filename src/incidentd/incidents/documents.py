@@ -82,10 +82,12 @@ async def version(conn: AsyncConnection, org: OrgScope) -> int | None:
 
 async def keep(
     conn: AsyncConnection, org: OrgScope, version: int | None, rendered: dict[int, schemas.Incident]
-) -> None:
-    """Store the documents of incidents this unit of work wrote and rendered under `version`."""
+) -> dict[int, bytes]:
+    """Store the documents of incidents this unit of work wrote and rendered under `version`; the documents (the
+    incidents' JSON, for a change event to carry without encoding them again)."""
     bodies = {number: _encoder.encode(incident) for number, incident in rendered.items()}
     await repository.store(conn, org.dev_org_id, version, format_of(org), bodies)
+    return bodies
 
 
 async def forget(conn: AsyncConnection, org: OrgScope, numbers: list[int]) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd import citus
 from incidentd.customization.fields import index_entries
+from incidentd.db import SQLiteStatement, sqlite_connection_of
 from incidentd.incidents.filters import FilterSpec, SortKey
 from incidentd.incidents.tables import (
     incident_articles,
@@ -67,10 +68,21 @@ async def insert(
         parameters = {f"incident__{column}": value for column, value in values.items()}
         parameters |= _child_arrays(children)
         return (await conn.execute(_insert_with_children(frozenset(values)), parameters)).one()
-    row = (await conn.execute(_INSERT_INCIDENT, values)).one()
+    row = await _one(conn, _INSERT_INCIDENT, _INSERT_INCIDENT_NOW, values)
+    assert row is not None
     for table, rows in children:
-        await conn.execute(_INSERT_INTO[table], rows)
+        await _insert_into(conn, table, rows)
     return row
+
+
+async def _insert_into(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Rows of one of an incident's child tables. On SQLite below SQLAlchemy's async layer (`db.SQLiteStatement`):
+    a create writes up to six of these."""
+    plain = sqlite_connection_of(conn)
+    if plain is not None:
+        _INSERT_INTO_NOW[table].execute_many(plain, conn.dialect, rows)
+    else:
+        await conn.execute(_INSERT_INTO[table], rows)
 
 
 # Write statements built once, their values bound at execution: building one per call (coercing every value,
@@ -85,6 +97,9 @@ _UPDATE_INCIDENT = (
 )
 _SELECT_INCIDENT = sa.select(incidents).where(incidents.c.dev_org_id == _WHERE_ORG, incidents.c.number == _WHERE_NUMBER)
 _LOCK_INCIDENT = _SELECT_INCIDENT.with_for_update()
+_INSERT_INCIDENT_NOW = SQLiteStatement(_INSERT_INCIDENT)
+_UPDATE_INCIDENT_NOW = SQLiteStatement(_UPDATE_INCIDENT)
+_SELECT_INCIDENT_NOW = SQLiteStatement(_SELECT_INCIDENT)  # SQLite's writer holds the database's write lock
 
 
 # The tables a new incident's rows go to, besides `incidents`, in the order their CTEs are written.
@@ -98,6 +113,7 @@ _CHILD_TABLES = (
 )
 _PARENT_COLUMNS = ("dev_org_id", "incident_number")
 _INSERT_INTO = {table: sa.insert(table) for table in _CHILD_TABLES}
+_INSERT_INTO_NOW = {table: SQLiteStatement(statement) for table, statement in _INSERT_INTO.items()}
 
 
 def _child_columns(table: sa.Table) -> list[sa.Column[Any]]:
@@ -140,7 +156,20 @@ def _insert_with_children(columns: frozenset[str]) -> sa.Insert:
 async def update(conn: AsyncConnection, dev_org_id: int, number: int, values: dict[str, Any]) -> Row[Any]:
     """Update one (existing, locked) incident; the row as stored."""
     where = {"where_dev_org_id": dev_org_id, "where_number": number}
-    return (await conn.execute(_UPDATE_INCIDENT, {**values, **where})).one()
+    row = await _one(conn, _UPDATE_INCIDENT, _UPDATE_INCIDENT_NOW, {**values, **where})
+    if row is None:
+        raise sa.exc.NoResultFound("No row was found when one was required")
+    return row
+
+
+async def _one(conn: AsyncConnection, statement: Any, now: SQLiteStatement, values: dict[str, Any]) -> Row[Any] | None:
+    """The first row of one of an incident's own statements (None without one). On SQLite below SQLAlchemy's async
+    layer (`db.SQLiteStatement`): every create inserts, every update locks and updates its incident."""
+    plain = sqlite_connection_of(conn)
+    if plain is not None:
+        rows = now.rows(plain, conn.dialect, values)
+        return rows[0] if rows else None
+    return (await conn.execute(statement, values)).first()
 
 
 async def delete(conn: AsyncConnection, dev_org_id: int, number: int) -> bool:
@@ -158,7 +187,7 @@ async def lock(conn: AsyncConnection, dev_org_id: int, number: int) -> Row[Any] 
     """The row, locked against concurrent writers until the transaction ends (PostgreSQL: FOR UPDATE;
     SQLite: the write transaction already holds the database's write lock)."""
     query = _LOCK_INCIDENT if conn.dialect.name == "postgresql" else _SELECT_INCIDENT
-    return (await conn.execute(query, {"where_dev_org_id": dev_org_id, "where_number": number})).first()
+    return await _one(conn, query, _SELECT_INCIDENT_NOW, {"where_dev_org_id": dev_org_id, "where_number": number})
 
 
 _LOCK_MANY = (
@@ -224,7 +253,7 @@ async def replace_links(conn: AsyncConnection, dev_org_id: int, number: int, lin
     if "tags" in links:
         await _clear(conn, incident_tags, dev_org_id, number)
     for table, rows in _link_rows(dev_org_id, number, links):
-        await conn.execute(_INSERT_INTO[table], rows)
+        await _insert_into(conn, table, rows)
 
 
 async def replace_custom_values(
@@ -233,7 +262,7 @@ async def replace_custom_values(
     """Rewrite the index rows of one incident's custom fields (call whenever its custom_fields change)."""
     await _clear(conn, incident_custom_values, dev_org_id, number)
     if rows := custom_value_rows(dev_org_id, number, custom_fields):
-        await conn.execute(_INSERT_INTO[incident_custom_values], rows)
+        await _insert_into(conn, incident_custom_values, rows)
 
 
 def custom_value_rows(dev_org_id: int, number: int, custom_fields: dict[str, Any]) -> list[dict[str, Any]]:
@@ -298,6 +327,7 @@ def _links_statement() -> sa.CompoundSelect[Any]:
 
 
 _LINKS_STATEMENT = _links_statement()
+_LINKS_NOW = SQLiteStatement(_LINKS_STATEMENT)
 
 
 async def links(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Links]:
@@ -306,7 +336,8 @@ async def links(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) 
     found: dict[int, Links] = {number: Links() for number in wanted}
     if not wanted:
         return found
-    rows = (await conn.execute(_LINKS_STATEMENT, {"dev_org_id": dev_org_id, "numbers": wanted})).all()
+    # Every update reads its incident's links: below SQLAlchemy's async layer on SQLite (db.SQLiteStatement).
+    rows: Sequence[Any] = await _LINKS_NOW.all(conn, {"dev_org_id": dev_org_id, "numbers": wanted})
     # Each list is one (incident, kind): ordering by position alone orders every list. Rows unpack as tuples (a
     # page of 50 incidents has hundreds of links; attribute access by name costs more than SQLite's answer).
     for kind, incident_number, _, target, value in sorted(rows, key=_POSITION):

@@ -92,10 +92,12 @@ async def create(db: Database, principal: Principal, request: schemas.IncidentsC
         # reference checks fetched. Nothing is read back.
         attached = {number: artifact_numbers} if artifact_numbers else {}
         incident = (await render_linked(conn, org, [row], {number: Links(**links)}, attached, known))[0]
-        await documents.keep(conn, org, summaries_version, {number: incident})
+        kept = await documents.keep(conn, org, summaries_version, {number: incident})
         await history.record_created(conn, org, principal, incident)
         if "incident_created" in await outbox.wanted(db, conn, org):
-            await outbox.record(db, conn, org, "incident_created", number, {"incident": incident})
+            # The stored document is the incident's JSON already: the event carries its bytes as they are.
+            payload = {"incident": documents.wire(kept[number])}
+            await outbox.record(db, conn, org, "incident_created", number, payload)
         return incident
 
 
@@ -196,9 +198,9 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
         if attached is None:  # the request left the attachments as they were
             attached = stored_attached
         incident = (await render_linked(conn, org, [updated], {number: Links(**links)}, attached, known))[0]
-        await documents.keep(conn, org, summaries_version, {number: incident})
+        kept = await documents.keep(conn, org, summaries_version, {number: incident})
         if old is not None:
-            payload = {"incident": incident, "old_incident": old}
+            payload = {"incident": documents.wire(kept[number]), "old_incident": old}
             await outbox.record(db, conn, org, "incident_updated", number, payload)
         return incident
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from incidentd.db import SQLiteStatement, sqlite_connection_of
 from incidentd.kit.ids import KINDS
 from incidentd.kit.tables import metadata
 
@@ -32,8 +33,12 @@ id_counters = sa.Table(
 async def allocate(conn: AsyncConnection, dev_org_id: int, kind: str, count: int = 1) -> int:
     """Reserve `count` consecutive numbers for `kind` in the org; returns the first."""
     counter = KINDS[kind].counter if kind in KINDS else kind
-    statement = _ALLOCATE[conn.dialect.name]
-    last = (await conn.execute(statement, {"org": dev_org_id, "counter": counter, "count": count})).scalar_one()
+    values = {"org": dev_org_id, "counter": counter, "count": count}
+    plain = sqlite_connection_of(conn)
+    if plain is not None:  # a create allocates three numbers: below SQLAlchemy's async layer (db.SQLiteStatement)
+        last = _ALLOCATE_NOW.execute(plain, conn.dialect, values)[0][0]
+    else:
+        last = (await conn.execute(_ALLOCATE[conn.dialect.name], values)).scalar_one()
     return int(last) - count + 1
 
 
@@ -56,6 +61,7 @@ def _allocate(insert: Any) -> Any:
 
 
 _ALLOCATE = {"postgresql": _allocate(postgresql.insert), "sqlite": _allocate(sqlite.insert)}
+_ALLOCATE_NOW = SQLiteStatement(_ALLOCATE["sqlite"])
 
 
 async def summaries_changed(conn: AsyncConnection, dev_org_id: int) -> None:

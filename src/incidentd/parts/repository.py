@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from incidentd.db import SQLiteStatement
 from incidentd.kit.pages import Window, number_page
 from incidentd.kit.rows import ORG, RowsByNumber, among, one_of
 from incidentd.parts.tables import part_owners, parts
@@ -98,7 +99,8 @@ async def get_parts_with_owners(
     if not wanted:
         return {}
     found: dict[int, tuple[Row[Any], list[int]]] = {}
-    for row in (await conn.execute(_PARTS_WITH_OWNERS, {"dev_org_id": dev_org_id, "numbers": wanted})).all():
+    # Every create resolves its parts: below SQLAlchemy's async layer on SQLite (db.SQLiteStatement).
+    for row in await _PARTS_WITH_OWNERS_NOW.all(conn, {"dev_org_id": dev_org_id, "numbers": wanted}):
         _, owners = found.setdefault(row.number, (row, []))
         if row.owner_number is not None:
             owners.append(row.owner_number)
@@ -114,6 +116,7 @@ _PARTS_WITH_OWNERS = (
     .where(parts.c.dev_org_id == ORG, among(parts.c.number))
     .order_by(parts.c.number, part_owners.c.position)
 )
+_PARTS_WITH_OWNERS_NOW = SQLiteStatement(_PARTS_WITH_OWNERS)
 
 
 async def has_children(conn: AsyncConnection, dev_org_id: int, number: int) -> bool:

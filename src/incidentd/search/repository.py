@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd import citus
+from incidentd.db import SQLiteStatement, sqlite_connection_of
 
 TABLE = "incident_search"
 Texts = tuple[str | None, str | None]  # an incident's indexed comments and tag names
@@ -126,6 +127,9 @@ _STATEMENTS = {
 }
 
 
+_SQLITE_ONE_NOW = SQLiteStatement(_STATEMENTS["sqlite"]["one"])
+
+
 def _statement(conn: AsyncConnection | Any, name: str) -> Any:
     return _STATEMENTS[conn.dialect.name][name]
 
@@ -153,7 +157,10 @@ async def write(conn: AsyncConnection, dev_org_id: int, numbers: Sequence[int], 
     if await citus.in_use(conn):
         await _write_routed(conn, parameters, numbers)
         return
-    if len(numbers) == 1:
+    plain = sqlite_connection_of(conn)
+    if len(numbers) == 1 and plain is not None:  # every create's document: below SQLAlchemy's async layer
+        _SQLITE_ONE_NOW.execute(plain, conn.dialect, {**parameters, "number": numbers[0]})
+    elif len(numbers) == 1:
         await conn.execute(_statement(conn, "one"), {**parameters, "number": numbers[0]})
     else:
         await conn.execute(_statement(conn, "many"), {**parameters, "numbers": _numbers(conn, numbers)})

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from incidentd.db import SQLiteStatement, sqlite_connection_of
 from incidentd.kit import counters
 from incidentd.kit.pages import Window, number_page
 from incidentd.kit.rows import one_of
@@ -19,6 +20,7 @@ from incidentd.timeline.tables import timeline_entries, timeline_entry_labels, t
 entries = timeline_entries
 _ENTRY = sa.bindparam("dev_org_id", type_=sa.Integer), sa.bindparam("number", type_=sa.BigInteger)
 _INSERT_ENTRY = sa.insert(entries)
+_INSERT_ENTRY_NOW = SQLiteStatement(_INSERT_ENTRY)
 _SELECT_ENTRY = sa.select(entries).where(entries.c.dev_org_id == _ENTRY[0], entries.c.number == _ENTRY[1])
 
 
@@ -53,8 +55,12 @@ class DuplicateExternalRef(Exception):
 
 async def insert(conn: AsyncConnection, values: dict[str, Any]) -> None:
     """Insert one entry (labels and private_to users go in with `set_labels` / `set_private_to`)."""
+    plain = sqlite_connection_of(conn)
     try:
-        await conn.execute(_INSERT_ENTRY, values)
+        if plain is not None:  # every change's entry: below SQLAlchemy's async layer (`db.SQLiteStatement`)
+            _INSERT_ENTRY_NOW.execute(plain, conn.dialect, values)
+        else:
+            await conn.execute(_INSERT_ENTRY, values)
     except IntegrityError as exc:
         _reraise(exc)
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from incidentd.db import SQLiteStatement, sqlite_connection_of
 from incidentd.webhooks.tables import webhook_deliveries, webhook_events, webhooks
 
 # webhooks --------------------------------------------------------------------------------------------
@@ -68,22 +69,25 @@ async def subscribed_types(conn: AsyncConnection, dev_org_id: int) -> set[str]:
 
 
 _INSERT_EVENT = sa.insert(webhook_events)
+_INSERT_EVENT_NOW = SQLiteStatement(_INSERT_EVENT)
 
 
 async def insert_event(
     conn: AsyncConnection, dev_org_id: int, seq: int, type_: str, object_number: int, payload: str, now: int
 ) -> None:
-    await conn.execute(
-        _INSERT_EVENT,
-        {
-            "dev_org_id": dev_org_id,
-            "seq": seq,
-            "type": type_,
-            "object_number": object_number,
-            "payload": payload,
-            "created_date": now,
-        },
-    )
+    values = {
+        "dev_org_id": dev_org_id,
+        "seq": seq,
+        "type": type_,
+        "object_number": object_number,
+        "payload": payload,
+        "created_date": now,
+    }
+    plain = sqlite_connection_of(conn)
+    if plain is not None:  # every change's event: below SQLAlchemy's async layer (`db.SQLiteStatement`)
+        _INSERT_EVENT_NOW.execute(plain, conn.dialect, values)
+    else:
+        await conn.execute(_INSERT_EVENT, values)
 
 
 async def last_seq(conn: AsyncConnection, dev_org_id: int) -> int:

@@ -1,0 +1,221 @@
+"""CPU time of one incidents.create and one incidents.update, in-process, on a SQLite file (issue 20's write path).
+
+    PYTHONPATH=src .venv/bin/python bench/write_cpu.py --count 400 --rounds 3 [--via service|app] [--profile FILE]
+
+Builds a fresh database in a temporary directory (migrations, an org with an admin, `--seed` seeded incidents for
+the users, parts and tags the create points at), then runs `--count` creates (bench/run.py's create body: 2
+owners, 2 parts, 2 tags, an impact, custom fields) and `--count` stage updates of random seeded incidents
+(bench/run.py's update_stage), and prints the CPU milliseconds per operation (`time.process_time`: steadier than
+wall time on a shared machine). Each round runs on a copy of the freshly seeded database, so rounds and trees
+compare like with like; SQLite stays at synchronous=FULL and WAL (the server's defaults), so the commit's fsync is
+wall time, not CPU, and is not counted.
+
+`--via service` (the default) calls the incidents service with a decoded request, as a route does; `--via app`
+posts the JSON through the Litestar app in-process (ASGI, no sockets), which adds the framework, the middleware
+and the in-process client's own CPU: its `health` line is a GET /health through the same client, for scale.
+
+To compare two trees, run this file against each (`git archive REV | tar -x -C /tmp/before` and
+`PYTHONPATH=/tmp/before/src`), alternating; `--profile FILE` writes a cProfile of the creates of the last round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+
+import incidentd
+from incidentd import db as database
+from incidentd.app import create_app
+from incidentd.config import Settings
+from incidentd.identity import service as identity
+from incidentd.incidents import schemas, service
+from incidentd.principal import ADMIN, Principal
+from incidentd.seed.service import seed
+
+SLUG = "bench"
+EMAIL = "bench@incidentd.local"
+
+
+def create_body(world: dict[str, list[str]]) -> dict[str, Any]:
+    """bench/run.py's create body."""
+    return {
+        "title": "checkout: elevated 5xx rate",
+        "body": "Card payments fail for a share of customers in eu-west-1.",
+        "owned_by": world["users"][:2],
+        "applies_to_parts": world["parts"][:2],
+        "tags": [{"tag_id": world["tags"][0], "value": "eu"}, {"tag_id": world["tags"][1]}],
+        "impact": {"count": 2},
+        "severity": 2,
+        "reported_by": 1,
+        "custom_fields": {"tnt__region": "eu-west-1", "tnt__service": "checkout"},
+        "custom_schema_spec": {"tenant_fragment": True},
+    }
+
+
+def update_body(rng: random.Random, seeded: int) -> dict[str, Any]:
+    """bench/run.py's update_stage body."""
+    return {
+        "id": f"INC-{rng.randint(1, seeded)}",
+        "stage": {"stage": rng.choice(["fixing", "mitigated", "resolved"])},
+        "stage_validation_options": ["allow_invalid_transition"],
+    }
+
+
+async def prepare(url: str, seeded: int) -> str:
+    """Migrate, create the org with its admin and seed it; the admin's token."""
+    db = database.Database(Settings(database_url=url))
+    try:
+        await database.upgrade(db.engine)
+        async with db.write() as conn:
+            org = await identity.create_org(conn, partition="dvrv-us-1", display_name="Bench", slug=SLUG)
+            user = await identity.create_user(conn, org, email=EMAIL, full_name="Administrator", role=ADMIN)
+            token = await identity.issue_token(conn, org, user.number, token_hint="bench")
+        await seed(db, count=seeded, org_slug=SLUG, rng_seed=1)
+        return str(token.secret)
+    finally:
+        await db.dispose()
+
+
+async def run_round(
+    url: str, token: str, args: argparse.Namespace, profile: cProfile.Profile | None
+) -> dict[str, float]:
+    settings = Settings(database_url=url, rate_limit_requests=0, webhook_delivery=False, log_level="warning")
+    app = create_app(settings)
+    headers = {"Authorization": token}
+    result: dict[str, float] = {}
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        _lifespan(app),
+        httpx.AsyncClient(transport=transport, base_url="http://bench", headers=headers) as client,
+    ):
+        db: database.Database = app.state.db
+
+        async def api(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            answer = await client.post(path, json=body)
+            assert answer.status_code < 300, answer.text
+            return dict(answer.json())
+
+        world = {
+            "users": [u["id"] for u in (await api("/dev-users.list", {"limit": 5}))["dev_users"]][1:],
+            "parts": [p["id"] for p in (await api("/parts.list", {"limit": 5}))["parts"]],
+            "tags": [t["id"] for t in (await api("/tags.list", {"limit": 5}))["tags"]],
+        }
+        async with db.read() as conn:
+            org = await identity.find_org(conn, settings.don_partition, SLUG)
+            user = await identity.resolve_user(conn, org, EMAIL)
+        principal = Principal(org, user.number, "dev_user", role=ADMIN)
+        create_json = msgspec.json.encode(create_body(world))
+        rng = random.Random(7)
+        update_jsons = [msgspec.json.encode(update_body(rng, args.seed)) for _ in range(args.count)]
+
+        async def create() -> None:
+            if args.via == "service":
+                request = msgspec.json.decode(create_json, type=schemas.IncidentsCreateRequest)
+                await service.create(db, principal, request)
+            else:
+                answer = await client.post("/incidents.create", content=create_json)
+                assert answer.status_code == 201, answer.text
+
+        async def update(body: bytes) -> None:
+            if args.via == "service":
+                await service.update(db, principal, msgspec.json.decode(body, type=schemas.IncidentsUpdateRequest))
+            else:
+                answer = await client.post("/incidents.update", content=body)
+                assert answer.status_code == 200, answer.text
+
+        async def health() -> None:
+            answer = await client.get("/health")
+            assert answer.status_code == 200, answer.text
+
+        for _ in range(args.warmup):  # the process's memos, the page cache, the compiled statement cache
+            await create()
+            await update(update_jsons[0])
+
+        started = time.process_time()
+        if profile is not None:
+            profile.enable()
+        for _ in range(args.count):
+            await create()
+        if profile is not None:
+            profile.disable()
+        result["create"] = (time.process_time() - started) * 1000 / args.count
+        started = time.process_time()
+        for body in update_jsons:
+            await update(body)
+        result["update"] = (time.process_time() - started) * 1000 / args.count
+        if args.via == "app":
+            started = time.process_time()
+            for _ in range(args.count):
+                await health()
+            result["health"] = (time.process_time() - started) * 1000 / args.count
+    return result
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Any) -> AsyncIterator[None]:
+    """The ASGI lifespan (startup, where the database is opened, then shutdown) around a block, as a server drives
+    it (as tests/conftest.py's `running`)."""
+    to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    task = asyncio.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, to_app.get, from_app.put)
+    )
+    await to_app.put({"type": "lifespan.startup"})
+    message = await from_app.get()
+    if message["type"] != "lifespan.startup.complete":
+        task.cancel()
+        raise RuntimeError(f"app startup failed: {message}")
+    try:
+        yield
+    finally:
+        await to_app.put({"type": "lifespan.shutdown"})
+        await from_app.get()
+        await task
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=400, help="creates and updates per round (default 400)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, each on a fresh copy (default 3)")
+    parser.add_argument("--seed", type=int, default=2000, help="incidents seeded first (default 2000)")
+    parser.add_argument("--warmup", type=int, default=20, help="unmeasured creates and updates first (default 20)")
+    parser.add_argument("--via", choices=("service", "app"), default="service")
+    parser.add_argument("--profile", help="write a cProfile of the last round's creates here")
+    parser.add_argument("--label", default="", help="a name for this tree in the output")
+    args = parser.parse_args()
+    print(f"incidentd from {Path(incidentd.__file__).parent}", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="write_cpu-") as work:
+        template = Path(work) / "template.db"
+        token = asyncio.run(prepare(f"sqlite:///{template}", args.seed))
+        rows: list[dict[str, float]] = []
+        for index in range(args.rounds):
+            copy = Path(work) / f"round{index}.db"
+            shutil.copyfile(template, copy)
+            last = index == args.rounds - 1
+            # CPU time, not wall time: a commit's wait for the disk is not the server's work.
+            profile = cProfile.Profile(time.process_time) if args.profile and last else None
+            rows.append(asyncio.run(run_round(f"sqlite:///{copy}", token, args, profile)))
+            if profile is not None:
+                profile.dump_stats(args.profile)
+            print(args.label, f"round {index + 1}:", {k: round(v, 3) for k, v in rows[-1].items()}, flush=True)
+    for key in rows[0]:
+        values = [row[key] for row in rows]
+        print(f"{args.label} {key}: CPU ms/op median {statistics.median(values):.3f} (min {min(values):.3f})")
+
+
+if __name__ == "__main__":
+    main()
