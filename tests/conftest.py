@@ -23,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from incidentd import db as database
+from incidentd import plain_statements
 from incidentd.app import create_app
 from incidentd.config import Settings, normalize_database_url
 from incidentd.identity import service as identity
@@ -380,9 +381,9 @@ async def admin(app: Any) -> Actor:
 @contextlib.contextmanager
 def statements_seen(app: Any, *held: Any) -> Iterator[list[str]]:
     """The statements the app's database connections run meanwhile, whichever layer runs them: on SQLite each
-    pooled connection's own trace (`db.SQLiteStatement` runs statements below SQLAlchemy, where its events do not
-    see them) from its checkout on, and that of the already checked-out connections `held`, with their values in
-    the text, SQLite's internal and PRAGMA statements left out; on PostgreSQL SQLAlchemy's
+    pooled connection's own trace (`plain_statements.SQLiteStatement` runs statements below SQLAlchemy, where its
+    events do not see them) from its checkout on, and that of the already checked-out connections `held`, with
+    their values in the text, SQLite's internal and PRAGMA statements left out; on PostgreSQL SQLAlchemy's
     `before_cursor_execute`."""
     seen: list[str] = []
     db: database.Database = app.state.db
@@ -411,7 +412,7 @@ def statements_seen(app: Any, *held: Any) -> Iterator[list[str]]:
 
     with contextlib.ExitStack() as stack:
         for conn in held:
-            plain = database.sqlite_connection_of(conn)
+            plain = plain_statements.sqlite_connection_of(conn)
             plain.set_trace_callback(traced)
             stack.callback(plain.set_trace_callback, None)
         for engine in db.engines:

@@ -13,8 +13,9 @@ from alembic.migration import MigrationContext
 
 from conftest import ON_POSTGRES, Actor
 from incidentd import citus, models  # noqa: F401
-from incidentd.db import Database, NoPointRead, PointStatement, SQLiteStatement, metadata, sqlite_connection_of
+from incidentd.db import Database, NoPointRead, metadata
 from incidentd.kit import counters
+from incidentd.plain_statements import PointStatement, SQLiteStatement, sqlite_connection_of
 from incidentd.search.repository import INDEX_TABLES
 from incidentd.sqlite_inline import off_loop
 
@@ -193,7 +194,7 @@ def _unreachable(url: str) -> str:
     return sa.engine.make_url(url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
 
 
-# db.SQLiteStatement: a repository's statement run below SQLAlchemy's async layer on SQLite -----------------------
+# plain_statements.SQLiteStatement: a repository's statement run below SQLAlchemy's async layer on SQLite -------
 
 _probe = sa.Table(
     "statement_probe",

@@ -171,7 +171,7 @@ class InlineConnection:
     @property
     def plain(self) -> sqlite3.Connection:
         """The sqlite3 connection itself, for a statement run below SQLAlchemy inside this connection's unit of
-        work (`db.sqlite_connection_of`)."""
+        work (`plain_statements.sqlite_connection_of`)."""
         return self._conn
 
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> InlineCursor:

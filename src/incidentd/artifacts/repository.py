@@ -10,8 +10,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.artifacts.tables import artifacts
-from incidentd.db import SQLiteStatement
 from incidentd.kit.rows import ORG, among, one_of
+from incidentd.plain_statements import SQLiteStatement
 
 
 async def insert(conn: AsyncConnection, **values: Any) -> None:
@@ -100,7 +100,7 @@ async def attached(
     if not wanted:
         return []
     values = {"dev_org_id": dev_org_id, "parent_kind": parent_kind, "numbers": wanted}
-    return await _ATTACHED_NOW.all(conn, values)  # every update reads them: see db.SQLiteStatement
+    return await _ATTACHED_NOW.all(conn, values)  # every update reads them: see plain_statements.SQLiteStatement
 
 
 _ATTACHED = (

@@ -17,9 +17,9 @@ from incidentd.customization.tables import (
     stage_diagrams,
     stage_transitions,
 )
-from incidentd.db import SQLiteStatement
 from incidentd.kit.pages import Window, number_page
 from incidentd.kit.rows import ORG, RowsByNumber, TextList, among, one_of
+from incidentd.plain_statements import SQLiteStatement
 
 
 async def insert_state(conn: AsyncConnection, **values: Any) -> None:
@@ -219,7 +219,7 @@ async def current_fragments(
     """The current version of each fragment of a leaf type (of the given lineages only, when given)."""
     values: dict[str, Any] = {"dev_org_id": dev_org_id, "leaf_type": leaf_type}
     if lineages is None:
-        return await _CURRENT_FRAGMENTS_NOW.all(conn, values)  # every create and update: see db.SQLiteStatement
+        return await _CURRENT_FRAGMENTS_NOW.all(conn, values)  # every create and update: see SQLiteStatement
     wanted = sorted(set(lineages))
     if not wanted:
         return []

@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from incidentd.db import CompiledText, Database, PointStatement, sqlite_connection_of
+from incidentd.db import Database
 from incidentd.incidents.tables import incident_documents, incidents
 from incidentd.kit.counters import SUMMARIES, id_counters
 from incidentd.kit.rows import ORG, among, one_of
+from incidentd.plain_statements import CompiledText, PointStatement, sqlite_connection_of
 
 _NUMBER = sa.bindparam("number", type_=sa.BigInteger)
 _FORMAT = sa.bindparam("format", type_=sa.BigInteger)

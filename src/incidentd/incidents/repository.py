@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd import citus
 from incidentd.customization.fields import index_entries
-from incidentd.db import SQLiteStatement, sqlite_connection_of
 from incidentd.incidents.filters import FilterSpec, SortKey
 from incidentd.incidents.tables import (
     incident_articles,
@@ -28,6 +27,7 @@ from incidentd.incidents.tables import (
     incidents,
 )
 from incidentd.kit.rows import ORG, RowsByNumber, among, one_of
+from incidentd.plain_statements import SQLiteStatement, sqlite_connection_of
 from incidentd.sqlite_inline import off_loop
 
 ARTICLE_ROLES = ("pia", "playbooks", "related_docs")
@@ -76,8 +76,8 @@ async def insert(
 
 
 async def _insert_into(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Rows of one of an incident's child tables. On SQLite below SQLAlchemy's async layer (`db.SQLiteStatement`):
-    a create writes up to six of these."""
+    """Rows of one of an incident's child tables. On SQLite below SQLAlchemy's async layer (`SQLiteStatement`): a
+    create writes up to six of these."""
     plain = sqlite_connection_of(conn)
     if plain is not None:
         _INSERT_INTO_NOW[table].execute_many(plain, conn.dialect, rows)
@@ -164,7 +164,7 @@ async def update(conn: AsyncConnection, dev_org_id: int, number: int, values: di
 
 async def _one(conn: AsyncConnection, statement: Any, now: SQLiteStatement, values: dict[str, Any]) -> Row[Any] | None:
     """The first row of one of an incident's own statements (None without one). On SQLite below SQLAlchemy's async
-    layer (`db.SQLiteStatement`): every create inserts, every update locks and updates its incident."""
+    layer (`plain_statements.SQLiteStatement`): every create inserts, every update locks and updates its incident."""
     plain = sqlite_connection_of(conn)
     if plain is not None:
         rows = now.rows(plain, conn.dialect, values)
@@ -336,7 +336,7 @@ async def links(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) 
     found: dict[int, Links] = {number: Links() for number in wanted}
     if not wanted:
         return found
-    # Every update reads its incident's links: below SQLAlchemy's async layer on SQLite (db.SQLiteStatement).
+    # Every update reads its incident's links: below SQLAlchemy's async layer on SQLite (SQLiteStatement).
     rows: Sequence[Any] = await _LINKS_NOW.all(conn, {"dev_org_id": dev_org_id, "numbers": wanted})
     # Each list is one (incident, kind): ordering by position alone orders every list. Rows unpack as tuples (a
     # page of 50 incidents has hundreds of links; attribute access by name costs more than SQLite's answer).

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from incidentd.db import SQLiteStatement, sqlite_connection_of
 from incidentd.kit.ids import KINDS
 from incidentd.kit.tables import metadata
+from incidentd.plain_statements import SQLiteStatement, sqlite_connection_of
 
 # Not a kind of object: the org's summaries version, raised (`allocate`) in the same transaction as every change of
 # what an incident's answer summarises (a part, tag, account, article or artifact), so that a stored incident
@@ -35,7 +35,7 @@ async def allocate(conn: AsyncConnection, dev_org_id: int, kind: str, count: int
     counter = KINDS[kind].counter if kind in KINDS else kind
     values = {"org": dev_org_id, "counter": counter, "count": count}
     plain = sqlite_connection_of(conn)
-    if plain is not None:  # a create allocates three numbers: below SQLAlchemy's async layer (db.SQLiteStatement)
+    if plain is not None:  # a create allocates three numbers: below SQLAlchemy's async layer (SQLiteStatement)
         last = _ALLOCATE_NOW.execute(plain, conn.dialect, values)[0][0]
     else:
         last = (await conn.execute(_ALLOCATE[conn.dialect.name], values)).scalar_one()

@@ -19,7 +19,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from incidentd.db import SQLiteStatement, sqlite_connection_of
+from incidentd.plain_statements import SQLiteStatement, sqlite_connection_of
 
 
 class NumberList(sa.types.TypeDecorator[list[int]]):

@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from incidentd.db import SQLiteStatement
 from incidentd.kit.pages import Window, number_page
 from incidentd.kit.rows import ORG, RowsByNumber, among, one_of
 from incidentd.parts.tables import part_owners, parts
+from incidentd.plain_statements import SQLiteStatement
 
 
 async def insert_part(conn: AsyncConnection, **values: Any) -> None:
@@ -99,7 +99,7 @@ async def get_parts_with_owners(
     if not wanted:
         return {}
     found: dict[int, tuple[Row[Any], list[int]]] = {}
-    # Every create resolves its parts: below SQLAlchemy's async layer on SQLite (db.SQLiteStatement).
+    # Every create resolves its parts: below SQLAlchemy's async layer on SQLite (plain_statements.SQLiteStatement).
     for row in await _PARTS_WITH_OWNERS_NOW.all(conn, {"dev_org_id": dev_org_id, "numbers": wanted}):
         _, owners = found.setdefault(row.number, (row, []))
         if row.owner_number is not None:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd import citus
-from incidentd.db import SQLiteStatement, sqlite_connection_of
+from incidentd.plain_statements import SQLiteStatement, sqlite_connection_of
 
 TABLE = "incident_search"
 Texts = tuple[str | None, str | None]  # an incident's indexed comments and tag names

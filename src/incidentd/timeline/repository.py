@@ -11,10 +11,10 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from incidentd.db import SQLiteStatement, sqlite_connection_of
 from incidentd.kit import counters
 from incidentd.kit.pages import Window, number_page
 from incidentd.kit.rows import one_of
+from incidentd.plain_statements import SQLiteStatement, sqlite_connection_of
 from incidentd.timeline.tables import timeline_entries, timeline_entry_labels, timeline_private_to
 
 entries = timeline_entries
@@ -57,7 +57,7 @@ async def insert(conn: AsyncConnection, values: dict[str, Any]) -> None:
     """Insert one entry (labels and private_to users go in with `set_labels` / `set_private_to`)."""
     plain = sqlite_connection_of(conn)
     try:
-        if plain is not None:  # every change's entry: below SQLAlchemy's async layer (`db.SQLiteStatement`)
+        if plain is not None:  # every change's entry: below SQLAlchemy's async layer (`SQLiteStatement`)
             _INSERT_ENTRY_NOW.execute(plain, conn.dialect, values)
         else:
             await conn.execute(_INSERT_ENTRY, values)

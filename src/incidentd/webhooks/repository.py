@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from incidentd.db import SQLiteStatement, sqlite_connection_of
+from incidentd.plain_statements import SQLiteStatement, sqlite_connection_of
 from incidentd.webhooks.tables import webhook_deliveries, webhook_events, webhooks
 
 # webhooks --------------------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ async def insert_event(
         "created_date": now,
     }
     plain = sqlite_connection_of(conn)
-    if plain is not None:  # every change's event: below SQLAlchemy's async layer (`db.SQLiteStatement`)
+    if plain is not None:  # every change's event: below SQLAlchemy's async layer (`plain_statements.SQLiteStatement`)
         _INSERT_EVENT_NOW.execute(plain, conn.dialect, values)
     else:
         await conn.execute(_INSERT_EVENT, values)
