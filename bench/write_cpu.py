@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import random
 import shutil
@@ -30,12 +29,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
+from run import create_body  # bench/run.py's create body: the same request
 
 import incidentd
 from incidentd import db as database
@@ -46,24 +45,12 @@ from incidentd.incidents import schemas, service
 from incidentd.principal import ADMIN, Principal
 from incidentd.seed.service import seed
 
+# The tests' ASGI lifespan driver, as bench/web_board.py uses it.
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+from conftest import running
+
 SLUG = "bench"
 EMAIL = "bench@incidentd.local"
-
-
-def create_body(world: dict[str, list[str]]) -> dict[str, Any]:
-    """bench/run.py's create body."""
-    return {
-        "title": "checkout: elevated 5xx rate",
-        "body": "Card payments fail for a share of customers in eu-west-1.",
-        "owned_by": world["users"][:2],
-        "applies_to_parts": world["parts"][:2],
-        "tags": [{"tag_id": world["tags"][0], "value": "eu"}, {"tag_id": world["tags"][1]}],
-        "impact": {"count": 2},
-        "severity": 2,
-        "reported_by": 1,
-        "custom_fields": {"tnt__region": "eu-west-1", "tnt__service": "checkout"},
-        "custom_schema_spec": {"tenant_fragment": True},
-    }
 
 
 def update_body(rng: random.Random, seeded: int) -> dict[str, Any]:
@@ -99,7 +86,7 @@ async def run_round(
     result: dict[str, float] = {}
     transport = httpx.ASGITransport(app=app)
     async with (
-        _lifespan(app),
+        running(app),
         httpx.AsyncClient(transport=transport, base_url="http://bench", headers=headers) as client,
     ):
         db: database.Database = app.state.db
@@ -163,28 +150,6 @@ async def run_round(
                 await health()
             result["health"] = (time.process_time() - started) * 1000 / args.count
     return result
-
-
-@contextlib.asynccontextmanager
-async def _lifespan(app: Any) -> AsyncIterator[None]:
-    """The ASGI lifespan (startup, where the database is opened, then shutdown) around a block, as a server drives
-    it (as tests/conftest.py's `running`)."""
-    to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    task = asyncio.create_task(
-        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, to_app.get, from_app.put)
-    )
-    await to_app.put({"type": "lifespan.startup"})
-    message = await from_app.get()
-    if message["type"] != "lifespan.startup.complete":
-        task.cancel()
-        raise RuntimeError(f"app startup failed: {message}")
-    try:
-        yield
-    finally:
-        await to_app.put({"type": "lifespan.shutdown"})
-        await from_app.get()
-        await task
 
 
 def main() -> None:
