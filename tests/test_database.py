@@ -14,6 +14,7 @@ from alembic.migration import MigrationContext
 from conftest import ON_POSTGRES, Actor
 from incidentd import citus, models  # noqa: F401
 from incidentd.db import Database, NoPointRead, metadata
+from incidentd.errors import ServiceUnavailable
 from incidentd.kit import counters
 from incidentd.plain_statements import PointStatement, SQLiteStatement, sqlite_connection_of
 from incidentd.search.repository import INDEX_TABLES
@@ -170,19 +171,24 @@ async def test_the_point_pool_opens_when_first_used_and_closes_with_the_database
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="the point pool is PostgreSQL's")
-async def test_a_point_read_does_not_queue_for_a_busy_point_pool(settings):
-    """With every point connection taken, a get reads through the main pool at once instead of waiting."""
-    db = Database(settings.model_copy(update={"db_point_read_pool_size": 2}))
+async def test_a_point_read_waits_its_turn_for_a_busy_point_pool_and_then_503s(settings):
+    """With every point connection taken a get waits for one (measured faster than spilling into the main pool),
+    up to db_wait_seconds, then answers 503 as the main pool's waits do."""
+    db = Database(settings.model_copy(update={"db_point_read_pool_size": 1, "db_wait_seconds": 0.3}))
     try:
         await db.first_row(_PLUS_ONE, {"n": 1})
         pool = db._point_pool
         assert pool is not None
-        taken = [await pool.acquire(), await pool.acquire()]
-        with pytest.raises(NoPointRead):
-            await asyncio.wait_for(db.first_row(_PLUS_ONE, {"n": 1}), 1.0)
-        for connection in taken:
-            await pool.release(connection)
-        assert (await db.first_row(_PLUS_ONE, {"n": 2}))[0] == 3
+        taken = await pool.acquire()
+        waiting = asyncio.ensure_future(db.first_row(_PLUS_ONE, {"n": 2}))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        await pool.release(taken)
+        assert (await waiting)[0] == 3
+        taken = await pool.acquire()
+        with pytest.raises(ServiceUnavailable):
+            await db.first_row(_PLUS_ONE, {"n": 1})
+        await pool.release(taken)
     finally:
         await db.dispose()
 

@@ -120,8 +120,8 @@ class Database:
         """The first row of one read-only statement (None when it has none), read below SQLAlchemy's units of
         work: on SQLite right here on the event loop's thread (`sqlite_inline.PointReader`), on PostgreSQL on a
         small asyncpg pool of this process's own (`db_point_read_pool_size`). One statement sees one snapshot.
-        Raises `NoPointRead` when that is not possible (SQLite busy or unreachable; the point pool off, all busy
-        or its connection failing; inside a request transaction, whose own writes it would not see): the caller reads
+        Raises `NoPointRead` when that is not possible (SQLite busy or unreachable; the point pool off or its
+        connection failing; inside a request transaction, whose own writes it would not see): the caller reads
         through `read()` instead, which says 503 when the database is really not there."""
         shared = _request_transaction.get()
         if shared is not None and shared.db is self and shared.is_open:
@@ -139,12 +139,13 @@ class Database:
         except Exception as exc:  # a URL asyncpg alone cannot take, say: the unit of work reads instead
             raise NoPointRead from exc
         text = statement.postgresql
-        if pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size():
-            # Every point connection is busy: read through the main pool rather than queue here, so that the few
-            # point connections never cap how many gets run at once (on Citus each takes a hop to a worker).
-            raise NoPointRead
+        # Gets queue for the few point connections rather than spill into the main pool when all are busy:
+        # measured, spilling halved the rate (docs/performance.md, "PostgreSQL gets below SQLAlchemy too").
         try:
-            connection = await pool.acquire()
+            async with asyncio.timeout(self.settings.db_wait_seconds):  # not acquire(timeout=): a task per call
+                connection = await pool.acquire()
+        except TimeoutError as exc:  # every point connection busy for that long: overloaded, like the main pool
+            raise ServiceUnavailable("the database is unavailable; retry later", retry_after=self.retry_after) from exc
         except Exception as exc:
             raise NoPointRead from exc
         try:
