@@ -72,11 +72,36 @@ async def _workers() -> list[tuple[str, int]]:
 async def _on_node(host: str, port: int, database: str, *statements: str) -> None:
     url = sa.engine.make_url(_pg_admin_dsn()).set(host=host, port=port, database=database)
     conn = await asyncpg.connect(url.render_as_string(hide_password=False))
+    # Citus says why a worker's connection failed in a WARNING before its ERROR ("failure on connection marked as
+    # essential"): keep what the server said, to show with the error.
+    notices: list[str] = []
+    conn.add_log_listener(lambda _conn, message: notices.append(f"{message.severity}: {message.message}"))
     try:
         for statement in statements:
             await conn.execute(statement)
+    except asyncpg.PostgresError as error:
+        for notice in notices:
+            error.add_note(f"{host}:{port}/{database} said before the error: {notice}")
+        raise
     finally:
         await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def _one_citus_setup_at_a_time() -> AsyncIterator[None]:
+    """Hold the coordinator's lock for adding workers to a new database, across the test processes.
+
+    citus_add_node copies the cluster's roles to the worker (ALTER ROLE on it): two test processes adding workers to
+    their own new databases at once can update the same role row on a worker at once, and one of them then fails
+    ("failure on connection marked as essential"; CI saw it once, at both processes' start). An advisory lock is per
+    database, so it is taken in the coordinator's `postgres` database, which every process shares.
+    """
+    conn = await asyncpg.connect(_pg_admin_dsn())
+    try:
+        await conn.execute("SELECT pg_advisory_lock(hashtext('incidentd tests: citus_add_node'))")
+        yield
+    finally:
+        await conn.close()  # the session's advisory lock goes with it
 
 
 async def _create_database(name: str, template: str | None = None) -> None:
@@ -103,13 +128,13 @@ async def _create_database(name: str, template: str | None = None) -> None:
                     raise
                 await asyncio.sleep(0.1 * (attempt + 1))
     if workers and template is None:
-        for host, port in workers:
-            await _on_node(host, port, name, "CREATE EXTENSION citus")
-        host, port = nodes[0]
-        adding = [f"SELECT citus_add_node('{worker}', {worker_port})" for worker, worker_port in workers]
-        await _on_node(
-            host, port, name, "CREATE EXTENSION citus", f"SELECT citus_set_coordinator_host('{host}', {port})", *adding
-        )
+        async with _one_citus_setup_at_a_time():
+            for host, port in workers:
+                await _on_node(host, port, name, "CREATE EXTENSION citus")
+            host, port = nodes[0]
+            adding = [f"SELECT citus_add_node('{worker}', {worker_port})" for worker, worker_port in workers]
+            coordinator_host = f"SELECT citus_set_coordinator_host('{host}', {port})"
+            await _on_node(host, port, name, "CREATE EXTENSION citus", coordinator_host, *adding)
 
 
 def _on_citus() -> bool:
