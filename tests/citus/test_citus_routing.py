@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from conftest import ON_POSTGRES, Actor, add_older_token, make_org
 from incidentd.incidents import documents, documents_repository
+from incidentd.logins import service as logins
 
 # Statements allowed to run on every shard (matched on their SQL), and why.
 MULTI_SHARD = {
@@ -151,3 +152,19 @@ async def test_a_tokens_lookup_goes_to_its_orgs_shard_and_an_older_tokens_to_eve
     counted = await _task_counts(database_url, citus)
     lookups = [tasks for statement, tasks in counted if "auth_tokens.token_hash = " in statement]
     assert len(lookups) == 1 and lookups[0] is not None and lookups[0] > 1, counted
+
+
+async def test_a_web_sessions_and_a_login_links_lookups_go_to_their_orgs_shard(client, app, database_url, citus):
+    admin = await make_org(app, "web-routed")
+    link = await logins.issue_login_link(app.state.db, admin.org, admin.org.don("dev_user", admin.user_number))
+    citus.clear()
+    session = await logins.redeem_login_link(app.state.db, link)
+    client.cookies.set("incidentd_session", session.secret)
+    assert (await client.get("/web/incidents")).status_code == 200
+    counted = await _task_counts(database_url, citus)
+    lookups = [
+        tasks
+        for statement, tasks in counted
+        if "web_sessions.session_hash = " in statement or "login_links.link_hash = " in statement
+    ]
+    assert len(lookups) >= 2 and all(tasks == 1 for tasks in lookups), counted

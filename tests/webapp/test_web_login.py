@@ -15,6 +15,7 @@ from conftest import Actor, make_org, running
 from incidentd.app import create_app
 from incidentd.cli import app as cli
 from incidentd.config import get_settings
+from incidentd.kit import org_secrets
 from incidentd.logins import service as logins
 from incidentd.logins.tables import user_passwords, web_sessions
 
@@ -82,6 +83,28 @@ async def test_a_wrong_password_and_an_unknown_email_get_the_same_answer(app, cl
         assert answer.status_code == 401
         assert logins.BAD_LOGIN in answer.text
         assert "incidentd_session" not in answer.headers.get("set-cookie", "")
+
+
+async def test_a_session_and_a_login_link_say_their_org_and_older_sessions_still_work(app, client, admin: Actor):
+    """The org part routes the lookup (one shard on Citus); changed, the session is looked up in another org and
+    not found. A session of the older form (`ids_` and 43 characters) is looked up by its hash alone."""
+    link = await logins.issue_login_link(app.state.db, admin.org, EMAIL)
+    assert org_secrets.org_of(logins.LINK_PREFIX, link) == admin.org.dev_org_id
+    await logged_in(app, client, admin.org, EMAIL)
+    secret = client.cookies["incidentd_session"]
+    assert org_secrets.org_of(logins.SESSION_PREFIX, secret) == admin.org.dev_org_id
+    other = await make_org(app, "elsewhere")
+    entropy = secret.removeprefix(f"{logins.SESSION_PREFIX}{admin.org.dev_org_id}_")
+    client.cookies.set("incidentd_session", f"{logins.SESSION_PREFIX}{other.org.dev_org_id}_{entropy}")
+    assert (await client.get("/web/incidents")).status_code == 303  # to the login page
+
+    older = logins.SESSION_PREFIX + "o" * 43
+    async with app.state.db.write() as conn:
+        row = (await conn.execute(sa.select(web_sessions))).one()._asdict()
+        await conn.execute(sa.insert(web_sessions).values({**row, "session_hash": logins.secret_hash(older)}))
+    client.cookies.set("incidentd_session", older)
+    board = await client.get("/web/incidents")
+    assert board.status_code == 200 and "Log out" in board.text
 
 
 async def test_logout_revokes_the_session_row_so_a_copied_cookie_stops_working(app, client, admin: Actor):

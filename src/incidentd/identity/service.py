@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 import string
 import time
@@ -20,18 +19,15 @@ from incidentd.customization import service as stage_diagrams
 from incidentd.db import Database
 from incidentd.errors import BadRequestError, Conflict, InvalidField, NotFound, Unauthenticated
 from incidentd.identity import repository, schemas
-from incidentd.kit import counters, ids, pages
+from incidentd.kit import counters, ids, org_secrets, pages
 from incidentd.kit.bounds import MAX_EMAIL, MAX_NAME, check_length
 from incidentd.kit.filters import check_list_lengths
 from incidentd.kit.time import now_ms
 from incidentd.memo import ImmutableRows
 from incidentd.principal import ADMIN, MEMBER, ROLES, OrgScope, Principal, require_admin
 
+# A token says its org (`idt_<org number>_<secret>`, kit.org_secrets), so that its lookup goes to one shard on Citus.
 TOKEN_PREFIX = "idt_"
-# A token says its org (`idt_<org number>_<43 URL-safe characters>`), so that its lookup names the org and goes to
-# one shard on Citus. Tokens issued before were `idt_` and 43 characters (47 in all, too short to match this); they
-# are looked up by their hash alone, as they always were.
-_ORG_TOKEN = re.compile(r"idt_([1-9][0-9]{0,17})_[A-Za-z0-9_-]{43}")
 PAT = "urn:devrev:params:oauth:token-type:pat"
 USER_STATES = ("active", "deactivated", "deleted", "locked", "shadow", "unassigned")
 # last_used_at is refreshed at most this often per token, so that reads stay reads.
@@ -43,15 +39,9 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def new_token_secret(dev_org_id: int) -> str:
-    return f"{TOKEN_PREFIX}{dev_org_id}_{secrets.token_urlsafe(32)}"
-
-
 def org_of_token(token: str) -> int | None:
-    """The org number a token says it belongs to; None for a token of the older form, which says none. (Only a
-    hint for routing the lookup: a token naming another org than its own is simply not found there.)"""
-    match = _ORG_TOKEN.fullmatch(token)
-    return int(match[1]) if match else None
+    """The org number a token says it belongs to (a routing hint: kit.org_secrets); None for an older token."""
+    return org_secrets.org_of(TOKEN_PREFIX, token)
 
 
 def new_org_slug() -> str:
@@ -347,7 +337,7 @@ async def issue_token(
         )
     check_length(token_hint, MAX_NAME, field_name="token_hint")  # the CLI's --hint: the wire checked it already
     number = await counters.allocate(conn, org.dev_org_id, "auth_token")
-    secret = new_token_secret(org.dev_org_id)
+    secret = org_secrets.new(TOKEN_PREFIX, org.dev_org_id)
     now = now_ms()
     await repository.insert_token(
         conn,

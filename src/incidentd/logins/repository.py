@@ -35,8 +35,9 @@ async def insert_session(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(sa.insert(web_sessions).values(**values))
 
 
-async def find_session(conn: AsyncConnection, session_hash: str) -> Row[Any] | None:
-    """The session with this hash, with its user's kind, role and state and its org's slug."""
+async def find_session(conn: AsyncConnection, session_hash: str, *, dev_org_id: int | None = None) -> Row[Any] | None:
+    """The session with this hash, with its user's kind, role and state and its org's slug; only in that org when
+    `dev_org_id` is given (one shard on Citus)."""
     query = (
         sa.select(
             web_sessions,
@@ -51,6 +52,8 @@ async def find_session(conn: AsyncConnection, session_hash: str) -> Row[Any] | N
         .join(dev_orgs, dev_orgs.c.id == web_sessions.c.dev_org_id)
         .where(web_sessions.c.session_hash == session_hash)
     )
+    if dev_org_id is not None:
+        query = query.where(web_sessions.c.dev_org_id == dev_org_id)
     return (await conn.execute(query)).first()
 
 
@@ -91,13 +94,16 @@ async def insert_login_link(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(sa.insert(login_links).values(**values))
 
 
-async def find_login_link(conn: AsyncConnection, link_hash: str) -> Row[Any] | None:
-    """The link with this hash and its org's slug."""
+async def find_login_link(conn: AsyncConnection, link_hash: str, *, dev_org_id: int | None = None) -> Row[Any] | None:
+    """The link with this hash and its org's slug; only in that org when `dev_org_id` is given (one shard on
+    Citus)."""
     query = (
         sa.select(login_links, dev_orgs.c.slug.label("org_slug"))
         .join(dev_orgs, dev_orgs.c.id == login_links.c.dev_org_id)
         .where(login_links.c.link_hash == link_hash)
     )
+    if dev_org_id is not None:
+        query = query.where(login_links.c.dev_org_id == dev_org_id)
     return (await conn.execute(query)).first()
 
 

@@ -20,10 +20,12 @@ from incidentd.db import Database
 from incidentd.errors import InvalidField, NotFound, Unauthenticated
 from incidentd.identity import schemas as identity_schemas
 from incidentd.identity import service as identity
+from incidentd.kit import org_secrets
 from incidentd.kit.time import now_ms
 from incidentd.logins import repository
 from incidentd.principal import OrgScope, Principal, require_admin
 
+# Session and login-link secrets say their org (`ids_<org number>_<secret>`, kit.org_secrets): one shard on Citus.
 SESSION_PREFIX = "ids_"
 LINK_PREFIX = "idl_"
 MIN_PASSWORD = 12
@@ -76,7 +78,7 @@ class IssuedSession:
 
 async def _open(db: Database, org: OrgScope, user_number: int) -> IssuedSession:
     settings = db.settings
-    secret = SESSION_PREFIX + secrets.token_urlsafe(32)
+    secret = org_secrets.new(SESSION_PREFIX, org.dev_org_id)
     now = now_ms()
     async with db.write() as conn:
         await repository.insert_session(
@@ -115,7 +117,7 @@ async def log_in(db: Database, org_slug: str | None, email: str, password: str) 
 
 async def issue_login_link(db: Database, org: OrgScope, user: str) -> str:
     """A one-time login link secret for an active dev user (by email, DON or display id)."""
-    secret = LINK_PREFIX + secrets.token_urlsafe(32)
+    secret = org_secrets.new(LINK_PREFIX, org.dev_org_id)
     now = now_ms()
     async with db.write() as conn:
         row = await identity.resolve_user(conn, org, user, kinds=("dev_user",), field_name="user")
@@ -156,7 +158,7 @@ async def redeem_login_link(db: Database, secret: str) -> IssuedSession:
     link_hash = secret_hash(secret)
     now = now_ms()
     async with db.write() as conn:
-        row = await repository.find_login_link(conn, link_hash)
+        row = await repository.find_login_link(conn, link_hash, dev_org_id=org_secrets.org_of(LINK_PREFIX, secret))
         if row is None or not hmac.compare_digest(row.link_hash, link_hash):
             raise Unauthenticated("the login link is not valid")
         if row.expires_at <= now:
@@ -185,7 +187,7 @@ async def session_of(db: Database, secret: str, *, touch: bool = True) -> WebSes
     session_hash = secret_hash(secret)
     settings: Settings = db.settings
     async with db.read() as conn:
-        row = await repository.find_session(conn, session_hash)
+        row = await repository.find_session(conn, session_hash, dev_org_id=org_secrets.org_of(SESSION_PREFIX, secret))
     now = now_ms()
     if row is None or not hmac.compare_digest(row.session_hash, session_hash) or row.revoked_at is not None:
         raise Unauthenticated("not logged in")
@@ -205,7 +207,7 @@ async def end_session(db: Database, secret: str) -> None:
     """Log out: the session's row is revoked (a copied cookie stops working too)."""
     session_hash = secret_hash(secret)
     async with db.write() as conn:
-        row = await repository.find_session(conn, session_hash)
+        row = await repository.find_session(conn, session_hash, dev_org_id=org_secrets.org_of(SESSION_PREFIX, secret))
         if row is not None:
             await repository.revoke_session(conn, row.dev_org_id, session_hash, now_ms())
 
