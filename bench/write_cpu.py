@@ -1,6 +1,8 @@
-"""CPU time of one incidents.create and one incidents.update, in-process, on a SQLite file (issue 20's write path).
+"""CPU time of one incidents.create and one incidents.update, in-process, on a SQLite file or PostgreSQL (issue
+20's write path).
 
     PYTHONPATH=src .venv/bin/python bench/write_cpu.py --count 400 --rounds 3 [--via service|app] [--profile FILE]
+        [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
 
 Builds a fresh database in a temporary directory (migrations, an org with an admin, `--seed` seeded incidents for
 the users, parts and tags the create points at), then runs `--count` creates (bench/run.py's create body: 2
@@ -22,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import cProfile
+import os
 import random
 import shutil
 import statistics
@@ -32,8 +36,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import msgspec
+import sqlalchemy as sa
 from run import create_body  # bench/run.py's create body: the same request
 
 import incidentd
@@ -152,6 +158,58 @@ async def run_round(
     return result
 
 
+class SQLiteFiles:
+    """The template and each round's copy as files in the work directory."""
+
+    def __init__(self, work: Path) -> None:
+        self._work = work
+
+    def template(self) -> str:
+        return f"sqlite:///{self._work / 'template.db'}"
+
+    def copy(self, index: int) -> str:
+        copy = self._work / f"round{index}.db"
+        shutil.copyfile(self._work / "template.db", copy)
+        return f"sqlite:///{copy}"
+
+
+class PostgresDatabases:
+    """The template and each round's copy as databases on a PostgreSQL server (CREATE DATABASE ... TEMPLATE)."""
+
+    def __init__(self, server_url: str) -> None:
+        self._server = sa.engine.make_url(server_url).set(drivername="postgresql")
+        self._names: list[str] = []
+        atexit.register(self._drop_all)
+
+    def _admin(self, *statements: str) -> None:
+        async def run() -> None:
+            conn = await asyncpg.connect(self._server.render_as_string(hide_password=False))
+            try:
+                for statement in statements:
+                    await conn.execute(statement)
+            finally:
+                await conn.close()
+
+        asyncio.run(run())
+
+    def _fresh(self, name: str, template: str | None = None) -> str:
+        self._admin(
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""),
+        )
+        self._names.append(name)
+        return self._server.set(database=name).render_as_string(hide_password=False)
+
+    def template(self) -> str:
+        return self._fresh(f"write_cpu_{os.getpid()}_template")
+
+    def copy(self, index: int) -> str:
+        return self._fresh(f"write_cpu_{os.getpid()}_{index}", template=f"write_cpu_{os.getpid()}_template")
+
+    def _drop_all(self) -> None:
+        self._admin(*(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in reversed(self._names)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=400, help="creates and updates per round (default 400)")
@@ -161,19 +219,23 @@ def main() -> None:
     parser.add_argument("--via", choices=("service", "app"), default="service")
     parser.add_argument("--profile", help="write a cProfile of the last round's creates here")
     parser.add_argument("--label", default="", help="a name for this tree in the output")
+    parser.add_argument(
+        "--postgres",
+        help="a PostgreSQL server URL (e.g. postgresql://postgres@127.0.0.1:5432/postgres) to run on instead of a "
+        "SQLite file: a template database and a copy per round, dropped at the end",
+    )
     args = parser.parse_args()
     print(f"incidentd from {Path(incidentd.__file__).parent}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="write_cpu-") as work:
-        template = Path(work) / "template.db"
-        token = asyncio.run(prepare(f"sqlite:///{template}", args.seed))
+        databases = SQLiteFiles(Path(work)) if args.postgres is None else PostgresDatabases(args.postgres)
+        token = asyncio.run(prepare(databases.template(), args.seed))
         rows: list[dict[str, float]] = []
         for index in range(args.rounds):
-            copy = Path(work) / f"round{index}.db"
-            shutil.copyfile(template, copy)
             last = index == args.rounds - 1
-            # CPU time, not wall time: a commit's wait for the disk is not the server's work.
+            # CPU time, not wall time: a commit's wait for the disk is not the server's work (nor, on PostgreSQL,
+            # the server's work at all: only this process's is counted).
             profile = cProfile.Profile(time.process_time) if args.profile and last else None
-            rows.append(asyncio.run(run_round(f"sqlite:///{copy}", token, args, profile)))
+            rows.append(asyncio.run(run_round(databases.copy(index), token, args, profile)))
             if profile is not None:
                 profile.dump_stats(args.profile)
             print(args.label, f"round {index + 1}:", {k: round(v, 3) for k, v in rows[-1].items()}, flush=True)

@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import os
 import shutil
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -404,12 +405,48 @@ async def admin(app: Any) -> Actor:
 
 
 @contextlib.contextmanager
+def plain_statements_run(app: Any, logged: Any, *held: Any) -> Iterator[None]:
+    """On PostgreSQL, call `logged(sql, arguments)` with each statement that a pooled connection runs below
+    SQLAlchemy's async layer (`plain_statements.PlainStatement`, on asyncpg's `fetch` and `executemany`: SQLAlchemy's
+    events do not see it) from its checkout on, and that the already checked-out connections `held` run; an
+    executemany's arguments are the list of its rows'. At once, as the statement starts (asyncpg's own query
+    loggers are called later, from the event loop). Statements through SQLAlchemy run as prepared statements, not
+    through these two: each statement is seen by one of SQLAlchemy's events and this."""
+    db: database.Database = app.state.db
+    pooled: weakref.WeakSet[Any] = weakref.WeakSet()
+    fetch, executemany = asyncpg.Connection.fetch, asyncpg.Connection.executemany
+
+    async def fetch_logged(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+        if self in pooled:
+            logged(query, args)
+        return await fetch(self, query, *args, **kwargs)
+
+    async def executemany_logged(self: Any, command: str, args: Any, **kwargs: Any) -> Any:
+        if self in pooled:
+            logged(command, list(args))
+        return await executemany(self, command, args, **kwargs)
+
+    def checkout(dbapi_connection: Any, *args: Any) -> None:
+        pooled.add(dbapi_connection.driver_connection)
+
+    with contextlib.ExitStack() as stack:
+        for conn in held:
+            pooled.add(conn.sync_connection.connection.driver_connection)
+        for engine in db.engines:
+            sa.event.listen(engine.sync_engine.pool, "checkout", checkout)
+            stack.callback(sa.event.remove, engine.sync_engine.pool, "checkout", checkout)
+        stack.enter_context(pytest.MonkeyPatch.context()).setattr(asyncpg.Connection, "fetch", fetch_logged)
+        stack.enter_context(pytest.MonkeyPatch.context()).setattr(asyncpg.Connection, "executemany", executemany_logged)
+        yield
+
+
+@contextlib.contextmanager
 def statements_seen(app: Any, *held: Any) -> Iterator[list[str]]:
     """The statements the app's database connections run meanwhile, whichever layer runs them: on SQLite each
-    pooled connection's own trace (`plain_statements.SQLiteStatement` runs statements below SQLAlchemy, where its
+    pooled connection's own trace (`plain_statements.PlainStatement` runs statements below SQLAlchemy, where its
     events do not see them) from its checkout on, and that of the already checked-out connections `held`, with
     their values in the text, SQLite's internal and PRAGMA statements left out; on PostgreSQL SQLAlchemy's
-    `before_cursor_execute`."""
+    `before_cursor_execute` and, for the statements run below it on asyncpg, `plain_statements_run`."""
     seen: list[str] = []
     db: database.Database = app.state.db
     if not db.is_sqlite:
@@ -421,6 +458,7 @@ def statements_seen(app: Any, *held: Any) -> Iterator[list[str]]:
             for engine in db.engines:
                 sa.event.listen(engine.sync_engine, "before_cursor_execute", executed)
                 stack.callback(sa.event.remove, engine.sync_engine, "before_cursor_execute", executed)
+            stack.enter_context(plain_statements_run(app, lambda sql, arguments: seen.append(sql), *held))
             yield seen
         return
 

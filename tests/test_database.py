@@ -16,7 +16,7 @@ from incidentd import citus, models  # noqa: F401
 from incidentd.db import Database, NoPointRead, metadata
 from incidentd.errors import ServiceUnavailable
 from incidentd.kit import counters
-from incidentd.plain_statements import PointStatement, SQLiteStatement, sqlite_connection_of
+from incidentd.plain_statements import PlainStatement, PointStatement, asyncpg_connection_of, sqlite_connection_of
 from incidentd.search.repository import INDEX_TABLES
 from incidentd.sqlite_inline import off_loop
 
@@ -200,7 +200,7 @@ def _unreachable(url: str) -> str:
     return sa.engine.make_url(url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
 
 
-# plain_statements.SQLiteStatement: a repository's statement run below SQLAlchemy's async layer on SQLite -------
+# plain_statements.PlainStatement: a repository's statement run below SQLAlchemy's async layer on SQLite -------
 
 _probe = sa.Table(
     "statement_probe",
@@ -217,7 +217,7 @@ async def test_a_sqlite_statement_binds_values_as_sqlalchemy_does(app):
     on PostgreSQL (no plain connection) the caller's fallback is all there is."""
     db: Database = app.state.db
     insert = sa.insert(_probe)
-    now = SQLiteStatement(insert)
+    now = PlainStatement(insert)
     async with db.write() as conn:
         await conn.run_sync(lambda sync: _probe.create(sync))
         plain = sqlite_connection_of(conn)
@@ -233,9 +233,7 @@ async def test_a_sqlite_statement_binds_values_as_sqlalchemy_does(app):
         raw = (await conn.execute(sa.text("SELECT id, CAST(doc AS TEXT), flag, note FROM statement_probe"))).all()
         read = (await conn.execute(sa.select(_probe).order_by(_probe.c.id))).all()
         # Rows read below the layer are the layer's own: values through their result processors, keys, columns.
-        below = (
-            SQLiteStatement(sa.select(_probe).order_by(_probe.c.id)).rows(plain, conn.dialect, {}) if plain else read
-        )
+        below = PlainStatement(sa.select(_probe).order_by(_probe.c.id)).rows(plain, conn.dialect, {}) if plain else read
         await conn.run_sync(lambda sync: _probe.drop(sync))
     by_id = {row[0]: tuple(row[1:]) for row in raw}
     if not ON_POSTGRES:
@@ -252,7 +250,7 @@ async def test_a_sqlite_statement_raises_sqlalchemys_errors(app):
     if ON_POSTGRES:
         pytest.skip("SQLite only: there is no plain connection on PostgreSQL")
     db: Database = app.state.db
-    now = SQLiteStatement(sa.insert(_probe))
+    now = PlainStatement(sa.insert(_probe))
     async with db.write() as conn:
         await conn.run_sync(lambda sync: _probe.create(sync))
         plain = sqlite_connection_of(conn)
@@ -261,6 +259,40 @@ async def test_a_sqlite_statement_raises_sqlalchemys_errors(app):
         with pytest.raises(sa.exc.IntegrityError):
             now.execute(plain, conn.dialect, {"id": 1, "note": "y"})
         await conn.run_sync(lambda sync: _probe.drop(sync))
+
+
+async def test_a_plain_statement_runs_in_the_unit_of_works_transaction_on_either_database(app):
+    """`fetch`, `all` and `run_many` below the layer (SQLite's plain connection, PostgreSQL's asyncpg connection):
+    the same values and rows as through the layer, SQLAlchemy's errors, and the unit of work's transaction: what
+    ran below it is rolled back with the rest, and kept when it commits."""
+    db: Database = app.state.db
+    async with db.write() as conn:
+        await conn.run_sync(lambda sync: _probe.create(sync))
+    try:
+        insert = PlainStatement(sa.insert(_probe).returning(_probe.c.id))
+        select = PlainStatement(sa.select(_probe).where(_probe.c.id >= sa.bindparam("least")).order_by(_probe.c.id))
+        doc = {"a": [1, "é"]}
+        with pytest.raises(RuntimeError):
+            async with db.write() as conn:  # no statement through the layer first: the transaction is begun here
+                await insert.fetch(conn, {"id": 9, "doc": doc, "flag": True, "note": "rolled back"})
+                raise RuntimeError
+        async with db.write() as conn:
+            assert await asyncpg_connection_of(conn) is not None if ON_POSTGRES else sqlite_connection_of(conn)
+            assert [tuple(row) for row in await insert.fetch(conn, {"id": 1, "doc": doc, "flag": True})] == [(1,)]
+            await insert.run_many(conn, [{"id": 2, "doc": None, "flag": False}, {"id": 3, "doc": doc, "flag": None}])
+            with pytest.raises(sa.exc.IntegrityError):  # SQLAlchemy's error, as through the layer
+                async with conn.begin_nested():
+                    await insert.fetch(conn, {"id": 1, "doc": None, "flag": None})
+            below = await select.all(conn, {"least": 1})
+        async with db.read() as conn:
+            through = (await conn.execute(sa.select(_probe).order_by(_probe.c.id))).all()
+        assert [tuple(row) for row in below] == [tuple(row) for row in through]
+        assert [row.id for row in through] == [1, 2, 3]  # id 9 was rolled back with its unit of work
+        assert [row.doc for row in below] == [doc, None, doc] and [row.flag for row in below] == [True, False, None]
+        assert below[0]._mapping[_probe.c.doc] == doc and below[0]._fields == through[0]._fields
+    finally:
+        async with db.write() as conn:
+            await conn.run_sync(lambda sync: _probe.drop(sync))
 
 
 async def test_no_plain_connection_inside_off_loop(app):
@@ -276,11 +308,11 @@ def test_a_sqlite_statement_refuses_what_it_cannot_bind():
     from sqlalchemy.dialects import sqlite
 
     with pytest.raises(ValueError, match="expanding"):
-        SQLiteStatement(sa.select(_probe).where(_probe.c.id.in_(sa.bindparam("ids", expanding=True)))).execute(
+        PlainStatement(sa.select(_probe).where(_probe.c.id.in_(sa.bindparam("ids", expanding=True)))).execute(
             None,
             sqlite.dialect(),
             {"ids": [1]},  # type: ignore[arg-type]
         )
     defaulted = sa.Table("defaulted", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True, default=7))
     with pytest.raises(ValueError, match="Python-side defaults"):
-        SQLiteStatement(sa.insert(defaulted)).execute(None, sqlite.dialect(), {})  # type: ignore[arg-type]
+        PlainStatement(sa.insert(defaulted)).execute(None, sqlite.dialect(), {})  # type: ignore[arg-type]

@@ -1,7 +1,7 @@
 """A repository's own statements run below SQLAlchemy's async layer, where a statement through the layer costs
 tens of microseconds of CPU (a greenlet per call, the compiled cache's lookup, result building) around work the
 database does in a few (docs/performance.md, "Issue 20: ..."): on SQLite, on the unit of work's plain sqlite3
-connection (`SQLiteStatement`, `sqlite_connection_of`); point reads on SQLite's read-only connection or PostgreSQL's
+connection (`PlainStatement`, `sqlite_connection_of`); point reads on SQLite's read-only connection or PostgreSQL's
 small asyncpg pool (`PointStatement`, run by `db.Database.first_row`). Each is the repository's statement compiled
 once, never a hand-written copy of it.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -56,27 +56,51 @@ def sqlite_connection_of(conn: AsyncConnection) -> sqlite3.Connection | None:
     return driver.plain if isinstance(driver, sqlite_inline.InlineConnection) else None
 
 
-class SQLiteStatement:
-    """A repository's own SQLAlchemy statement, run on SQLite on the unit of work's plain connection
-    (`sqlite_connection_of`): through SQLAlchemy's async layer a statement costs about 28 µs of CPU (a greenlet per
-    call, the compiled cache's lookup, result building) where sqlite3 itself takes about 1 µs (bench/write_cpu.py;
-    docs/performance.md, "Issue 20: the create path's CPU").
+async def asyncpg_connection_of(conn: AsyncConnection) -> Any | None:
+    """The asyncpg connection under a unit of work's connection on PostgreSQL (None elsewhere), inside the unit of
+    work's transaction, for a statement run there below SQLAlchemy's async layer.
 
-    Compiled once per set of parameter names by the connection's own dialect, so the SQL is the repository's and
-    the values are bound as SQLAlchemy binds them (its bind processors: JSON encoded as the engine encodes it,
-    booleans as integers). `execute` returns sqlite3's own tuples (for writes, and integers returned); `rows` and
-    `all` return SQLAlchemy `Row`s through the columns' result processors. No expanding (IN list) parameters and
-    no Python-side column defaults (refused when first compiled). A `sqlite3.Error` is raised as SQLAlchemy's
-    `DBAPIError` of the same kind, as through the layer."""
+    SQLAlchemy's asyncpg adapter begins the database's transaction at the unit of work's first statement, not at
+    `begin()`: when none ran yet, it is begun here, as that statement would have, so that the adapter commits or
+    rolls back what ran below it. None outside a transaction SQLAlchemy knows of (the pool's reset would roll
+    back what ran), and on a connection in autocommit."""
+    if conn.dialect.driver != "asyncpg" or conn.sync_connection is None or not conn.in_transaction():
+        return None
+    adapter = conn.sync_connection.connection.dbapi_connection
+    if adapter is None or adapter.isolation_level == "autocommit":
+        return None
+    if adapter._transaction is None:
+        try:
+            await adapter._start_transaction()
+        except Exception as exc:
+            await _raise_as_sqlalchemy(conn, adapter, "BEGIN", (), exc)
+    return adapter
+
+
+class PlainStatement:
+    """A repository's own SQLAlchemy statement, run below SQLAlchemy's async layer: on SQLite on the unit of work's
+    plain connection (`sqlite_connection_of`), on PostgreSQL on its asyncpg connection (`asyncpg_connection_of`).
+    Through the layer a statement costs about 28 µs of CPU on SQLite (a greenlet per call, the compiled cache's
+    lookup, result building) where sqlite3 itself takes about 1 µs (bench/write_cpu.py; docs/performance.md,
+    "Issue 20: the create path's CPU"), and more on PostgreSQL.
+
+    Compiled once per dialect and set of parameter names by the connection's own dialect, so the SQL is the
+    repository's and the values are bound as SQLAlchemy binds them (its bind processors: JSON encoded as the engine
+    encodes it, booleans as integers on SQLite). `execute` returns sqlite3's own tuples (for writes, and integers
+    returned); `rows` and `all` return SQLAlchemy `Row`s through the columns' result processors. The async `fetch`,
+    `all` and `run_many` take whichever path the unit of work's connection has, SQLAlchemy's own last (`off_loop()`,
+    outside a transaction). No expanding (IN list) parameters and no Python-side column defaults (refused when
+    first compiled). A driver's error is raised as SQLAlchemy's `DBAPIError` of the same kind, as through the
+    layer."""
 
     def __init__(self, statement: Any) -> None:
         self._statement = statement
-        self._compiled: dict[tuple[Any, frozenset[str]], _SQLiteCompiled] = {}
+        self._compiled: dict[tuple[Any, frozenset[str]], _PlainCompiled] = {}
 
-    def _for(self, dialect: Any, names: frozenset[str]) -> _SQLiteCompiled:
+    def _for(self, dialect: Any, names: frozenset[str]) -> _PlainCompiled:
         compiled = self._compiled.get((dialect, names))
         if compiled is None:
-            compiled = self._compiled[(dialect, names)] = _SQLiteCompiled(self._statement, dialect, names)
+            compiled = self._compiled[(dialect, names)] = _PlainCompiled(self._statement, dialect, names)
         return compiled
 
     def execute(self, plain: sqlite3.Connection, dialect: Any, values: dict[str, Any]) -> list[Any]:
@@ -88,13 +112,54 @@ class SQLiteStatement:
         except sqlite3.Error as exc:
             raise sa.exc.DBAPIError.instance(compiled.sql, parameters, exc, sqlite3.Error, dialect=dialect) from exc
 
+    async def fetch(self, conn: AsyncConnection, values: dict[str, Any]) -> Sequence[Any]:
+        """Run the statement in `conn`'s unit of work; its rows as the driver gives them (tuples, or asyncpg's
+        records: by position), fetched whole. For writes, and the integers they return."""
+        plain = sqlite_connection_of(conn)
+        if plain is not None:
+            return self.execute(plain, conn.dialect, values)
+        adapter = await asyncpg_connection_of(conn)
+        if adapter is not None:
+            compiled = self._for(conn.dialect, frozenset(values))
+            parameters = compiled.parameters(values)
+            try:
+                return await adapter._connection.fetch(compiled.sql, *parameters)
+            except Exception as exc:
+                await _raise_as_sqlalchemy(conn, adapter, compiled.sql, parameters, exc)
+        return (await conn.execute(self._statement, values)).all()
+
     async def all(self, conn: AsyncConnection, values: dict[str, Any]) -> Sequence[Row[Any]]:
-        """The statement's rows in `conn`'s unit of work: below the layer where there is a plain connection, else
-        through it (PostgreSQL, `off_loop()`)."""
+        """The statement's rows in `conn`'s unit of work as SQLAlchemy's `Row`s: below the layer where there is a
+        plain connection, else through it (`off_loop()`, outside a transaction)."""
         plain = sqlite_connection_of(conn)
         if plain is not None:
             return self.rows(plain, conn.dialect, values)
+        if await asyncpg_connection_of(conn) is not None:
+            raw = await self.fetch(conn, values)
+            result: IteratorResult[Any] = IteratorResult(
+                self._for(conn.dialect, frozenset(values)).result_metadata(), iter(raw)
+            )
+            return result.all()
         return (await conn.execute(self._statement, values)).all()
+
+    async def run_many(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+        """The statement once per row in `conn`'s unit of work (every row with the first one's names)."""
+        if not rows:
+            return
+        plain = sqlite_connection_of(conn)
+        if plain is not None:
+            self.execute_many(plain, conn.dialect, rows)
+            return
+        adapter = await asyncpg_connection_of(conn)
+        if adapter is None:
+            await conn.execute(self._statement, list(rows))
+            return
+        compiled = self._for(conn.dialect, frozenset(rows[0]))
+        parameters = [compiled.parameters(row) for row in rows]
+        try:
+            await adapter._connection.executemany(compiled.sql, parameters)
+        except Exception as exc:
+            await _raise_as_sqlalchemy(conn, adapter, compiled.sql, parameters, exc, ismulti=True)
 
     def rows(self, plain: sqlite3.Connection, dialect: Any, values: dict[str, Any]) -> Sequence[Row[Any]]:
         """Run the statement; its rows as SQLAlchemy's `Row`s, each value through its type's result processor (JSON
@@ -117,13 +182,13 @@ class SQLiteStatement:
             ) from exc
 
 
-class _SQLiteCompiled:
+class _PlainCompiled:
     def __init__(self, statement: Any, dialect: Any, names: frozenset[str]) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=sorted(names))
         if any(bind.expanding for bind in compiled.binds.values()):
-            raise ValueError("SQLiteStatement: expanding parameters are not supported")
+            raise ValueError("PlainStatement: expanding parameters are not supported")
         if compiled.insert_prefetch or compiled.update_prefetch:  # values SQLAlchemy computes at execution
-            raise ValueError("SQLiteStatement: columns with Python-side defaults are not supported")
+            raise ValueError("PlainStatement: columns with Python-side defaults are not supported")
         self.sql = str(compiled)
         self._compiled = compiled
         self._dialect = dialect
@@ -158,3 +223,31 @@ class _SQLiteCompiled:
 
 
 _REQUIRED = object()
+
+
+async def _raise_as_sqlalchemy(
+    conn: AsyncConnection, adapter: Any, sql: str, parameters: Any, exc: Exception, *, ismulti: bool = False
+) -> NoReturn:
+    """An asyncpg error raised as SQLAlchemy raises it through the layer: translated by the adapter to its DB-API
+    error (an IntegrityError for a unique violation, ...), wrapped as SQLAlchemy's `DBAPIError` of that kind, and
+    when it says the connection is gone, the connection invalidated (so that the pool does not hand it out again)
+    and the error marked so (`connection_invalidated`: `db.is_unavailable` answers 503)."""
+    dialect = conn.dialect
+    try:
+        adapter._handle_exception(exc)
+    except Exception as dbapi_error:
+        if not isinstance(dbapi_error, dialect.loaded_dbapi.Error):
+            raise
+        gone = dialect.is_disconnect(dbapi_error, adapter, None)
+        if gone:
+            await conn.invalidate(dbapi_error)
+        raise sa.exc.DBAPIError.instance(
+            sql,
+            parameters,
+            dbapi_error,
+            dialect.loaded_dbapi.Error,
+            dialect=dialect,
+            ismulti=ismulti,
+            connection_invalidated=gone,
+        ) from exc
+    raise exc

@@ -9,13 +9,14 @@ with why it may.
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from conftest import ON_POSTGRES, Actor, add_older_token, make_org
+from conftest import ON_POSTGRES, Actor, add_older_token, make_org, plain_statements_run
 from incidentd.incidents import documents, documents_repository
 from incidentd.logins import service as logins
 
@@ -46,8 +47,8 @@ def _dsn(url: str) -> str:
 
 
 @pytest.fixture
-async def citus(app: Any, database_url: str) -> list[tuple[str, Any]]:
-    """The statements the app runs from now on, as (SQL, parameters)."""
+async def citus(app: Any, database_url: str) -> AsyncIterator[list[tuple[str, Any]]]:
+    """The statements the app runs from now on, as (SQL, parameters): through SQLAlchemy and below it."""
     if not ON_POSTGRES or not await _is_citus(database_url):
         pytest.skip("INCIDENTD_TEST_DATABASE_URL is not a Citus coordinator")
     captured: list[tuple[str, Any]] = []
@@ -56,8 +57,16 @@ async def citus(app: Any, database_url: str) -> list[tuple[str, Any]]:
         if _DML.match(statement):  # an executemany is planned as its first row is
             captured.append((statement, parameters[0] if many and parameters else parameters))
 
+    def logged(sql: str, arguments: Any) -> None:  # a statement run below SQLAlchemy (PlainStatement)
+        if _DML.match(sql):
+            # a fetch's arguments are a tuple; an executemany's the list of its rows' (planned as its first is)
+            many = isinstance(arguments, list)
+            captured.append((sql, arguments[0] if many and arguments else arguments))
+
     sa.event.listen(app.state.db.engine.sync_engine, "before_cursor_execute", capture)
-    return captured
+    with plain_statements_run(app, logged):
+        yield captured
+    sa.event.remove(app.state.db.engine.sync_engine, "before_cursor_execute", capture)
 
 
 async def _call(client: Any, actor: Actor, path: str, body: dict[str, Any], status: int = 200) -> Any:

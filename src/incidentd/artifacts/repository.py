@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.artifacts.tables import artifacts
 from incidentd.kit.rows import ORG, among, one_of
-from incidentd.plain_statements import SQLiteStatement
+from incidentd.plain_statements import PlainStatement
 
 
 async def insert(conn: AsyncConnection, **values: Any) -> None:
@@ -100,7 +100,7 @@ async def attached(
     if not wanted:
         return []
     values = {"dev_org_id": dev_org_id, "parent_kind": parent_kind, "numbers": wanted}
-    return await _ATTACHED_NOW.all(conn, values)  # every update reads them: see plain_statements.SQLiteStatement
+    return await _ATTACHED_NOW.all(conn, values)  # every update reads them: see plain_statements.PlainStatement
 
 
 _ATTACHED = (
@@ -112,4 +112,4 @@ _ATTACHED = (
     )
     .order_by(artifacts.c.parent_number, artifacts.c.parent_position, artifacts.c.number)
 )
-_ATTACHED_NOW = SQLiteStatement(_ATTACHED)
+_ATTACHED_NOW = PlainStatement(_ATTACHED)

@@ -19,7 +19,7 @@ from incidentd.customization.tables import (
 )
 from incidentd.kit.pages import Window, number_page
 from incidentd.kit.rows import ORG, RowsByNumber, TextList, among, one_of
-from incidentd.plain_statements import SQLiteStatement
+from incidentd.plain_statements import PlainStatement
 
 
 async def insert_state(conn: AsyncConnection, **values: Any) -> None:
@@ -209,8 +209,8 @@ _CURRENT_FRAGMENTS = (
 _CURRENT_FRAGMENTS_OF_LINEAGES = _CURRENT_FRAGMENTS.where(
     among(schema_fragments.c.lineage, sa.bindparam("lineages", type_=TextList()))
 )
-_CURRENT_FRAGMENTS_NOW = SQLiteStatement(_CURRENT_FRAGMENTS)
-_CURRENT_FRAGMENTS_OF_LINEAGES_NOW = SQLiteStatement(_CURRENT_FRAGMENTS_OF_LINEAGES)
+_CURRENT_FRAGMENTS_NOW = PlainStatement(_CURRENT_FRAGMENTS)
+_CURRENT_FRAGMENTS_OF_LINEAGES_NOW = PlainStatement(_CURRENT_FRAGMENTS_OF_LINEAGES)
 
 
 async def current_fragments(
@@ -219,7 +219,7 @@ async def current_fragments(
     """The current version of each fragment of a leaf type (of the given lineages only, when given)."""
     values: dict[str, Any] = {"dev_org_id": dev_org_id, "leaf_type": leaf_type}
     if lineages is None:
-        return await _CURRENT_FRAGMENTS_NOW.all(conn, values)  # every create and update: see SQLiteStatement
+        return await _CURRENT_FRAGMENTS_NOW.all(conn, values)  # every create and update: see PlainStatement
     wanted = sorted(set(lineages))
     if not wanted:
         return []

@@ -27,7 +27,7 @@ from incidentd.incidents.tables import (
     incidents,
 )
 from incidentd.kit.rows import ORG, RowsByNumber, among, one_of
-from incidentd.plain_statements import SQLiteStatement, sqlite_connection_of
+from incidentd.plain_statements import PlainStatement
 from incidentd.sqlite_inline import off_loop
 
 ARTICLE_ROLES = ("pia", "playbooks", "related_docs")
@@ -67,8 +67,11 @@ async def insert(
     if conn.dialect.name == "postgresql" and not await citus.in_use(conn):
         parameters = {f"incident__{column}": value for column, value in values.items()}
         parameters |= _child_arrays(children)
-        return (await conn.execute(_insert_with_children(frozenset(values)), parameters)).one()
-    row = await _one(conn, _INSERT_INCIDENT, _INSERT_INCIDENT_NOW, values)
+        row = await _one(conn, _insert_with_children_now(frozenset(values)), parameters)
+        if row is None:
+            raise sa.exc.NoResultFound("No row was found when one was required")
+        return row
+    row = await _one(conn, _INSERT_INCIDENT_NOW, values)
     assert row is not None
     for table, rows in children:
         await _insert_into(conn, table, rows)
@@ -76,13 +79,9 @@ async def insert(
 
 
 async def _insert_into(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Rows of one of an incident's child tables. On SQLite below SQLAlchemy's async layer (`SQLiteStatement`): a
-    create writes up to six of these."""
-    plain = sqlite_connection_of(conn)
-    if plain is not None:
-        _INSERT_INTO_NOW[table].execute_many(plain, conn.dialect, rows)
-    else:
-        await conn.execute(_INSERT_INTO[table], rows)
+    """Rows of one of an incident's child tables, below SQLAlchemy's async layer (`PlainStatement`): a create
+    writes up to six of these (on Citus too)."""
+    await _INSERT_INTO_NOW[table].run_many(conn, rows)
 
 
 # Write statements built once, their values bound at execution: building one per call (coercing every value,
@@ -97,9 +96,10 @@ _UPDATE_INCIDENT = (
 )
 _SELECT_INCIDENT = sa.select(incidents).where(incidents.c.dev_org_id == _WHERE_ORG, incidents.c.number == _WHERE_NUMBER)
 _LOCK_INCIDENT = _SELECT_INCIDENT.with_for_update()
-_INSERT_INCIDENT_NOW = SQLiteStatement(_INSERT_INCIDENT)
-_UPDATE_INCIDENT_NOW = SQLiteStatement(_UPDATE_INCIDENT)
-_SELECT_INCIDENT_NOW = SQLiteStatement(_SELECT_INCIDENT)  # SQLite's writer holds the database's write lock
+_INSERT_INCIDENT_NOW = PlainStatement(_INSERT_INCIDENT)
+_UPDATE_INCIDENT_NOW = PlainStatement(_UPDATE_INCIDENT)
+_SELECT_INCIDENT_NOW = PlainStatement(_SELECT_INCIDENT)  # SQLite's writer holds the database's write lock
+_LOCK_INCIDENT_NOW = PlainStatement(_LOCK_INCIDENT)
 
 
 # The tables a new incident's rows go to, besides `incidents`, in the order their CTEs are written.
@@ -113,7 +113,7 @@ _CHILD_TABLES = (
 )
 _PARENT_COLUMNS = ("dev_org_id", "incident_number")
 _INSERT_INTO = {table: sa.insert(table) for table in _CHILD_TABLES}
-_INSERT_INTO_NOW = {table: SQLiteStatement(statement) for table, statement in _INSERT_INTO.items()}
+_INSERT_INTO_NOW = {table: PlainStatement(statement) for table, statement in _INSERT_INTO.items()}
 
 
 def _child_columns(table: sa.Table) -> list[sa.Column[Any]]:
@@ -153,23 +153,25 @@ def _insert_with_children(columns: frozenset[str]) -> sa.Insert:
     return statement.returning(*incidents.c).add_cte(*ctes)
 
 
+@functools.cache
+def _insert_with_children_now(columns: frozenset[str]) -> PlainStatement:
+    return PlainStatement(_insert_with_children(columns))
+
+
 async def update(conn: AsyncConnection, dev_org_id: int, number: int, values: dict[str, Any]) -> Row[Any]:
     """Update one (existing, locked) incident; the row as stored."""
     where = {"where_dev_org_id": dev_org_id, "where_number": number}
-    row = await _one(conn, _UPDATE_INCIDENT, _UPDATE_INCIDENT_NOW, {**values, **where})
+    row = await _one(conn, _UPDATE_INCIDENT_NOW, {**values, **where})
     if row is None:
         raise sa.exc.NoResultFound("No row was found when one was required")
     return row
 
 
-async def _one(conn: AsyncConnection, statement: Any, now: SQLiteStatement, values: dict[str, Any]) -> Row[Any] | None:
-    """The first row of one of an incident's own statements (None without one). On SQLite below SQLAlchemy's async
-    layer (`plain_statements.SQLiteStatement`): every create inserts, every update locks and updates its incident."""
-    plain = sqlite_connection_of(conn)
-    if plain is not None:
-        rows = now.rows(plain, conn.dialect, values)
-        return rows[0] if rows else None
-    return (await conn.execute(statement, values)).first()
+async def _one(conn: AsyncConnection, statement: PlainStatement, values: dict[str, Any]) -> Row[Any] | None:
+    """The first row of one of an incident's own statements (None without one), below SQLAlchemy's async layer
+    (`plain_statements.PlainStatement`): every create inserts, every update locks and updates its incident."""
+    rows = await statement.all(conn, values)
+    return rows[0] if rows else None
 
 
 async def delete(conn: AsyncConnection, dev_org_id: int, number: int) -> bool:
@@ -186,8 +188,8 @@ get_many = RowsByNumber(incidents)
 async def lock(conn: AsyncConnection, dev_org_id: int, number: int) -> Row[Any] | None:
     """The row, locked against concurrent writers until the transaction ends (PostgreSQL: FOR UPDATE;
     SQLite: the write transaction already holds the database's write lock)."""
-    query = _LOCK_INCIDENT if conn.dialect.name == "postgresql" else _SELECT_INCIDENT
-    return await _one(conn, query, _SELECT_INCIDENT_NOW, {"where_dev_org_id": dev_org_id, "where_number": number})
+    query = _LOCK_INCIDENT_NOW if conn.dialect.name == "postgresql" else _SELECT_INCIDENT_NOW
+    return await _one(conn, query, {"where_dev_org_id": dev_org_id, "where_number": number})
 
 
 _LOCK_MANY = (
@@ -327,7 +329,7 @@ def _links_statement() -> sa.CompoundSelect[Any]:
 
 
 _LINKS_STATEMENT = _links_statement()
-_LINKS_NOW = SQLiteStatement(_LINKS_STATEMENT)
+_LINKS_NOW = PlainStatement(_LINKS_STATEMENT)
 
 
 async def links(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Links]:
@@ -336,7 +338,7 @@ async def links(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) 
     found: dict[int, Links] = {number: Links() for number in wanted}
     if not wanted:
         return found
-    # Every update reads its incident's links: below SQLAlchemy's async layer on SQLite (SQLiteStatement).
+    # Every update reads its incident's links: below SQLAlchemy's async layer (PlainStatement).
     rows: Sequence[Any] = await _LINKS_NOW.all(conn, {"dev_org_id": dev_org_id, "numbers": wanted})
     # Each list is one (incident, kind): ordering by position alone orders every list. Rows unpack as tuples (a
     # page of 50 incidents has hundreds of links; attribute access by name costs more than SQLite's answer).

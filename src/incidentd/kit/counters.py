@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.kit.ids import KINDS
 from incidentd.kit.tables import metadata
-from incidentd.plain_statements import SQLiteStatement, sqlite_connection_of
+from incidentd.plain_statements import PlainStatement
 
 # Not a kind of object: the org's summaries version, raised (`allocate`) in the same transaction as every change of
 # what an incident's answer summarises (a part, tag, account, article or artifact), so that a stored incident
@@ -34,11 +34,8 @@ async def allocate(conn: AsyncConnection, dev_org_id: int, kind: str, count: int
     """Reserve `count` consecutive numbers for `kind` in the org; returns the first."""
     counter = KINDS[kind].counter if kind in KINDS else kind
     values = {"org": dev_org_id, "counter": counter, "count": count}
-    plain = sqlite_connection_of(conn)
-    if plain is not None:  # a create allocates three numbers: below SQLAlchemy's async layer (SQLiteStatement)
-        last = _ALLOCATE_NOW.execute(plain, conn.dialect, values)[0][0]
-    else:
-        last = (await conn.execute(_ALLOCATE[conn.dialect.name], values)).scalar_one()
+    # A create allocates three numbers: below SQLAlchemy's async layer (PlainStatement).
+    last = (await _ALLOCATE_NOW[conn.dialect.name].fetch(conn, values))[0][0]
     return int(last) - count + 1
 
 
@@ -61,7 +58,7 @@ def _allocate(insert: Any) -> Any:
 
 
 _ALLOCATE = {"postgresql": _allocate(postgresql.insert), "sqlite": _allocate(sqlite.insert)}
-_ALLOCATE_NOW = SQLiteStatement(_ALLOCATE["sqlite"])
+_ALLOCATE_NOW = {name: PlainStatement(statement) for name, statement in _ALLOCATE.items()}
 
 
 async def summaries_changed(conn: AsyncConnection, dev_org_id: int) -> None:

@@ -7,7 +7,7 @@ its values bound at execution. Rendering an incident runs such lookups for every
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -19,7 +19,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from incidentd.plain_statements import SQLiteStatement, sqlite_connection_of
+from incidentd.plain_statements import PlainStatement
 
 
 class NumberList(sa.types.TypeDecorator[list[int]]):
@@ -107,16 +107,13 @@ class RowsByNumber:
         self.statement = (select if select is not None else sa.select(table)).where(
             table.c.dev_org_id == ORG, among(table.c[key])
         )
-        self._now = SQLiteStatement(self.statement)
+        self._now = PlainStatement(self.statement)
 
     async def __call__(self, conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, Row[Any]]:
         wanted = sorted(set(numbers))
         if not wanted:
             return {}
         values = {"dev_org_id": dev_org_id, "numbers": wanted}
-        plain = sqlite_connection_of(conn)
-        if plain is not None:  # a create looks up each kind it points at: below SQLAlchemy's async layer
-            rows: Sequence[Row[Any]] = self._now.rows(plain, conn.dialect, values)
-        else:
-            rows = (await conn.execute(self.statement, values)).all()
+        # A create looks up each kind it points at: below SQLAlchemy's async layer (PlainStatement).
+        rows = await self._now.all(conn, values)
         return {getattr(row, self.key): row for row in rows}

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from incidentd.kit.pages import Window, number_page
 from incidentd.kit.rows import ORG, RowsByNumber, among, one_of
 from incidentd.parts.tables import part_owners, parts
-from incidentd.plain_statements import SQLiteStatement
+from incidentd.plain_statements import PlainStatement
 
 
 async def insert_part(conn: AsyncConnection, **values: Any) -> None:
@@ -99,7 +99,7 @@ async def get_parts_with_owners(
     if not wanted:
         return {}
     found: dict[int, tuple[Row[Any], list[int]]] = {}
-    # Every create resolves its parts: below SQLAlchemy's async layer on SQLite (plain_statements.SQLiteStatement).
+    # Every create resolves its parts: below SQLAlchemy's async layer on SQLite (plain_statements.PlainStatement).
     for row in await _PARTS_WITH_OWNERS_NOW.all(conn, {"dev_org_id": dev_org_id, "numbers": wanted}):
         _, owners = found.setdefault(row.number, (row, []))
         if row.owner_number is not None:
@@ -116,7 +116,7 @@ _PARTS_WITH_OWNERS = (
     .where(parts.c.dev_org_id == ORG, among(parts.c.number))
     .order_by(parts.c.number, part_owners.c.position)
 )
-_PARTS_WITH_OWNERS_NOW = SQLiteStatement(_PARTS_WITH_OWNERS)
+_PARTS_WITH_OWNERS_NOW = PlainStatement(_PARTS_WITH_OWNERS)
 
 
 async def has_children(conn: AsyncConnection, dev_org_id: int, number: int) -> bool:

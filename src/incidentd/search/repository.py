@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd import citus
-from incidentd.plain_statements import SQLiteStatement, sqlite_connection_of
+from incidentd.plain_statements import PlainStatement, sqlite_connection_of
 
 TABLE = "incident_search"
 Texts = tuple[str | None, str | None]  # an incident's indexed comments and tag names
@@ -127,7 +127,7 @@ _STATEMENTS = {
 }
 
 
-_SQLITE_ONE_NOW = SQLiteStatement(_STATEMENTS["sqlite"]["one"])
+_SQLITE_ONE_NOW = PlainStatement(_STATEMENTS["sqlite"]["one"])
 
 
 def _statement(conn: AsyncConnection | Any, name: str) -> Any:

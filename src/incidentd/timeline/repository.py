@@ -14,13 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from incidentd.kit import counters
 from incidentd.kit.pages import Window, number_page
 from incidentd.kit.rows import one_of
-from incidentd.plain_statements import SQLiteStatement, sqlite_connection_of
+from incidentd.plain_statements import PlainStatement
 from incidentd.timeline.tables import timeline_entries, timeline_entry_labels, timeline_private_to
 
 entries = timeline_entries
 _ENTRY = sa.bindparam("dev_org_id", type_=sa.Integer), sa.bindparam("number", type_=sa.BigInteger)
 _INSERT_ENTRY = sa.insert(entries)
-_INSERT_ENTRY_NOW = SQLiteStatement(_INSERT_ENTRY)
+_INSERT_ENTRY_NOW = PlainStatement(_INSERT_ENTRY)
 _SELECT_ENTRY = sa.select(entries).where(entries.c.dev_org_id == _ENTRY[0], entries.c.number == _ENTRY[1])
 
 
@@ -55,12 +55,8 @@ class DuplicateExternalRef(Exception):
 
 async def insert(conn: AsyncConnection, values: dict[str, Any]) -> None:
     """Insert one entry (labels and private_to users go in with `set_labels` / `set_private_to`)."""
-    plain = sqlite_connection_of(conn)
-    try:
-        if plain is not None:  # every change's entry: below SQLAlchemy's async layer (`SQLiteStatement`)
-            _INSERT_ENTRY_NOW.execute(plain, conn.dialect, values)
-        else:
-            await conn.execute(_INSERT_ENTRY, values)
+    try:  # every change's entry: below SQLAlchemy's async layer (`PlainStatement`)
+        await _INSERT_ENTRY_NOW.fetch(conn, values)
     except IntegrityError as exc:
         _reraise(exc)
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from incidentd.plain_statements import SQLiteStatement, sqlite_connection_of
+from incidentd.plain_statements import PlainStatement
 from incidentd.webhooks.tables import webhook_deliveries, webhook_events, webhooks
 
 # webhooks --------------------------------------------------------------------------------------------
@@ -69,7 +69,7 @@ async def subscribed_types(conn: AsyncConnection, dev_org_id: int) -> set[str]:
 
 
 _INSERT_EVENT = sa.insert(webhook_events)
-_INSERT_EVENT_NOW = SQLiteStatement(_INSERT_EVENT)
+_INSERT_EVENT_NOW = PlainStatement(_INSERT_EVENT)
 
 
 async def insert_event(
@@ -83,11 +83,8 @@ async def insert_event(
         "payload": payload,
         "created_date": now,
     }
-    plain = sqlite_connection_of(conn)
-    if plain is not None:  # every change's event: below SQLAlchemy's async layer (`plain_statements.SQLiteStatement`)
-        _INSERT_EVENT_NOW.execute(plain, conn.dialect, values)
-    else:
-        await conn.execute(_INSERT_EVENT, values)
+    # Every change's event: below SQLAlchemy's async layer (`plain_statements.PlainStatement`).
+    await _INSERT_EVENT_NOW.fetch(conn, values)
 
 
 async def last_seq(conn: AsyncConnection, dev_org_id: int) -> int:
