@@ -435,8 +435,9 @@ def plain_statements_run(app: Any, logged: Any, *held: Any) -> Iterator[None]:
         for engine in db.engines:
             sa.event.listen(engine.sync_engine.pool, "checkout", checkout)
             stack.callback(sa.event.remove, engine.sync_engine.pool, "checkout", checkout)
-        stack.enter_context(pytest.MonkeyPatch.context()).setattr(asyncpg.Connection, "fetch", fetch_logged)
-        stack.enter_context(pytest.MonkeyPatch.context()).setattr(asyncpg.Connection, "executemany", executemany_logged)
+        patch = stack.enter_context(pytest.MonkeyPatch.context())
+        patch.setattr(asyncpg.Connection, "fetch", fetch_logged)
+        patch.setattr(asyncpg.Connection, "executemany", executemany_logged)
         yield
 
 

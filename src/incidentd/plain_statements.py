@@ -112,34 +112,39 @@ class PlainStatement:
         except sqlite3.Error as exc:
             raise sa.exc.DBAPIError.instance(compiled.sql, parameters, exc, sqlite3.Error, dialect=dialect) from exc
 
+    async def _below(
+        self, conn: AsyncConnection, values: dict[str, Any]
+    ) -> tuple[_PlainCompiled, Sequence[Any]] | None:
+        """Run the statement below the layer where `conn`'s unit of work has a connection for it: the compiled
+        statement and the driver's rows (tuples, or asyncpg's records), fetched whole; None where it has none."""
+        compiled = self._for(conn.dialect, frozenset(values))
+        plain = sqlite_connection_of(conn)
+        if plain is not None:
+            return compiled, self.execute(plain, conn.dialect, values)
+        adapter = await asyncpg_connection_of(conn)
+        if adapter is None:
+            return None
+        parameters = compiled.parameters(values)
+        try:
+            return compiled, await adapter._connection.fetch(compiled.sql, *parameters)
+        except Exception as exc:
+            await _raise_as_sqlalchemy(conn, adapter, compiled.sql, parameters, exc)
+
     async def fetch(self, conn: AsyncConnection, values: dict[str, Any]) -> Sequence[Any]:
         """Run the statement in `conn`'s unit of work; its rows as the driver gives them (tuples, or asyncpg's
         records: by position), fetched whole. For writes, and the integers they return."""
-        plain = sqlite_connection_of(conn)
-        if plain is not None:
-            return self.execute(plain, conn.dialect, values)
-        adapter = await asyncpg_connection_of(conn)
-        if adapter is not None:
-            compiled = self._for(conn.dialect, frozenset(values))
-            parameters = compiled.parameters(values)
-            try:
-                return await adapter._connection.fetch(compiled.sql, *parameters)
-            except Exception as exc:
-                await _raise_as_sqlalchemy(conn, adapter, compiled.sql, parameters, exc)
+        below = await self._below(conn, values)
+        if below is not None:
+            return below[1]
         return (await conn.execute(self._statement, values)).all()
 
     async def all(self, conn: AsyncConnection, values: dict[str, Any]) -> Sequence[Row[Any]]:
         """The statement's rows in `conn`'s unit of work as SQLAlchemy's `Row`s: below the layer where there is a
-        plain connection, else through it (`off_loop()`, outside a transaction)."""
-        plain = sqlite_connection_of(conn)
-        if plain is not None:
-            return self.rows(plain, conn.dialect, values)
-        if await asyncpg_connection_of(conn) is not None:
-            raw = await self.fetch(conn, values)
-            result: IteratorResult[Any] = IteratorResult(
-                self._for(conn.dialect, frozenset(values)).result_metadata(), iter(raw)
-            )
-            return result.all()
+        connection for it, else through it (`off_loop()`, outside a transaction)."""
+        below = await self._below(conn, values)
+        if below is not None:
+            compiled, raw = below
+            return compiled.rows(raw)
         return (await conn.execute(self._statement, values)).all()
 
     async def run_many(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
@@ -164,9 +169,7 @@ class PlainStatement:
     def rows(self, plain: sqlite3.Connection, dialect: Any, values: dict[str, Any]) -> Sequence[Row[Any]]:
         """Run the statement; its rows as SQLAlchemy's `Row`s, each value through its type's result processor (JSON
         decoded, booleans), by name, position or column as through the layer."""
-        raw = self.execute(plain, dialect, values)
-        result: IteratorResult[Any] = IteratorResult(self._for(dialect, frozenset(values)).result_metadata(), iter(raw))
-        return result.all()
+        return self._for(dialect, frozenset(values)).rows(self.execute(plain, dialect, values))
 
     def execute_many(self, plain: sqlite3.Connection, dialect: Any, rows: Sequence[dict[str, Any]]) -> None:
         """The statement once per row (every row with the first one's names, as SQLAlchemy's executemany)."""
@@ -208,6 +211,11 @@ class _PlainCompiled:
             value = values[name] if name in values or fixed is _REQUIRED else fixed
             bound.append(processor(value) if processor is not None else value)
         return tuple(bound)
+
+    def rows(self, raw: Sequence[Any]) -> Sequence[Row[Any]]:
+        """The driver's rows of this statement as SQLAlchemy's `Row`s."""
+        result: IteratorResult[Any] = IteratorResult(self.result_metadata(), iter(raw))
+        return result.all()
 
     def result_metadata(self) -> SimpleResultMetaData:
         """The rows' keys (labels, and the columns they come from) and result processors, as SQLAlchemy's own

@@ -67,12 +67,8 @@ async def insert(
     if conn.dialect.name == "postgresql" and not await citus.in_use(conn):
         parameters = {f"incident__{column}": value for column, value in values.items()}
         parameters |= _child_arrays(children)
-        row = await _one(conn, _insert_with_children_now(frozenset(values)), parameters)
-        if row is None:
-            raise sa.exc.NoResultFound("No row was found when one was required")
-        return row
-    row = await _one(conn, _INSERT_INCIDENT_NOW, values)
-    assert row is not None
+        return await _the_row(conn, _insert_with_children_now(frozenset(values)), parameters)
+    row = await _the_row(conn, _INSERT_INCIDENT_NOW, values)
     for table, rows in children:
         await _insert_into(conn, table, rows)
     return row
@@ -161,10 +157,7 @@ def _insert_with_children_now(columns: frozenset[str]) -> PlainStatement:
 async def update(conn: AsyncConnection, dev_org_id: int, number: int, values: dict[str, Any]) -> Row[Any]:
     """Update one (existing, locked) incident; the row as stored."""
     where = {"where_dev_org_id": dev_org_id, "where_number": number}
-    row = await _one(conn, _UPDATE_INCIDENT_NOW, {**values, **where})
-    if row is None:
-        raise sa.exc.NoResultFound("No row was found when one was required")
-    return row
+    return await _the_row(conn, _UPDATE_INCIDENT_NOW, {**values, **where})
 
 
 async def _one(conn: AsyncConnection, statement: PlainStatement, values: dict[str, Any]) -> Row[Any] | None:
@@ -172,6 +165,14 @@ async def _one(conn: AsyncConnection, statement: PlainStatement, values: dict[st
     (`plain_statements.PlainStatement`): every create inserts, every update locks and updates its incident."""
     rows = await statement.all(conn, values)
     return rows[0] if rows else None
+
+
+async def _the_row(conn: AsyncConnection, statement: PlainStatement, values: dict[str, Any]) -> Row[Any]:
+    """`_one`'s row, which must be there (SQLAlchemy's `NoResultFound` otherwise, as its `.one()` raises)."""
+    row = await _one(conn, statement, values)
+    if row is None:
+        raise sa.exc.NoResultFound("No row was found when one was required")
+    return row
 
 
 async def delete(conn: AsyncConnection, dev_org_id: int, number: int) -> bool:

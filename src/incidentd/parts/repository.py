@@ -99,7 +99,7 @@ async def get_parts_with_owners(
     if not wanted:
         return {}
     found: dict[int, tuple[Row[Any], list[int]]] = {}
-    # Every create resolves its parts: below SQLAlchemy's async layer on SQLite (plain_statements.PlainStatement).
+    # Every create resolves its parts: below SQLAlchemy's async layer (plain_statements.PlainStatement).
     for row in await _PARTS_WITH_OWNERS_NOW.all(conn, {"dev_org_id": dev_org_id, "numbers": wanted}):
         _, owners = found.setdefault(row.number, (row, []))
         if row.owner_number is not None:
