@@ -2,7 +2,7 @@
 20's write path).
 
     PYTHONPATH=src .venv/bin/python bench/write_cpu.py --count 400 --rounds 3 [--via service|app] [--profile FILE]
-        [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+        [--tasks N] [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
 
 Builds a fresh database in a temporary directory (migrations, an org with an admin, `--seed` seeded incidents for
 the users, parts and tags the create points at), then runs `--count` creates (bench/run.py's create body: 2
@@ -11,6 +11,9 @@ owners, 2 parts, 2 tags, an impact, custom fields) and `--count` stage updates o
 wall time on a shared machine). Each round runs on a copy of the freshly seeded database, so rounds and trees
 compare like with like; SQLite stays at synchronous=FULL and WAL (the server's defaults), so the commit's fsync is
 wall time, not CPU, and is not counted.
+
+`--tasks N` runs the creates (then the updates) from N tasks at once instead of one after another: how SQLite's
+group commit shows in-process (with one task no write ever queues behind another).
 
 `--via service` (the default) calls the incidents service with a decoded request, as a route does; `--via app`
 posts the JSON through the Litestar app in-process (ASGI, no sockets), which adds the framework, the middleware
@@ -33,6 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -138,17 +142,26 @@ async def run_round(
             await create()
             await update(update_jsons[0])
 
+        async def from_tasks(operation: Callable[[Any], Awaitable[None]], items: Iterable[Any]) -> None:
+            """Every item through `operation`, from `--tasks` tasks at once (SQLite's group commit shares one
+            commit among the writes that queue behind another: with one task nothing ever queues)."""
+            queue = iter(items)
+
+            async def task() -> None:
+                for item in queue:
+                    await operation(item)
+
+            await asyncio.gather(*(task() for _ in range(args.tasks)))
+
         started = time.process_time()
         if profile is not None:
             profile.enable()
-        for _ in range(args.count):
-            await create()
+        await from_tasks(lambda _: create(), range(args.count))
         if profile is not None:
             profile.disable()
         result["create"] = (time.process_time() - started) * 1000 / args.count
         started = time.process_time()
-        for body in update_jsons:
-            await update(body)
+        await from_tasks(update, update_jsons)
         result["update"] = (time.process_time() - started) * 1000 / args.count
         if args.via == "app":
             started = time.process_time()
@@ -217,6 +230,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2000, help="incidents seeded first (default 2000)")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured creates and updates first (default 20)")
     parser.add_argument("--via", choices=("service", "app"), default="service")
+    parser.add_argument("--tasks", type=int, default=1, help="creates (and updates) run from this many tasks at once")
     parser.add_argument("--profile", help="write a cProfile of the last round's creates here")
     parser.add_argument("--label", default="", help="a name for this tree in the output")
     parser.add_argument(

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import contextvars
 import sqlite3
-import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -26,7 +25,6 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.util.concurrency import greenlet_spawn
 
 from incidentd import citus, sqlite_inline
 from incidentd.config import Settings
@@ -34,6 +32,7 @@ from incidentd.errors import ServiceUnavailable
 from incidentd.kit import percentiles
 from incidentd.kit.tables import metadata as metadata
 from incidentd.plain_statements import PointStatement
+from incidentd.sqlite_group_commit import GroupCommit
 
 # SQLite messages that mean "not available now" rather than "this statement is wrong".
 _SQLITE_UNAVAILABLE = ("database is locked", "unable to open database", "disk i/o error", "database is full")
@@ -81,11 +80,16 @@ class Database:
             # on the engine rather than on each connection, which cost a unit of work a greenlet round trip.
             self.write_engine = _create_engine(settings, pool_size=1).execution_options(sqlite_immediate=True)
             _database_of[self.write_engine.sync_engine] = self.engine.sync_engine
-        # One writer at a time inside this process: SQLite serialises writers anyway, and queueing on an
-        # asyncio lock is cheaper and fairer than spinning in SQLite's busy handler.
-        self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
-        # ... and the processes of one server take fair turns between them (sqlite_inline.WriterTurns).
-        self._writer_turns = sqlite_inline.WriterTurns.beside(settings.database_url) if self.is_sqlite else None
+        # One writer at a time inside this process (SQLite serialises writers anyway, and queueing on an asyncio
+        # lock is cheaper and fairer than spinning in SQLite's busy handler); the processes of one server take fair
+        # turns between them (sqlite_inline.WriterTurns); and the writers queued behind a commit share the next one.
+        self._group_commit = (
+            GroupCommit(
+                self.write_engine, sqlite_inline.WriterTurns.beside(settings.database_url), settings.db_wait_seconds
+            )
+            if self.is_sqlite
+            else None
+        )
         self._point_reader = (
             sqlite_inline.PointReader(settings.database_url, settings.sqlite_mmap_mb * 1024 * 1024)
             if self.is_sqlite
@@ -102,7 +106,7 @@ class Database:
     @property
     def one_writer_at_a_time(self) -> bool:
         """True when this process's writes queue for one lock (SQLite), false when they run side by side."""
-        return self._sqlite_writer is not None
+        return self._group_commit is not None
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -198,30 +202,12 @@ class Database:
                 yield conn
             return
         async with self._translate_outage():
-            if self._sqlite_writer is None:
+            if self._group_commit is None:
                 async with self._connect() as conn, conn.begin():
                     yield conn
                 return
-            await self._lock_writer()
-            try:
-                async with self._sqlite_transaction() as conn:
-                    yield conn
-            finally:
-                self._unlock_writer()
-
-    @contextlib.asynccontextmanager
-    async def _sqlite_transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction on the write engine's connection, as `connect()` and `begin()` make one, in two trips
-        through SQLAlchemy's greenlet bridge instead of five: check out and begin in one, commit (or roll back) and
-        return in the other. Each trip costs a greenlet and its switches around work that takes SQLite
-        microseconds (docs/performance.md, "Issue 20: the create path's CPU")."""
-        sync = await greenlet_spawn(_checked_out_and_begun, self.write_engine.sync_engine)
-        try:
-            yield AsyncConnection(self.write_engine, sync)
-        except BaseException:
-            await greenlet_spawn(_ended_and_returned, sync, False)
-            raise
-        await greenlet_spawn(_ended_and_returned, sync, True)
+            async with self._group_commit.unit() as conn:
+                yield conn
 
     @contextlib.asynccontextmanager
     async def _connect(self, engine: AsyncEngine | None = None) -> AsyncIterator[AsyncConnection]:
@@ -257,33 +243,13 @@ class Database:
             _request_transaction.reset(token)
 
     async def _lock_writer(self) -> None:
-        """This process's turn to write (SQLite), within `db_wait_seconds` in all."""
-        assert self._sqlite_writer is not None
-        started = time.monotonic()
-        busy = ServiceUnavailable("the database is busy", retry_after=self.retry_after)
-        try:
-            # asyncio.timeout, not wait_for: wait_for runs the acquire in a task of its own, a task per write.
-            async with asyncio.timeout(self.settings.db_wait_seconds):
-                await self._sqlite_writer.acquire()
-        except TimeoutError:
-            raise busy from None
-        if self._writer_turns is None:
-            return
-        try:
-            remaining = self.settings.db_wait_seconds - (time.monotonic() - started)
-            taken = await self._writer_turns.take(max(0.0, remaining))
-        except BaseException:
-            self._sqlite_writer.release()
-            raise
-        if not taken:
-            self._sqlite_writer.release()
-            raise busy
+        """The write connection to oneself (SQLite), within `db_wait_seconds` in all: for a request transaction."""
+        if self._group_commit is not None:
+            await self._group_commit.take_exclusive()
 
     def _unlock_writer(self) -> None:
-        if self._sqlite_writer is not None:
-            if self._writer_turns is not None:
-                self._writer_turns.give()
-            self._sqlite_writer.release()
+        if self._group_commit is not None:
+            self._group_commit.give_exclusive()
 
     @property
     def retry_after(self) -> int:
@@ -312,34 +278,10 @@ class Database:
         if self._point_pool is not None:
             await self._point_pool.close()
             self._point_pool = None
+        if self._group_commit is not None:
+            await self._group_commit.close()
         for engine in self.engines:
             await engine.dispose()
-        if self._writer_turns is not None:
-            self._writer_turns.close()
-
-
-def _checked_out_and_begun(engine: Engine) -> Connection:
-    connection = engine.connect()
-    try:
-        connection.begin()
-    except BaseException:
-        connection.close()
-        raise
-    return connection
-
-
-def _ended_and_returned(connection: Connection, commit: bool) -> None:
-    """Commit or roll back, and give the connection back to the pool whatever happens (as `begin()`'s and
-    `connect()`'s context managers do)."""
-    try:
-        if not connection.in_transaction():
-            return
-        if commit:
-            connection.commit()
-        else:
-            connection.rollback()
-    finally:
-        connection.close()
 
 
 # The engines of one Database, by the one that stands for it (its reading engine): see `database_key`.
