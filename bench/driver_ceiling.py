@@ -5,7 +5,9 @@ two custom values' index rows, inserted by incidentd's own repository function (
 committed with the same settings incidentd uses (SQLite WAL + synchronous=FULL + BEGIN IMMEDIATE, or PostgreSQL
 with synchronous_commit on), from 64 concurrent tasks. Rows: per transaction, one ~2 KB row (2,048 random bytes)
 into a table of its own, committed the same way: the D of issue 20's create target, what the database takes
-with nothing but one row and the commit. Reads: one incident row and its links by number.
+with nothing but one row and the commit. Every transaction is a unit of work of its own
+(`Database.write(alone=True)`): SQLite's group commit would otherwise share one commit among the rows queued
+behind another. Reads: one incident row and its links by number.
 Runs for a fixed time (after an unmeasured warm-up) and prints JSON: {"row_per_s": ..., "create_per_s": ...,
 "get_per_s": ...}.
 
@@ -47,7 +49,8 @@ async def run(url: str, seconds: float, warmup: float, concurrency: int, max_num
     row_statement = sa.text("INSERT INTO bench_ceiling_rows (body) VALUES (:body)")
 
     async def row_once() -> None:
-        async with db.write() as conn:
+        # alone: one row per transaction, never sharing a commit (SQLite's group commit)
+        async with db.write(alone=True) as conn:
             await conn.execute(row_statement, {"body": rng.randbytes(2048)})
 
     custom_fields = {"tnt__region": "eu-west-1", "tnt__service": "checkout"}
@@ -55,7 +58,7 @@ async def run(url: str, seconds: float, warmup: float, concurrency: int, max_num
 
     async def create_once() -> None:
         # The rows incidentd's create writes, written the way its repository writes them.
-        async with db.write() as conn:
+        async with db.write(alone=True) as conn:
             number = await counters.allocate(conn, dev_org_id, "incident")
             now = now_ms()
             values = {

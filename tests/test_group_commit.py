@@ -111,6 +111,26 @@ async def test_queued_units_share_commits_and_none_returns_before_its_commit(app
     assert seen.count("SAVEPOINT incidentd_unit") == queued - 1  # every unit but the first of each transaction
 
 
+async def test_a_unit_alone_commits_what_is_open_and_then_its_own_transaction(app, admin: Actor):
+    db: Database = app.state.db
+    org = admin.org.dev_org_id
+
+    async def allocate(kind: str, alone: bool = False) -> int:
+        async with db.write(alone=alone) as conn:
+            return await counters.allocate(conn, org, kind)
+
+    async def first(conn: AsyncConnection) -> int:
+        return await counters.allocate(conn, org, "tag")
+
+    async with _write_connection_statements(db) as seen:
+        outcomes = await _while_queued(db, first, allocate("tag"), allocate("part", alone=True), allocate("tag"))
+    assert outcomes == [1, 2, 1, 3]
+    transactions = [statement for statement in seen if statement in ("BEGIN IMMEDIATE", "SAVEPOINT incidentd_unit")]
+    # the first and the second share one; the one alone and the last (nobody behind it) have their own
+    assert transactions == ["BEGIN IMMEDIATE", "SAVEPOINT incidentd_unit", "BEGIN IMMEDIATE", "BEGIN IMMEDIATE"]
+    assert seen.count("COMMIT") == 3
+
+
 async def test_a_unit_that_raises_undoes_only_its_own_writes(app, admin: Actor):
     db: Database = app.state.db
     org = admin.org.dev_org_id
@@ -161,9 +181,11 @@ async def test_when_the_shared_commit_fails_every_unit_in_it_raises_and_nothing_
     assert await allocate("tag") == 1  # the write connection works again
 
 
-async def test_a_unit_whose_savepoint_cannot_be_undone_fails_its_whole_transaction(app, admin: Actor):
+@pytest.mark.parametrize("then", ["raises", "returns"])
+async def test_a_unit_whose_savepoint_is_gone_fails_its_whole_transaction(app, admin: Actor, then: str):
     """SQLite may roll a whole transaction back after an error (an I/O error, a full disk): the savepoint is gone,
-    and the units before the failing one must not be committed half-way or acknowledged."""
+    whether the unit then raises or ends, and the units before it must not be committed half-way or
+    acknowledged."""
     db: Database = app.state.db
     org = admin.org.dev_org_id
 
@@ -173,16 +195,19 @@ async def test_a_unit_whose_savepoint_cannot_be_undone_fails_its_whole_transacti
             plain = sqlite_connection_of(conn)
             assert plain is not None
             plain.execute("ROLLBACK")
-            raise Refused
+            if then == "raises":
+                raise Refused
 
     async def first(conn: AsyncConnection) -> int:
         return await counters.allocate(conn, org, "tag")
 
     outcomes = await _while_queued(db, first, breaks_the_transaction())
     assert isinstance(outcomes[0], ServiceUnavailable)
-    assert isinstance(outcomes[1], Refused)
+    assert isinstance(outcomes[1], Refused if then == "raises" else ServiceUnavailable)
     assert await _committed(db, org, "tag") == 0
     assert await _committed(db, org, "article") == 0
+    async with db.write() as conn:  # the write connection works again
+        assert await counters.allocate(conn, org, "tag") == 1
 
 
 async def test_a_unit_cancelled_while_it_waits_for_the_shared_commit_is_committed_all_the_same(app, admin: Actor):

@@ -176,15 +176,18 @@ class Database:
             return self._point_pool
 
     @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self, *, alone: bool = False) -> AsyncIterator[AsyncConnection]:
         """A unit of work that commits when the block ends and rolls back if it raises.
 
-        Inside `request_transaction()` the block joins the request's transaction instead, which its owner commits.
+        On SQLite, units that queue behind another share its transaction and commit (`sqlite_group_commit`);
+        `alone=True` gives the unit a transaction of its own, for long units (a batch of an import) that would
+        otherwise hold the answers of the short ones sharing theirs. Inside `request_transaction()` the block joins
+        the request's transaction instead, which its owner commits.
         """
         committed: list[Callable[[], None]] = []
         writing = _writing.set(committed)
         try:
-            async with self._write() as conn:
+            async with self._write(alone) as conn:
                 yield conn
         finally:
             _writing.reset(writing)
@@ -195,7 +198,7 @@ class Database:
                 callback()
 
     @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
+    async def _write(self, alone: bool) -> AsyncIterator[AsyncConnection]:
         shared = _request_transaction.get()
         if shared is not None and shared.db is self:
             async with self._translate_outage(), shared.joined() as conn:
@@ -206,7 +209,7 @@ class Database:
                 async with self._connect() as conn, conn.begin():
                     yield conn
                 return
-            async with self._group_commit.unit() as conn:
+            async with self._group_commit.unit(alone=alone) as conn:
                 yield conn
 
     @contextlib.asynccontextmanager

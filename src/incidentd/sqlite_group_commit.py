@@ -85,14 +85,16 @@ class GroupCommit:
         self._closers: set[asyncio.Task[None]] = set()
 
     @contextlib.asynccontextmanager
-    async def unit(self) -> AsyncIterator[AsyncConnection]:
+    async def unit(self, *, alone: bool = False) -> AsyncIterator[AsyncConnection]:
         """A unit of work on the write connection: committed (perhaps with others) when the block ends, undone if
-        it raises. Waits for the turn within the database's wait, else 503."""
+        it raises. Waits for the turn within the database's wait, else 503. `alone`: in a transaction of its own,
+        committed when the block ends (for long units, which would hold the answers of short ones sharing their
+        transaction, and for the benchmark's ceiling D, one row per transaction)."""
         started = time.monotonic()
         await self._take_turn(self._wait_seconds)
         try:
             transaction = self._open
-            if transaction is not None and transaction.units >= MAX_UNITS:
+            if transaction is not None and (alone or transaction.units >= MAX_UNITS):
                 await self._commit(transaction)
                 transaction = None
             first = transaction is None
@@ -113,9 +115,9 @@ class GroupCommit:
             raise
         try:
             if not first:
-                self._release_savepoint(transaction)
+                await self._release_savepoint(transaction)
             transaction.units += 1
-            if transaction.closer is None and (not self._waiting or transaction.units >= MAX_UNITS):
+            if transaction.closer is None and (alone or not self._waiting or transaction.units >= MAX_UNITS):
                 await self._commit(transaction)
                 return
             if transaction.closer is None:
@@ -189,26 +191,36 @@ class GroupCommit:
     async def _undo(self, transaction: _Transaction, first: bool) -> None:
         """Undo a unit that raised: its savepoint, or the whole transaction if it was the first (no other unit is
         in it) or if its savepoint cannot be rolled back."""
-        if not first:
-            try:
-                transaction.plain.execute(f"ROLLBACK TO {_SAVEPOINT}")
-                transaction.plain.execute(f"RELEASE {_SAVEPOINT}")
-                return
-            except Exception as exc:
-                failed = ServiceUnavailable("the database could not keep this write; retry", retry_after=1)
-                failed.__cause__ = exc
-                await self._end(transaction, commit=False, error=failed)
-                return
-        await self._end(transaction, commit=False)
+        if first:
+            await self._end(transaction, commit=False)
+            return
+        try:
+            transaction.plain.execute(f"ROLLBACK TO {_SAVEPOINT}")
+            transaction.plain.execute(f"RELEASE {_SAVEPOINT}")
+        except Exception as exc:
+            await self._fail(transaction, exc)
 
-    def _release_savepoint(self, transaction: _Transaction) -> None:
-        transaction.plain.execute(f"RELEASE {_SAVEPOINT}")
+    async def _release_savepoint(self, transaction: _Transaction) -> None:
+        """Keep a unit's writes in the transaction; if SQLite cannot, nobody's are kept (the unit raises too)."""
+        try:
+            transaction.plain.execute(f"RELEASE {_SAVEPOINT}")
+        except Exception as exc:
+            raise await self._fail(transaction, exc) from exc
+
+    async def _fail(self, transaction: _Transaction, cause: Exception) -> ServiceUnavailable:
+        """Roll the whole transaction back: every unit in it raises a 503 that says why (returned)."""
+        failed = ServiceUnavailable("the database could not keep this write; retry", retry_after=1)
+        failed.__cause__ = cause
+        await self._end(transaction, commit=False, error=failed)
+        return failed
 
     async def _close_later(self) -> None:
         """Queued behind the units waiting when a unit left its transaction open: commit what they added to it."""
         async with self._turn:
             if self._open is not None:
-                await self._commit(self._open)
+                # A failed COMMIT is raised to the units waiting for it, not here: no one awaits this task.
+                with contextlib.suppress(Exception):
+                    await self._commit(self._open)
 
     async def _commit(self, transaction: _Transaction) -> None:
         await self._end(transaction, commit=True)

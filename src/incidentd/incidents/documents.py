@@ -100,7 +100,7 @@ async def refresh(db: Database, org: OrgScope, batch: int = REFRESH_BATCH) -> in
     stored, after = 0, 0
     fmt = format_of(org)
     while True:
-        async with db.write() as conn:
+        async with db.write(alone=True) as conn:  # a batch: short writes need not wait for its end
             summaries = await version(conn, org)
             numbers = await repository.stale_numbers(conn, org.dev_org_id, after, batch, fmt)
             if not numbers:

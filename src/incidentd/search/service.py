@@ -156,7 +156,7 @@ async def texts(
 
 async def rebuild(db: Database) -> int:
     """Rebuild every org's index in one transaction (after changing INCIDENTD_SEARCH_LANGUAGE); the documents."""
-    async with db.write() as conn:
+    async with db.write(alone=True) as conn:
         await repository.clear(conn)
         await repository.rebuild(conn, db.settings.search_language)
         return await repository.count(conn)

@@ -273,7 +273,7 @@ async def seed(
         first = await counters.allocate(conn, org.dev_org_id, "incident", count)
 
     async def write(rows: list[dict[str, Any]], links: dict[str, list[dict[str, Any]]]) -> None:
-        async with db.write() as conn:
+        async with db.write(alone=True) as conn:
             await repository.insert_incidents(conn, rows, links)
             with off_loop():
                 await search.refresh(db, conn, org.dev_org_id, [row["number"] for row in rows], new=True)
