@@ -85,7 +85,10 @@ class Database:
         # turns between them (sqlite_inline.WriterTurns); and the writers queued behind a commit share the next one.
         self._group_commit = (
             GroupCommit(
-                self.write_engine, sqlite_inline.WriterTurns.beside(settings.database_url), settings.db_wait_seconds
+                self.write_engine,
+                sqlite_inline.WriterTurns.beside(settings.database_url),
+                settings.db_wait_seconds,
+                self.retry_after,
             )
             if self.is_sqlite
             else None

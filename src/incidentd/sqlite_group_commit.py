@@ -75,10 +75,11 @@ def _retrieved(future: asyncio.Future[None]) -> None:
 class GroupCommit:
     """The write connection of one SQLite database in one process, shared by queued units (module docstring)."""
 
-    def __init__(self, engine: AsyncEngine, turns: WriterTurns | None, wait_seconds: float) -> None:
+    def __init__(self, engine: AsyncEngine, turns: WriterTurns | None, wait_seconds: float, retry_after: int) -> None:
         self._engine = engine
         self._turns = turns
         self._wait_seconds = wait_seconds
+        self._retry_after = retry_after  # a 503's Retry-After, as the database's other 503s give it
         self._turn = asyncio.Lock()
         self._waiting = 0
         self._open: _Transaction | None = None
@@ -171,7 +172,7 @@ class GroupCommit:
         return self._turns is None or await self._turns.take(max(0.0, within))
 
     def _busy(self) -> ServiceUnavailable:
-        return ServiceUnavailable("the database is busy", retry_after=max(1, round(self._wait_seconds)))
+        return ServiceUnavailable("the database is busy", retry_after=self._retry_after)
 
     # the transaction ------------------------------------------------------------------------------------
 
@@ -209,7 +210,7 @@ class GroupCommit:
 
     async def _fail(self, transaction: _Transaction, cause: Exception) -> ServiceUnavailable:
         """Roll the whole transaction back: every unit in it raises a 503 that says why (returned)."""
-        failed = ServiceUnavailable("the database could not keep this write; retry", retry_after=1)
+        failed = ServiceUnavailable("the database could not keep this write; retry", retry_after=self._retry_after)
         failed.__cause__ = cause
         await self._end(transaction, commit=False, error=failed)
         return failed

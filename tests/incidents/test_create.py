@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from world import build_world, create_incident, set_tenant_fragment, upload_artifact
 
-from conftest import Actor, add_principal, make_org, statements_seen
+from conftest import ON_CITUS, ON_POSTGRES, Actor, add_principal, make_org, statements_seen
 from contract import assert_conforms
 from incidentd.incidents.tables import incident_owners, incidents
+from incidentd.webhooks.tables import webhook_events
 
 
 async def test_the_seed_example_creates_an_incident(client, admin: Actor):
@@ -329,3 +331,48 @@ async def test_responses_are_assembled_without_a_query_per_reference(app, client
     assert create_three == create_one
     assert create_one >= 5  # the statements were seen: the check above cannot pass by counting nothing
     assert get_three == get_one
+
+
+@pytest.mark.skipif(not ON_POSTGRES or ON_CITUS, reason="PostgreSQL without Citus: numbers allocated in the writes")
+async def test_a_create_numbers_its_incident_and_its_event_in_the_statements_that_write_them(app, client, admin: Actor):
+    """On PostgreSQL the org's counters are allocated inside the incident's insert and the event's (a round trip
+    fewer each while the counter row is locked); the numbers stay dense and in order."""
+    world = await build_world(client, admin, size=2)
+    links = {"owned_by": [world.users[0]["id"]], "tags": [{"tag_id": world.tags[0]["id"]}]}
+    before = await create_incident(client, admin, **links)
+    with statements_seen(app) as statements:
+        created = [await create_incident(client, admin, **links) for _ in range(3)]
+    assert not [s for s in statements if s.lstrip().startswith("INSERT INTO id_counters")]
+    allocating = [s for s in statements if "INSERT INTO id_counters" in s]
+    assert sum("INSERT INTO incidents " in s and "INSERT INTO incident_owners" in s for s in allocating) == 3
+    assert sum("INSERT INTO webhook_events" in s for s in allocating) == 3
+    numbers = [int(incident["display_id"].removeprefix("INC-")) for incident in [before, *created]]
+    assert numbers == list(range(numbers[0], numbers[0] + 4))
+    async with app.state.db.read() as conn:
+        stored = {
+            row.number: (row.owner, row.created_events)
+            for row in await conn.execute(
+                sa.select(
+                    incidents.c.number,
+                    sa.select(incident_owners.c.user_number)
+                    .where(
+                        incident_owners.c.dev_org_id == incidents.c.dev_org_id,
+                        incident_owners.c.incident_number == incidents.c.number,
+                    )
+                    .scalar_subquery()
+                    .label("owner"),
+                    sa.select(sa.func.count())
+                    .select_from(webhook_events)
+                    .where(
+                        webhook_events.c.dev_org_id == incidents.c.dev_org_id,
+                        webhook_events.c.object_number == incidents.c.number,
+                        webhook_events.c.type == "incident_created",
+                    )
+                    .scalar_subquery()
+                    .label("created_events"),
+                )
+            )
+        }
+        seqs = (await conn.execute(sa.select(webhook_events.c.seq).order_by(webhook_events.c.seq))).scalars().all()
+    assert all(stored[number][0] is not None and stored[number][1] == 1 for number in numbers)  # its rows, its event
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))

@@ -14,7 +14,7 @@ from incidentd.db import Database
 from incidentd.incidents.tables import incident_documents, incidents
 from incidentd.kit.counters import SUMMARIES, id_counters
 from incidentd.kit.rows import ORG, among, one_of
-from incidentd.plain_statements import CompiledText, PointStatement, sqlite_connection_of
+from incidentd.plain_statements import CompiledText, PlainStatement, PointStatement, sqlite_connection_of
 
 _NUMBER = sa.bindparam("number", type_=sa.BigInteger)
 _FORMAT = sa.bindparam("format", type_=sa.BigInteger)
@@ -40,6 +40,9 @@ _VERSION = sa.select(_CURRENT_VERSION)
 
 
 _ONE_POINT = PointStatement(_ONE)
+# A writer's statements, below SQLAlchemy's async layer (`PlainStatement`): every PostgreSQL create and update runs
+# both.
+_VERSION_NOW = PlainStatement(_VERSION)
 
 
 async def current_one(conn: AsyncConnection, dev_org_id: int, number: int, format: int) -> bytes | None:
@@ -63,7 +66,7 @@ async def current_many(conn: AsyncConnection, dev_org_id: int, numbers: Iterable
 
 
 async def summaries_version(conn: AsyncConnection, dev_org_id: int) -> int:
-    return int((await conn.execute(_VERSION, {"dev_org_id": dev_org_id})).scalar_one())
+    return int((await _VERSION_NOW.fetch(conn, {"dev_org_id": dev_org_id}))[0][0])
 
 
 def _store(insert: Any) -> Any:
@@ -78,7 +81,7 @@ def _store(insert: Any) -> Any:
     )
 
 
-_STORE = {"postgresql": _store(postgresql.insert), "sqlite": _store(sqlite.insert)}
+_STORE = {"postgresql": PlainStatement(_store(postgresql.insert)), "sqlite": PlainStatement(_store(sqlite.insert))}
 
 
 # `_STORE` on SQLite's own connection, the version read as the row is written (see `store`).
@@ -125,7 +128,7 @@ async def store(
         }
         for number, body in bodies.items()
     ]
-    await conn.execute(_STORE[conn.dialect.name], rows)
+    await _STORE[conn.dialect.name].run_many(conn, rows)
 
 
 async def forget(conn: AsyncConnection, dev_org_id: int, numbers: Sequence[int]) -> None:

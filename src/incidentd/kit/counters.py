@@ -32,11 +32,21 @@ id_counters = sa.Table(
 
 async def allocate(conn: AsyncConnection, dev_org_id: int, kind: str, count: int = 1) -> int:
     """Reserve `count` consecutive numbers for `kind` in the org; returns the first."""
-    counter = KINDS[kind].counter if kind in KINDS else kind
-    values = {"org": dev_org_id, "counter": counter, "count": count}
     # A create allocates three numbers: below SQLAlchemy's async layer (PlainStatement).
-    last = (await _ALLOCATE_NOW[conn.dialect.name].fetch(conn, values))[0][0]
+    last = (await _ALLOCATE_NOW[conn.dialect.name].fetch(conn, allocation_values(dev_org_id, kind, count)))[0][0]
     return int(last) - count + 1
+
+
+def allocation_values(dev_org_id: int, kind: str, count: int = 1) -> dict[str, Any]:
+    """The values `allocate`'s statement, and `allocation_cte`, bind."""
+    return {"org": dev_org_id, "counter": KINDS[kind].counter if kind in KINDS else kind, "count": count}
+
+
+def allocation_cte(name: str) -> sa.CTE:
+    """PostgreSQL: `allocate`'s statement as a data-modifying CTE (its column `last_value`, bound by
+    `allocation_values`), for a statement that numbers the row it writes in the same round trip. The counter row
+    stays locked until the transaction ends, as after `allocate`: a round trip fewer inside that lock."""
+    return _ALLOCATE["postgresql"].cte(name)
 
 
 def _allocate(insert: Any) -> Any:

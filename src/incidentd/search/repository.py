@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd import citus
-from incidentd.plain_statements import PlainStatement, sqlite_connection_of
+from incidentd.plain_statements import PlainStatement
 
 TABLE = "incident_search"
 Texts = tuple[str | None, str | None]  # an incident's indexed comments and tag names
@@ -127,7 +127,8 @@ _STATEMENTS = {
 }
 
 
-_SQLITE_ONE_NOW = PlainStatement(_STATEMENTS["sqlite"]["one"])
+# Every create's document, below SQLAlchemy's async layer (`PlainStatement`) where the unit of work allows.
+_ONE_NOW = {dialect: PlainStatement(statements["one"]) for dialect, statements in _STATEMENTS.items()}
 
 
 def _statement(conn: AsyncConnection | Any, name: str) -> Any:
@@ -157,11 +158,8 @@ async def write(conn: AsyncConnection, dev_org_id: int, numbers: Sequence[int], 
     if await citus.in_use(conn):
         await _write_routed(conn, parameters, numbers)
         return
-    plain = sqlite_connection_of(conn)
-    if len(numbers) == 1 and plain is not None:  # every create's document: below SQLAlchemy's async layer
-        _SQLITE_ONE_NOW.execute(plain, conn.dialect, {**parameters, "number": numbers[0]})
-    elif len(numbers) == 1:
-        await conn.execute(_statement(conn, "one"), {**parameters, "number": numbers[0]})
+    if len(numbers) == 1:
+        await _ONE_NOW[conn.dialect.name].fetch(conn, {**parameters, "number": numbers[0]})
     else:
         await conn.execute(_statement(conn, "many"), {**parameters, "numbers": _numbers(conn, numbers)})
 

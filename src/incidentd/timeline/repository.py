@@ -30,7 +30,9 @@ _SELECT_ENTRY = sa.select(entries).where(entries.c.dev_org_id == _ENTRY[0], entr
 # org's counter. Either way a number is never reused.
 ENTRY_NUMBERS = sa.Sequence("timeline_entry_numbers")
 ENTRY_COUNTER = "timeline_entry"
-_INSERT_NUMBERED = sa.insert(entries).values(number=ENTRY_NUMBERS.next_value()).returning(entries.c.number)
+_INSERT_NUMBERED = PlainStatement(
+    sa.insert(entries).values(number=ENTRY_NUMBERS.next_value()).returning(entries.c.number)
+)
 
 
 async def next_number(conn: AsyncConnection, dev_org_id: int) -> int:
@@ -43,7 +45,7 @@ async def next_number(conn: AsyncConnection, dev_org_id: int) -> int:
 async def insert_numbered(conn: AsyncConnection, values: dict[str, Any]) -> int:
     """Insert one entry (without `number`) under a new number, in one statement on PostgreSQL; its number."""
     if conn.dialect.name == "postgresql":
-        return int((await conn.execute(_INSERT_NUMBERED, values)).scalar_one())
+        return int((await _INSERT_NUMBERED.fetch(conn, values))[0][0])
     number = await next_number(conn, values["dev_org_id"])
     await insert(conn, {**values, "number": number})
     return number

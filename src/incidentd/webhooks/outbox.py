@@ -17,7 +17,6 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.db import Database, when_committed
-from incidentd.kit import counters
 from incidentd.kit.time import now_ms
 from incidentd.principal import OrgScope
 from incidentd.webhooks import repository
@@ -87,9 +86,8 @@ async def record(
     The sequence comes from the org's counter row, which the allocation keeps locked until commit: events of one
     org commit in sequence order, so a reader that has seen event n has seen every event before it.
     """
-    seq = await counters.allocate(conn, org.dev_org_id, SEQUENCE)
     body = msgspec.json.encode(payload).decode()
-    await repository.insert_event(conn, org.dev_org_id, seq, type_, object_number, body, now_ms())
+    seq = await repository.insert_event(conn, org.dev_org_id, SEQUENCE, type_, object_number, body, now_ms())
     when_committed(lambda: _committed_now(db, org.dev_org_id))
     return seq
 

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from incidentd import citus
+from incidentd.kit import counters
 from incidentd.plain_statements import PlainStatement
 from incidentd.webhooks.tables import webhook_deliveries, webhook_events, webhooks
 
@@ -68,23 +70,35 @@ async def subscribed_types(conn: AsyncConnection, dev_org_id: int) -> set[str]:
     return found
 
 
-_INSERT_EVENT = sa.insert(webhook_events)
-_INSERT_EVENT_NOW = PlainStatement(_INSERT_EVENT)
+# Every change's event: below SQLAlchemy's async layer (`plain_statements.PlainStatement`).
+_INSERT_EVENT_NOW = PlainStatement(sa.insert(webhook_events))
+# PostgreSQL: the event numbered by its org's counter in the same statement (`counters.allocation_cte`).
+_SEQ = counters.allocation_cte("event_seq")
+_INSERT_NUMBERED_EVENT_NOW = PlainStatement(
+    sa.insert(webhook_events)
+    .values(seq=sa.select(_SEQ.c.last_value).scalar_subquery())
+    .returning(webhook_events.c.seq)
+    .add_cte(_SEQ)
+)
 
 
 async def insert_event(
-    conn: AsyncConnection, dev_org_id: int, seq: int, type_: str, object_number: int, payload: str, now: int
-) -> None:
+    conn: AsyncConnection, dev_org_id: int, counter: str, type_: str, object_number: int, payload: str, now: int
+) -> int:
+    """Insert an event under the next number of the org's `counter`; that number (its `seq`)."""
     values = {
         "dev_org_id": dev_org_id,
-        "seq": seq,
         "type": type_,
         "object_number": object_number,
         "payload": payload,
         "created_date": now,
     }
-    # Every change's event: below SQLAlchemy's async layer (`plain_statements.PlainStatement`).
-    await _INSERT_EVENT_NOW.fetch(conn, values)
+    if conn.dialect.name == "postgresql" and not await citus.in_use(conn):  # Citus runs the CTE on its own first
+        rows = await _INSERT_NUMBERED_EVENT_NOW.fetch(conn, values | counters.allocation_values(dev_org_id, counter))
+        return int(rows[0][0])
+    seq = await counters.allocate(conn, dev_org_id, counter)
+    await _INSERT_EVENT_NOW.fetch(conn, values | {"seq": seq})
+    return seq
 
 
 async def last_seq(conn: AsyncConnection, dev_org_id: int) -> int:
