@@ -316,3 +316,56 @@ def test_a_sqlite_statement_refuses_what_it_cannot_bind():
     defaulted = sa.Table("defaulted", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True, default=7))
     with pytest.raises(ValueError, match="Python-side defaults"):
         PlainStatement(sa.insert(defaulted)).execute(None, sqlite.dialect(), {})  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL's connections are pinged")
+async def test_a_pooled_connection_is_pinged_after_idling_and_replaced_when_dead(settings, monkeypatch):
+    """SQLAlchemy's pre-ping costs three round trips at every checkout: a connection is pinged only after it idled
+    (`PING_AFTER_IDLE_SECONDS`), and one that is closed, or does not answer its ping, is replaced, so that a unit
+    of work after the server dropped a connection still works."""
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+
+    from incidentd import db as database
+
+    pings: list[int] = []
+    real_ping = AsyncAdapt_asyncpg_connection.ping
+    unanswered = []  # pings to leave unanswered, one each
+
+    def ping(self: Any) -> None:
+        pings.append(1)
+        if unanswered:
+            unanswered.pop()
+            raise ConnectionError("no answer")
+        real_ping(self)
+
+    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "ping", ping)
+    db = Database(settings.model_copy(update={"db_pool_size": 1, "db_pool_overflow": 0}))
+
+    async def backend() -> int:
+        async with db.write() as conn:
+            return int((await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one())
+
+    try:
+        first = await backend()
+        for _ in range(3):
+            assert await backend() == first
+        assert not pings  # made, then returned, a moment ago each time: no ping, the same connection
+
+        monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 0.0)
+        assert await backend() == first and len(pings) == 1  # idled longer than that: pinged, answered, kept
+        unanswered.append(1)
+        second = await backend()  # the ping went unanswered: the pool connected anew (and, at 0 s, pinged it)
+        assert second != first and len(pings) == 3
+
+        monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 3600.0)
+        other = Database(settings)  # the pool's one connection is `second` itself
+        try:
+            async with other.write() as conn:
+                await conn.execute(sa.text(f"SELECT pg_terminate_backend({second})"))
+        finally:
+            await other.dispose()
+        await asyncio.sleep(0.2)  # the server's goodbye reaches the idle connection
+        third = await backend()  # closed under the pool: replaced without a ping, the unit of work unharmed
+        assert third not in (first, second) and len(pings) == 3
+    finally:
+        await db.dispose()

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import contextvars
 import sqlite3
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -414,7 +415,7 @@ def _create_engine(settings: Settings, pool_size: int | None = None) -> AsyncEng
         kwargs["pool_size"] = pool_size or settings.db_pool_size
         kwargs["max_overflow"] = 0
     else:
-        kwargs["pool_pre_ping"] = True
+        # Not SQLAlchemy's pre-ping, which pings every checkout (`_alive_at_checkout`).
         kwargs["connect_args"] = {"timeout": wait, "command_timeout": max(30.0, wait)}
         kwargs["pool_size"] = settings.db_pool_size
         kwargs["max_overflow"] = settings.db_pool_overflow
@@ -426,7 +427,36 @@ def _create_engine(settings: Settings, pool_size: int | None = None) -> AsyncEng
         _configure_sqlite(engine, settings)
     else:
         event.listen(engine.sync_engine, "connect", _prime_types)
+        event.listen(engine.sync_engine, "connect", _in_use)  # a new connection needs no ping
+        event.listen(engine.sync_engine, "checkout", _alive_at_checkout)
+        event.listen(engine.sync_engine, "checkin", _in_use)
     return engine
+
+
+# A PostgreSQL connection is pinged at checkout only when it idled in the pool for longer than this. SQLAlchemy's
+# pre-ping pings at every checkout, and its ping is three round trips (BEGIN, ';', ROLLBACK: it pings inside a
+# transaction, for pgbouncer): three of a create's fifteen (docs/performance.md, "Issue 20: PostgreSQL's create in
+# fewer round trips"). A connection that was returned a moment ago worked a moment ago, and one whose socket the
+# server or the network closed since, asyncpg knows to be closed without a round trip.
+PING_AFTER_IDLE_SECONDS = 1.0
+_LAST_USED = "incidentd_last_used"
+
+
+def _alive_at_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Hand out a connection that is alive: a closed one, or one that idled and does not answer a ping, is
+    replaced by the pool (a `DisconnectionError` here makes it invalidate the connection and check out another)."""
+    if dbapi_connection._connection.is_closed():
+        raise sa.exc.DisconnectionError("the connection was closed")
+    if time.monotonic() - record.info.get(_LAST_USED, 0.0) > PING_AFTER_IDLE_SECONDS:
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            raise sa.exc.DisconnectionError("the connection did not answer a ping") from exc
+
+
+def _in_use(_dbapi_connection: Any, record: Any) -> None:
+    """The connection worked just now: made, or returned to the pool."""
+    record.info[_LAST_USED] = time.monotonic()
 
 
 def _prime_types(dbapi_connection: Any, _record: Any) -> None:

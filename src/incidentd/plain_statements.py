@@ -155,6 +155,9 @@ class PlainStatement:
         if plain is not None:
             self.execute_many(plain, conn.dialect, rows)
             return
+        if len(rows) == 1:  # asyncpg's executemany costs more than a statement (its pipeline's own work)
+            await self.fetch(conn, rows[0])
+            return
         adapter = await asyncpg_connection_of(conn)
         if adapter is None:
             await conn.execute(self._statement, list(rows))
