@@ -435,7 +435,7 @@ def _create_engine(settings: Settings, pool_size: int | None = None) -> AsyncEng
 
 # A PostgreSQL connection is pinged at checkout only when it idled in the pool for longer than this. SQLAlchemy's
 # pre-ping pings at every checkout, and its ping is three round trips (BEGIN, ';', ROLLBACK: it pings inside a
-# transaction, for pgbouncer): three of a create's fifteen (docs/performance.md, "Issue 20: PostgreSQL's create in
+# transaction, for pgbouncer): three of a create's sixteen (docs/performance.md, "Issue 20: PostgreSQL's create in
 # fewer round trips"). A connection that was returned a moment ago worked a moment ago, and one whose socket the
 # server or the network closed since, asyncpg knows to be closed without a round trip.
 PING_AFTER_IDLE_SECONDS = 1.0

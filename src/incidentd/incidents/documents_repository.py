@@ -40,8 +40,7 @@ _VERSION = sa.select(_CURRENT_VERSION)
 
 
 _ONE_POINT = PointStatement(_ONE)
-# A writer's statements, below SQLAlchemy's async layer (`PlainStatement`): every PostgreSQL create and update runs
-# both.
+# Every PostgreSQL create and update reads the version first: below SQLAlchemy's async layer (`PlainStatement`).
 _VERSION_NOW = PlainStatement(_VERSION)
 
 
