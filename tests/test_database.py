@@ -193,6 +193,86 @@ async def test_a_point_read_waits_its_turn_for_a_busy_point_pool_and_then_503s(s
         await db.dispose()
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason="the point pool is PostgreSQL's")
+async def test_a_point_connection_goes_back_to_its_pool_without_a_reset_statement(settings):
+    """A point read is its one statement: asyncpg's reset (`pg_advisory_unlock_all(); ... RESET ALL`) was a second
+    round trip per get, undoing nothing. What the server last ran on the point connection is the read itself."""
+    db = Database(settings.model_copy(update={"db_point_read_pool_size": 1}))
+    try:
+        backend = (await db.first_row(PointStatement(sa.select(sa.func.pg_backend_pid())), {}))[0]
+        async with db.read() as conn:
+            last = (
+                await conn.execute(sa.text("SELECT query FROM pg_stat_activity WHERE pid = :pid"), {"pid": backend})
+            ).scalar_one()
+        assert "pg_backend_pid" in last and "RESET" not in last
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="the point pool is PostgreSQL's")
+async def test_a_number_allocated_apart_is_committed_before_the_unit_of_work_that_uses_it(app, admin: Actor):
+    """`counters.allocate_apart` on PostgreSQL: committed in a transaction of its own, so another connection sees
+    the counter raised while the unit of work is still open, and the counter row is not left locked by it (a
+    rolled-back unit of work leaves a gap, never a reuse). Without the point pool it allocates in the unit of
+    work, as `allocate`."""
+    db: Database = app.state.db
+    org = admin.org.dev_org_id
+    counter = sa.select(counters.id_counters.c.last_value).where(
+        counters.id_counters.c.dev_org_id == org, counters.id_counters.c.kind == "probe_apart"
+    )
+    async with db.write() as conn:
+        first = await counters.allocate_apart(db, conn, org, "probe_apart")
+        async with db.read() as other:
+            seen = (await other.execute(counter)).scalar()
+        if await citus.in_use(conn):
+            assert seen is None  # Citus allocates in the unit of work
+        else:
+            assert seen == first
+        await conn.rollback()
+    async with db.write() as conn:
+        assert await counters.allocate_apart(db, conn, org, "probe_apart") == (first + 1 if seen else first)
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="the point pool is PostgreSQL's")
+async def test_point_reads_take_the_point_connections_first_come_first_served(settings, monkeypatch):
+    """Tasks that read again as soon as they are answered do not take a point connection from the ones that were
+    already waiting: connections are handed out in the order the reads asked for them. asyncpg's pool alone gives a
+    returned connection to whichever task asks next: under load, some gets waited half a second while others went
+    past them many times over."""
+    db = Database(settings.model_copy(update={"db_point_read_pool_size": 2}))
+    tickets: dict[asyncio.Task[Any] | None, int] = {}
+    handed_out: list[int] = []
+    asked = 0
+
+    async def reader() -> None:
+        nonlocal asked
+        for _ in range(15):
+            tickets[asyncio.current_task()], asked = asked, asked + 1
+            await db.first_row(_PLUS_ONE, {"n": 1})
+            await asyncio.sleep(0)
+
+    try:
+        await asyncio.gather(*(db.first_row(_PLUS_ONE, {"n": 1}) for _ in range(2)))  # the pool's connections open
+        pool = db._point_pool
+        assert pool is not None
+        acquire = type(pool).acquire
+
+        def acquire_in_order(self: Any, *args: Any, **kwargs: Any) -> Any:
+            async def handed() -> Any:
+                connection = await acquire(self, *args, **kwargs)
+                handed_out.append(tickets[asyncio.current_task()])
+                return connection
+
+            return handed()
+
+        monkeypatch.setattr(type(pool), "acquire", acquire_in_order)
+        await asyncio.gather(*(reader() for _ in range(32)))
+        assert len(handed_out) == 32 * 15
+        assert handed_out == sorted(handed_out)
+    finally:
+        await db.dispose()
+
+
 def _unreachable(url: str) -> str:
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))

@@ -32,7 +32,7 @@ from incidentd.config import Settings
 from incidentd.errors import ServiceUnavailable
 from incidentd.kit import percentiles
 from incidentd.kit.tables import metadata as metadata
-from incidentd.plain_statements import PointStatement
+from incidentd.plain_statements import CompiledText, PointStatement
 from incidentd.sqlite_group_commit import GroupCommit
 
 # SQLite messages that mean "not available now" rather than "this statement is wrong".
@@ -65,6 +65,16 @@ def is_unavailable(exc: BaseException) -> bool:
 
 class NoPointRead(Exception):
     """`Database.first_row` cannot read here and now: read through a unit of work."""
+
+
+class _PointConnection(asyncpg.Connection):
+    """A connection of the point pool, returned to it without asyncpg's reset statement (`pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL`): a round trip per get that undid nothing, for the statements run here are
+    single statements that leave no session state behind (`first_row`, `commit_alone`; a setting they change is
+    their transaction's own). asyncpg still rolls back a transaction left open."""
+
+    def get_reset_query(self) -> str:
+        return ""
 
 
 class Database:
@@ -101,6 +111,7 @@ class Database:
         )
         self._point_pool: asyncpg.Pool | None = None
         self._point_pool_opening = asyncio.Lock()
+        self._point_turns = asyncio.Semaphore(max(1, settings.db_point_read_pool_size))
 
     @property
     def engines(self) -> tuple[AsyncEngine, ...]:
@@ -140,28 +151,60 @@ class Database:
                 return self._point_reader.first_row(text.sql, text.parameters(values))
             except sqlite3.Error as exc:
                 raise NoPointRead from exc
+        return await self._on_point_pool(statement.postgresql, values)
+
+    async def commit_alone(self, statement: CompiledText, values: dict[str, Any]) -> Any:
+        """PostgreSQL: the first row of one writing statement run in a transaction of its own, committed before
+        this returns, on the point pool (`first_row`'s): apart from every unit of work, so that a row it locks is
+        locked only while the database runs it, not for the round trips of a unit of work that goes on. Raises
+        `NoPointRead` where it cannot (SQLite, whose one writer makes this pointless; the point pool off or
+        failing; the statement failing): the caller runs the statement in its unit of work instead, where a
+        failure is answered as any statement's."""
+        if self.is_sqlite:
+            raise NoPointRead
+        try:
+            return await self._on_point_pool(statement, values)
+        except asyncpg.PostgresError as exc:
+            raise NoPointRead from exc
+
+    async def _on_point_pool(self, statement: CompiledText, values: dict[str, Any]) -> Any:
+        """The statement's first row, run on a connection of the point pool (opened when first needed)."""
         try:
             pool = self._point_pool or await self._open_point_pool()
         except NoPointRead:
             raise
         except Exception as exc:  # a URL asyncpg alone cannot take, say: the unit of work reads instead
             raise NoPointRead from exc
-        text = statement.postgresql
         # Gets queue for the few point connections rather than spill into the main pool when all are busy:
-        # measured, spilling halved the rate (docs/performance.md, "PostgreSQL gets below SQLAlchemy too").
+        # measured, spilling halved the rate (docs/performance.md, "PostgreSQL gets below SQLAlchemy too"). They
+        # queue first come, first served (an asyncio.Semaphore wakes its waiters in order): asyncpg's pool gives a
+        # returned connection to whichever task asks next, and with 64 connections some gets waited half a
+        # second while others went past them (p99 509 ms at p50 29 ms; docs/performance.md, "Issue 20: ...").
         try:
             async with asyncio.timeout(self.settings.db_wait_seconds):  # not acquire(timeout=): a task per call
-                connection = await pool.acquire()
+                await self._point_turns.acquire()
         except TimeoutError as exc:  # every point connection busy for that long: overloaded, like the main pool
-            raise ServiceUnavailable("the database is unavailable; retry later", retry_after=self.retry_after) from exc
-        except Exception as exc:
-            raise NoPointRead from exc
+            raise self._unavailable() from exc
         try:
-            return await connection.fetchrow(text.sql, *text.parameters(values))
-        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
-            raise NoPointRead from exc
+            try:
+                async with asyncio.timeout(self.settings.db_wait_seconds):  # a turn is a free connection, but for
+                    connection = await pool.acquire()  # one taken from the pool itself
+            except TimeoutError as exc:
+                raise self._unavailable() from exc
+            except Exception as exc:
+                raise NoPointRead from exc
+            try:
+                return await connection.fetchrow(statement.sql, *statement.parameters(values))
+            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+                raise NoPointRead from exc
+            finally:
+                await pool.release(connection)
         finally:
-            await pool.release(connection)
+            self._point_turns.release()
+
+    def _unavailable(self) -> ServiceUnavailable:
+        """The database's 503: down, or every connection busy for as long as a request waits for one."""
+        return ServiceUnavailable("the database is unavailable; retry later", retry_after=self.retry_after)
 
     async def _open_point_pool(self) -> asyncpg.Pool:
         if self.is_sqlite or self.settings.db_point_read_pool_size == 0:
@@ -176,6 +219,7 @@ class Database:
                     max_size=self.settings.db_point_read_pool_size,
                     timeout=self.settings.db_wait_seconds,
                     command_timeout=max(30.0, self.settings.db_wait_seconds),
+                    connection_class=_PointConnection,
                 )
             return self._point_pool
 
@@ -270,9 +314,7 @@ class Database:
             raise
         except Exception as exc:
             if is_unavailable(exc):
-                raise ServiceUnavailable(
-                    "the database is unavailable; retry later", retry_after=self.retry_after
-                ) from exc
+                raise self._unavailable() from exc
             raise
 
     async def ping(self) -> None:

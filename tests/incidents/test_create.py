@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import sqlalchemy as sa
 from world import build_world, create_incident, set_tenant_fragment, upload_artifact
 
 from conftest import ON_CITUS, ON_POSTGRES, Actor, add_principal, make_org, statements_seen
 from contract import assert_conforms
+from incidentd.incidents import writing
 from incidentd.incidents.tables import incident_owners, incidents
 from incidentd.webhooks.tables import webhook_events
 
@@ -333,21 +336,41 @@ async def test_responses_are_assembled_without_a_query_per_reference(app, client
     assert get_three == get_one
 
 
-@pytest.mark.skipif(not ON_POSTGRES or ON_CITUS, reason="PostgreSQL without Citus: numbers allocated in the writes")
-async def test_a_create_numbers_its_incident_and_its_event_in_the_statements_that_write_them(app, client, admin: Actor):
-    """On PostgreSQL the org's counters are allocated inside the incident's insert and the event's (a round trip
-    fewer each while the counter row is locked); the numbers stay dense and in order."""
+@pytest.mark.skipif(not ON_POSTGRES or ON_CITUS, reason="PostgreSQL without Citus: numbers allocated apart")
+async def test_a_create_does_not_hold_its_incident_number_while_it_writes(app, client, admin: Actor, monkeypatch):
+    """On PostgreSQL a create's incident number is committed in a transaction of its own (`counters.allocate_apart`),
+    so a create of the org does not wait for another one that is still writing (it did: the counter row stayed
+    locked to the commit). The event is still numbered in the statement that writes it, its counter held to the
+    commit, so that events commit in sequence order; a rejected create uses no number."""
     world = await build_world(client, admin, size=2)
     links = {"owned_by": [world.users[0]["id"]], "tags": [{"tag_id": world.tags[0]["id"]}]}
     before = await create_incident(client, admin, **links)
+    rejected = await client.post(
+        "/incidents.create", json={"title": "x", "tags": [{"tag_id": "TAG-999999"}]}, headers=admin.headers
+    )
+    assert rejected.status_code == 400, rejected.text
+
+    writing_first, go_on = asyncio.Event(), asyncio.Event()
+    refresh = writing.search.refresh
+
+    async def held_once(*args, **kwargs):  # the first create stops between its incident's insert and its commit
+        if not writing_first.is_set():
+            writing_first.set()
+            await go_on.wait()
+        return await refresh(*args, **kwargs)
+
+    monkeypatch.setattr(writing.search, "refresh", held_once)
     with statements_seen(app) as statements:
-        created = [await create_incident(client, admin, **links) for _ in range(3)]
-    assert not [s for s in statements if s.lstrip().startswith("INSERT INTO id_counters")]
-    allocating = [s for s in statements if "INSERT INTO id_counters" in s]
-    assert sum("INSERT INTO incidents " in s and "INSERT INTO incident_owners" in s for s in allocating) == 3
-    assert sum("INSERT INTO webhook_events" in s for s in allocating) == 3
-    numbers = [int(incident["display_id"].removeprefix("INC-")) for incident in [before, *created]]
-    assert numbers == list(range(numbers[0], numbers[0] + 4))
+        first = asyncio.create_task(create_incident(client, admin, title="held", **links))
+        await asyncio.wait_for(writing_first.wait(), 10)
+        second = await asyncio.wait_for(create_incident(client, admin, title="not held", **links), 10)
+        go_on.set()
+        held = await asyncio.wait_for(first, 10)
+        third = await create_incident(client, admin, **links)
+    assert sum("INSERT INTO webhook_events" in s and "INSERT INTO id_counters" in s for s in statements) == 3
+    assert not [s for s in statements if s.lstrip().startswith("INSERT INTO id_counters")]  # none in a unit of work
+    numbers = [int(incident["display_id"].removeprefix("INC-")) for incident in (before, held, second, third)]
+    assert numbers == list(range(numbers[0], numbers[0] + 4))  # dense: the rejected create took none
     async with app.state.db.read() as conn:
         stored = {
             row.number: (row.owner, row.created_events)

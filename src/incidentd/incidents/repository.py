@@ -26,7 +26,6 @@ from incidentd.incidents.tables import (
     incident_tags,
     incidents,
 )
-from incidentd.kit import counters
 from incidentd.kit.rows import ORG, RowsByNumber, among, one_of
 from incidentd.plain_statements import PlainStatement
 from incidentd.sqlite_inline import off_loop
@@ -53,28 +52,23 @@ LINK_COLLECTIONS = tuple(collection.name for collection in fields(Links))
 async def insert(
     conn: AsyncConnection, values: dict[str, Any], links: dict[str, Any], custom_fields: dict[str, Any]
 ) -> Row[Any]:
-    """Insert a new incident with its links (keys as in `Links`) and its custom values' index rows; the incident's
-    row as stored. Without a `number` in `values` it takes the org's next incident number (`counters`).
+    """Insert a new incident (`values` with its `number`) with its links (keys as in `Links`) and its custom
+    values' index rows; the incident's row as stored.
 
-    On PostgreSQL it is one statement, the number allocated and the child rows inserted by data-modifying CTEs: a
-    create holds its org's id counter from the number's allocation to its commit, so every round trip in between is
-    one that every other create of the org waits for. SQLite runs statements in process, where a round trip costs
-    nothing."""
+    On PostgreSQL it is one statement, the child rows inserted by data-modifying CTEs: a round trip each would
+    cost the worker an asyncio turn and asyncpg's encoding, for work the database does in microseconds. SQLite
+    runs statements in process, where a round trip costs nothing."""
     dev_org_id = values["dev_org_id"]
+    children = _children(dev_org_id, values["number"], links, custom_fields)
     # Citus runs modifying CTEs before the statement around them, so the children would precede their incident:
     # there, one statement per table (each still routed to the org's shard).
     if conn.dialect.name == "postgresql" and not await citus.in_use(conn):
         # The CTEs take the parent columns from the statement itself: the rows' own are not bound.
-        children = _children(dev_org_id, values.get("number", 0), links, custom_fields)
         parameters = {f"incident__{column}": value for column, value in values.items()}
         parameters |= _child_arrays(children)
-        if "number" not in values:
-            parameters |= counters.allocation_values(dev_org_id, "incident")
         return await _the_row(conn, _insert_with_children_now(frozenset(values)), parameters)
-    if "number" not in values:
-        values = {**values, "number": await counters.allocate(conn, dev_org_id, "incident")}
     row = await _the_row(conn, _INSERT_INCIDENT_NOW, values)
-    for table, rows in _children(dev_org_id, values["number"], links, custom_fields):
+    for table, rows in children:
         await _insert_into(conn, table, rows)
     return row
 
@@ -144,26 +138,20 @@ def _child_arrays(children: list[tuple[sa.Table, list[dict[str, Any]]]]) -> dict
 @functools.cache
 def _insert_with_children(columns: frozenset[str]) -> sa.Insert:
     """PostgreSQL: INSERT INTO incidents (...) with a CTE per child table, `INSERT INTO child SELECT :org,
-    :number, * FROM unnest(:column_a, :column_b, ...)`; without `number` among the columns, the number allocated by
-    a CTE of its own first (`counters.allocation_cte`). Built once per set of incident columns: a statement built
+    :number, * FROM unnest(:column_a, :column_b, ...)`. Built once per set of incident columns: a statement built
     anew is compiled anew, and a multi-row VALUES is never cached at all."""
-    ctes = []
-    number: Any = sa.bindparam("incident__number", type_=sa.BigInteger)
-    allocated: dict[str, Any] = {}
-    if "number" not in columns:
-        allocation = counters.allocation_cte("new_incident_number")
-        ctes.append(allocation)
-        number = allocated["number"] = sa.select(allocation.c.last_value).scalar_subquery()
     statement = sa.insert(incidents).values(
         {column: sa.bindparam(f"incident__{column}", type_=incidents.c[column].type) for column in sorted(columns)}
-        | allocated
     )
+    ctes = []
     for table in _CHILD_TABLES:
         child = _child_columns(table)
         arrays = [sa.bindparam(f"{table.name}__{c.name}", type_=postgresql.ARRAY(c.type)) for c in child]
         source = sa.func.unnest(*arrays).table_valued(*(c.name for c in child)).render_derived()
         rows = sa.select(
-            sa.bindparam("incident__dev_org_id", type_=sa.Integer), number, *(source.c[c.name] for c in child)
+            sa.bindparam("incident__dev_org_id", type_=sa.Integer),
+            sa.bindparam("incident__number", type_=sa.BigInteger),
+            *(source.c[c.name] for c in child),
         )
         insert = sa.insert(table).from_select([*_PARENT_COLUMNS, *(c.name for c in child)], rows)
         ctes.append(insert.cte(f"new_{table.name}"))

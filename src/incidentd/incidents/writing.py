@@ -18,7 +18,7 @@ from incidentd.incidents import documents, history, repository, schemas, stages
 from incidentd.incidents.reading import LEAF_TYPE, incident_number
 from incidentd.incidents.rendering import PARENT_KIND, Summaries, render, render_linked
 from incidentd.incidents.repository import LINK_COLLECTIONS, Links
-from incidentd.kit import ids
+from incidentd.kit import counters, ids
 from incidentd.kit.enums import IMPACT_COUNT, REPORTED_BY, SEVERITY, SOURCE
 from incidentd.kit.references import Lookup, resolve_many
 from incidentd.kit.time import now_ms, parse_rfc3339
@@ -62,12 +62,16 @@ async def create(db: Database, principal: Principal, request: schemas.IncidentsC
         dates = stages.stamp(
             stages.LifecycleDates(values.get("acknowledged_date"), values.get("mitigated_date"), None), None, stage, now
         )
+        # Numbered after every check, so that a rejected request uses no number; on PostgreSQL in a transaction of
+        # its own (`counters.allocate_apart`): creates of one org do not queue for each other's commits.
+        number = await counters.allocate_apart(db, conn, org.dev_org_id, "incident")
         row = await repository.insert(
             conn,
             {
                 **values,
                 **_schema_columns(schema),
                 "dev_org_id": org.dev_org_id,
+                "number": number,
                 "stage_number": stage.number,
                 "stage_notes": request.stage.notes if isinstance(request.stage, schemas.StageInput) else None,
                 "identified_date": values.get("identified_date", now),
@@ -82,7 +86,6 @@ async def create(db: Database, principal: Principal, request: schemas.IncidentsC
             links,
             schema.custom_fields,
         )
-        number = row.number  # the org's next (`repository.insert`)
         await search.refresh(db, conn, org.dev_org_id, [number], new=True)
         await artifacts.attach(
             conn, org, artifact_numbers, parent_kind=PARENT_KIND, parent_number=number, field_name="artifacts"

@@ -10,11 +10,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from incidentd import citus
+from incidentd.db import Database, NoPointRead
 from incidentd.kit.ids import KINDS
 from incidentd.kit.tables import metadata
-from incidentd.plain_statements import PlainStatement
+from incidentd.plain_statements import CompiledText, PlainStatement
 
 # Not a kind of object: the org's summaries version, raised (`allocate`) in the same transaction as every change of
 # what an incident's answer summarises (a part, tag, account, article or artifact), so that a stored incident
@@ -35,6 +38,21 @@ async def allocate(conn: AsyncConnection, dev_org_id: int, kind: str, count: int
     # A create allocates three numbers: below SQLAlchemy's async layer (PlainStatement).
     last = (await _ALLOCATE_NOW[conn.dialect.name].fetch(conn, allocation_values(dev_org_id, kind, count)))[0][0]
     return int(last) - count + 1
+
+
+async def allocate_apart(db: Database, conn: AsyncConnection, dev_org_id: int, kind: str) -> int:
+    """A number for `kind` in the org, on PostgreSQL allocated in a transaction of its own (`Database.commit_alone`)
+    rather than in `conn`'s unit of work: the counter row is then locked for the statement alone, where in the unit
+    of work it stays locked until that commits, and every other writer of the org that needs a number waits for
+    each round trip in between (a create's convoy: docs/performance.md, "Issue 20: creates no longer queue for
+    their number"). The price: a unit of work that fails after it leaves a gap in the numbers, and numbers
+    commit out of order. Elsewhere (SQLite's one writer, Citus, no point pool) `allocate` in the unit of work."""
+    if conn.dialect.name == "postgresql" and not await citus.in_use(conn):
+        try:
+            return int((await db.commit_alone(_ALLOCATE_ALONE, allocation_values(dev_org_id, kind)))[0])
+        except NoPointRead:
+            pass
+    return await allocate(conn, dev_org_id, kind)
 
 
 def allocation_values(dev_org_id: int, kind: str, count: int = 1) -> dict[str, Any]:
@@ -69,6 +87,32 @@ def _allocate(insert: Any) -> Any:
 
 _ALLOCATE = {"postgresql": _allocate(postgresql.insert), "sqlite": _allocate(sqlite.insert)}
 _ALLOCATE_NOW = {name: PlainStatement(statement) for name, statement in _ALLOCATE.items()}
+
+
+def _allocate_alone() -> CompiledText:
+    """PostgreSQL: the upsert committed without waiting for its WAL to reach the disk (synchronous_commit off for
+    its own transaction, set by the statement). Safe: a unit of work that uses the number commits after it, and
+    its own durable commit flushes the WAL up to its commit record, the counter's change included; a crash before
+    that loses the counter's change along with every use of the number. It saves a disk flush with the counter
+    row locked."""
+    count = sa.bindparam("count", type_=sa.BigInteger)
+    unsynchronised = sa.select(sa.func.set_config("synchronous_commit", "off", sa.true()).label("setting")).subquery()
+    rows = sa.select(sa.bindparam("org", type_=sa.Integer), sa.bindparam("counter", type_=sa.String), count).where(
+        unsynchronised.c.setting.is_not(None)
+    )
+    statement = (
+        postgresql.insert(id_counters)
+        .from_select(["dev_org_id", "kind", "last_value"], rows)
+        .on_conflict_do_update(
+            index_elements=[id_counters.c.dev_org_id, id_counters.c.kind],
+            set_={"last_value": id_counters.c.last_value + count},
+        )
+        .returning(id_counters.c.last_value)
+    )
+    return CompiledText(statement, asyncpg_dialect())
+
+
+_ALLOCATE_ALONE = _allocate_alone()
 
 
 async def summaries_changed(conn: AsyncConnection, dev_org_id: int) -> None:
