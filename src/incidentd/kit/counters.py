@@ -67,22 +67,25 @@ def allocation_cte(name: str) -> sa.CTE:
     return _ALLOCATE["postgresql"].cte(name)
 
 
-def _allocate(insert: Any) -> Any:
-    """The upsert, built once per dialect with its values bound at execution (every create allocates)."""
-    count = sa.bindparam("count", type_=sa.BigInteger)
-    return (
-        insert(id_counters)
-        .values(
-            dev_org_id=sa.bindparam("org", type_=sa.Integer),
-            kind=sa.bindparam("counter", type_=sa.String),
-            last_value=count,
-        )
-        .on_conflict_do_update(
-            index_elements=[id_counters.c.dev_org_id, id_counters.c.kind],
-            set_={"last_value": id_counters.c.last_value + count},
-        )
-        .returning(id_counters.c.last_value)
+# The values every allocation binds at execution (`allocation_values`).
+_ORG = sa.bindparam("org", type_=sa.Integer)
+_COUNTER = sa.bindparam("counter", type_=sa.String)
+_COUNT = sa.bindparam("count", type_=sa.BigInteger)
+
+
+def _allocate(insert: Any, rows: Any = None) -> Any:
+    """The upsert, built once per dialect with its values bound at execution (every create allocates); with `rows`,
+    inserting what that SELECT of the same three values gives (`_allocate_alone`)."""
+    statement = insert(id_counters)
+    statement = (
+        statement.values(dev_org_id=_ORG, kind=_COUNTER, last_value=_COUNT)
+        if rows is None
+        else statement.from_select(["dev_org_id", "kind", "last_value"], rows)
     )
+    return statement.on_conflict_do_update(
+        index_elements=[id_counters.c.dev_org_id, id_counters.c.kind],
+        set_={"last_value": id_counters.c.last_value + _COUNT},
+    ).returning(id_counters.c.last_value)
 
 
 _ALLOCATE = {"postgresql": _allocate(postgresql.insert), "sqlite": _allocate(sqlite.insert)}
@@ -95,21 +98,9 @@ def _allocate_alone() -> CompiledText:
     its own durable commit flushes the WAL up to its commit record, the counter's change included; a crash before
     that loses the counter's change along with every use of the number. It saves a disk flush with the counter
     row locked."""
-    count = sa.bindparam("count", type_=sa.BigInteger)
     unsynchronised = sa.select(sa.func.set_config("synchronous_commit", "off", sa.true()).label("setting")).subquery()
-    rows = sa.select(sa.bindparam("org", type_=sa.Integer), sa.bindparam("counter", type_=sa.String), count).where(
-        unsynchronised.c.setting.is_not(None)
-    )
-    statement = (
-        postgresql.insert(id_counters)
-        .from_select(["dev_org_id", "kind", "last_value"], rows)
-        .on_conflict_do_update(
-            index_elements=[id_counters.c.dev_org_id, id_counters.c.kind],
-            set_={"last_value": id_counters.c.last_value + count},
-        )
-        .returning(id_counters.c.last_value)
-    )
-    return CompiledText(statement, asyncpg_dialect())
+    rows = sa.select(_ORG, _COUNTER, _COUNT).where(unsynchronised.c.setting.is_not(None))
+    return CompiledText(_allocate(postgresql.insert, rows), asyncpg_dialect())
 
 
 _ALLOCATE_ALONE = _allocate_alone()
