@@ -1,4 +1,5 @@
-"""Per-process memory of rows that never change once committed.
+"""Per-process memory of rows that never change once committed (`ImmutableRows`), and of rows that change only
+together with a counter of their org (`VersionedRows`).
 
 Rendering an incident names its users, its stage (with its state) and its schema fragments. Those rows are never
 updated or deleted (no repository has an UPDATE or DELETE for them), so a process may keep what it has read once
@@ -64,3 +65,71 @@ class ImmutableRows(Generic[K, T]):
 
             when_committed(remember)
         return found
+
+
+class VersionedRows(Generic[K, T]):
+    """Rows that may change, remembered per org under a version: a counter of the org raised in the same transaction
+    as every change of them (the summaries version, `kit.counters.summaries_changed`; the fragments counter,
+    `kit.counters.FRAGMENTS`). What was read under version V is what any reader that read V may use. A caller
+    passes the version it read in its unit of work before it read any of these rows (incidents.documents): a
+    rename that commits between the two reads leaves the newer name under V, never an older name under a newer
+    version. A newer version forgets the org's rows; rows read under an older
+    one are neither served nor remembered. Remembered once the unit of work commits, as `ImmutableRows`."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self._by_engine: weakref.WeakKeyDictionary[Engine, _Versioned[K, T]] = weakref.WeakKeyDictionary()
+
+    async def get(
+        self,
+        conn: AsyncConnection,
+        dev_org_id: int,
+        version: int,
+        keys: Iterable[K],
+        fetch: Callable[[list[K]], Awaitable[dict[K, T]]],
+    ) -> dict[K, T]:
+        database = database_key(conn.sync_engine)
+        memory = self._by_engine.get(database)
+        if memory is None:
+            memory = self._by_engine[database] = _Versioned(self.max_entries)
+        rows = memory.rows(dev_org_id, version)
+        found: dict[K, T] = {}
+        missing: list[K] = []
+        for key in set(keys):
+            row = rows.get(key)
+            if row is None:
+                missing.append(key)
+            else:
+                found[key] = row
+        if missing:
+            fetched = await fetch(missing)
+            found.update(fetched)
+            when_committed(lambda: memory.remember(dev_org_id, version, fetched))
+        return found
+
+
+class _Versioned(Generic[K, T]):
+    """One database's `VersionedRows`: each org's rows under the one version they were read under."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self.entries = 0
+        self.orgs: dict[int, tuple[int, dict[K, T]]] = {}
+
+    def rows(self, dev_org_id: int, version: int) -> dict[K, T]:
+        held_version, held = self.orgs.get(dev_org_id, (version, {}))
+        return held if held_version == version else {}
+
+    def remember(self, dev_org_id: int, version: int, fetched: dict[K, T]) -> None:
+        held_version, held = self.orgs.get(dev_org_id, (version, {}))
+        if held_version > version:  # read under a version already raised: of no use to anyone from now on
+            return
+        if held_version < version:
+            self.entries -= len(held)
+            held = {}
+        if self.entries + len(fetched) > self.max_entries:
+            self.orgs.clear()
+            self.entries, held = 0, {}
+        self.entries += len(fetched.keys() - held.keys())
+        held.update(fetched)
+        self.orgs[dev_org_id] = (version, held)

@@ -21,7 +21,7 @@ from incidentd.identity import service as identity
 from incidentd.kit import counters, ids, pages
 from incidentd.kit.filters import check_list_lengths
 from incidentd.kit.time import now_ms
-from incidentd.memo import ImmutableRows
+from incidentd.memo import ImmutableRows, VersionedRows
 from incidentd.principal import OrgScope, Principal, require_admin
 
 # The default incident stage diagram (contract notes): states, stages with their state, start, transitions.
@@ -214,6 +214,11 @@ _stage_rows = ImmutableRows[int, Row[Any]]()
 _fragment_rows = ImmutableRows[int, Row[Any]]()
 # ... and so are the fragments built from them: a create built its tenant fragment's descriptors anew each time.
 _built_fragments = ImmutableRows[int, "Fragment"]()
+# Which fragment of a lineage is current changes only when a fragment is set, and every set takes its number from
+# the org's fragments counter in its own transaction (`kit.counters.FRAGMENTS`): a write that read that counter
+# first (`incidents.documents.versions`) takes the current fragments read under the same value from memory
+# (`memo.VersionedRows`), a round trip fewer.
+_current_fragments = VersionedRows[str, Row[Any]]()
 
 
 def _stage_info(row: Any) -> StageInfo:
@@ -611,6 +616,7 @@ async def apply_schema(
     stored_fields: dict[str, Any] | None = None,
     stored_fragments: list[int] | None = None,
     creating: bool,
+    fragments_version: int | None = None,
 ) -> AppliedSchema:
     """Apply DevRev's custom_schema_spec and custom_fields to an object.
 
@@ -619,11 +625,13 @@ async def apply_schema(
     "omission results in a Bad Request error"); `None` clears a value; `clear` (update with `custom_fields:
     null`) clears them all. Values kept from before are checked again against the fragments the spec names,
     values of fields no fragment in force declares are dropped, absent fields of the named fragments take their
-    defaults, and `validate_required_fields` requires every required field of the fragments in force."""
+    defaults, and `validate_required_fields` requires every required field of the fragments in force.
+    `fragments_version`: the org's fragments counter (`kit.counters.FRAGMENTS`), read by the unit of work before
+    anything else (current fragments read under it are remembered)."""
     in_force = {fragment.slot: fragment for fragment in await _fragments(conn, org, stored_fragments or [])}
     named: dict[str, Fragment | None] = {}
     if spec is not None:
-        named = await _named_fragments(conn, org, leaf_type, spec)
+        named = await _named_fragments(conn, org, leaf_type, spec, fragments_version)
         for slot in _dropped_slots(spec) if not creating else []:
             in_force.pop(slot, None)
         in_force.update({slot: fragment for slot, fragment in named.items() if fragment is not None})
@@ -689,10 +697,11 @@ async def _fragments(conn: AsyncConnection, org: OrgScope, numbers: list[int]) -
 
 
 async def _named_fragments(
-    conn: AsyncConnection, org: OrgScope, leaf_type: str, spec: schemas.CustomSchemaSpec
+    conn: AsyncConnection, org: OrgScope, leaf_type: str, spec: schemas.CustomSchemaSpec, fragments_version: int | None
 ) -> dict[str, Fragment | None]:
     """{slot: its current fragment} of the fragments the spec names; a subtype or app without one is 400
-    fragment_not_found (an org without a tenant fragment simply has no tenant fields)."""
+    fragment_not_found (an org without a tenant fragment simply has no tenant fields). `fragments_version`: the
+    org's fragments counter (`kit.counters.FRAGMENTS`) as the unit of work read it before anything else, if it did."""
     wanted: dict[str, tuple[str, str]] = {}
     if spec.tenant_fragment:
         wanted["tenant"] = (_lineage(TENANT, leaf_type, None, None), "custom_schema_spec.tenant_fragment")
@@ -700,9 +709,17 @@ async def _named_fragments(
         wanted["subtype"] = (_lineage(CUSTOM_TYPE, leaf_type, spec.subtype, None), "custom_schema_spec.subtype")
     for index, app in enumerate(spec.apps or []):
         wanted[slot_of(APP, app)] = (_lineage(APP, leaf_type, None, app), f"custom_schema_spec.apps[{index}]")
-    rows = await repository.current_fragments(
-        conn, org.dev_org_id, leaf_type=leaf_type, lineages=[lineage for lineage, _ in wanted.values()]
-    )
+    lineages = [lineage for lineage, _ in wanted.values()]
+
+    async def current_of(missing: list[str]) -> dict[str, Row[Any]]:
+        rows = await repository.current_fragments(conn, org.dev_org_id, leaf_type=leaf_type, lineages=missing)
+        return {row.lineage: row for row in rows}
+
+    if fragments_version is None:
+        current_rows = await current_of(lineages)
+    else:
+        current_rows = await _current_fragments.get(conn, org.dev_org_id, fragments_version, lineages, current_of)
+    rows = list(current_rows.values())
     by_number = {row.number: row for row in rows}
 
     async def build(conn: AsyncConnection, dev_org_id: int, missing: list[int]) -> dict[int, Fragment]:

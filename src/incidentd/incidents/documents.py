@@ -9,8 +9,9 @@ What makes a stored document current, and why a read never shows a stale one:
   never changed, `incidentd.memo`). Every change of those raises the org's summaries version
   (`kit.counters.summaries_changed`) in the same transaction, and a document is current only under the version it
   was rendered under, compared in the statement that reads it. A writer reads the version before it reads any
-  summary it renders: on PostgreSQL (read committed) a rename that commits after that read leaves the new document
-  under the older version, stale at once, never the reverse.
+  summary it renders (or takes one its process read under that same version, `memo.VersionedRows`): on
+  PostgreSQL (read committed) a rename that commits after that read leaves the new document under the older
+  version, stale at once, never the reverse.
 - How it is rendered: `FORMAT` changes with the rendering code's format and the org's DON partition, so documents
   of another build or setting are not current either.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import cast
 
 import msgspec
@@ -69,6 +71,24 @@ async def current_point(db: Database, org: OrgScope, number: int) -> bytes | Non
 
 async def current_many(conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]) -> dict[int, bytes]:
     return await repository.current_many(conn, org.dev_org_id, numbers, format_of(org))
+
+
+@dataclass(frozen=True)
+class Versions:
+    """What a create or an update reads before anything else: the org's summaries version (see above), under which
+    its document is kept and its summaries may come from memory (`rendering.Summaries`), and the org's fragments
+    counter, under which its current schema fragments may (`customization.apply_schema`). Both None on SQLite
+    (`version`)."""
+
+    summaries: int | None
+    fragments: int | None
+
+
+async def versions(conn: AsyncConnection, org: OrgScope) -> Versions:
+    """`Versions`, in one statement."""
+    if conn.dialect.name == "sqlite":
+        return Versions(None, None)
+    return Versions(*await repository.versions(conn, org.dev_org_id))
 
 
 async def version(conn: AsyncConnection, org: OrgScope) -> int | None:

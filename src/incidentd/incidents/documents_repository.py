@@ -12,21 +12,27 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidentd.db import Database
 from incidentd.incidents.tables import incident_documents, incidents
-from incidentd.kit.counters import SUMMARIES, id_counters
+from incidentd.kit.counters import FRAGMENTS, SUMMARIES, id_counters
 from incidentd.kit.rows import ORG, among, one_of
 from incidentd.plain_statements import CompiledText, PlainStatement, PointStatement, sqlite_connection_of
 
 _NUMBER = sa.bindparam("number", type_=sa.BigInteger)
 _FORMAT = sa.bindparam("format", type_=sa.BigInteger)
 
+
+def _counter(kind: str) -> Any:
+    """The org's counter of `kind` now (0 before its first number), as a scalar subquery."""
+    return sa.func.coalesce(
+        sa.select(id_counters.c.last_value)
+        .where(id_counters.c.dev_org_id == ORG, id_counters.c.kind == kind)
+        .scalar_subquery(),
+        0,
+    )
+
+
 # The org's summaries version now (0 before anything was ever renamed). Read in the statement that reads the
 # documents, so a document and the version it is checked against come from one snapshot.
-_CURRENT_VERSION = sa.func.coalesce(
-    sa.select(id_counters.c.last_value)
-    .where(id_counters.c.dev_org_id == ORG, id_counters.c.kind == SUMMARIES)
-    .scalar_subquery(),
-    0,
-)
+_CURRENT_VERSION = _counter(SUMMARIES)
 _CURRENT = (incident_documents.c.format == _FORMAT) & (incident_documents.c.summaries_version == _CURRENT_VERSION)
 
 # Statements built once, values bound at execution (a get runs the first and nothing else when it finds it).
@@ -37,11 +43,15 @@ _MANY = sa.select(incident_documents.c.incident_number, incident_documents.c.bod
     incident_documents.c.dev_org_id == ORG, among(incident_documents.c.incident_number), _CURRENT
 )
 _VERSION = sa.select(_CURRENT_VERSION)
+# A create's or an update's first read: the summaries version, and the org's fragments counter (which moves with
+# every schema fragment set: `kit.counters.FRAGMENTS`), in one round trip.
+_VERSIONS = sa.select(_CURRENT_VERSION, _counter(FRAGMENTS))
 
 
 _ONE_POINT = PointStatement(_ONE)
 # Every PostgreSQL create and update reads the version first: below SQLAlchemy's async layer (`PlainStatement`).
 _VERSION_NOW = PlainStatement(_VERSION)
+_VERSIONS_NOW = PlainStatement(_VERSIONS)
 
 
 async def current_one(conn: AsyncConnection, dev_org_id: int, number: int, format: int) -> bytes | None:
@@ -66,6 +76,12 @@ async def current_many(conn: AsyncConnection, dev_org_id: int, numbers: Iterable
 
 async def summaries_version(conn: AsyncConnection, dev_org_id: int) -> int:
     return int((await _VERSION_NOW.fetch(conn, {"dev_org_id": dev_org_id}))[0][0])
+
+
+async def versions(conn: AsyncConnection, dev_org_id: int) -> tuple[int, int]:
+    """(the summaries version, the fragments counter) of the org now."""
+    summaries, fragments = (await _VERSIONS_NOW.fetch(conn, {"dev_org_id": dev_org_id}))[0]
+    return int(summaries), int(fragments)
 
 
 def _store(insert: Any) -> Any:

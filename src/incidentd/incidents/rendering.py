@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from incidentd import memo
 from incidentd.accounts import service as accounts
 from incidentd.articles import service as articles
 from incidentd.artifacts import service as artifacts
@@ -38,11 +39,22 @@ T = TypeVar("T")
 Fetch = Callable[[AsyncConnection, OrgScope, Iterable[int]], Awaitable[dict[int, T]]]
 
 
+# Parts, tags, articles and accounts can be renamed or deleted, and every such change raises the org's summaries
+# version in its transaction (`kit.counters.summaries_changed`): a write that read the version before any summary
+# takes them from the process's memory under that version (`memo.VersionedRows`), a round trip fewer per kind.
+# Users never change (`identity`'s own memory); artifacts are left out (few writes name one).
+_REMEMBERED: dict[str, memo.VersionedRows[int, Any]] = {
+    kind: memo.VersionedRows() for kind in ("parts", "tags", "articles", "accounts")
+}
+
+
 @dataclass
 class Summaries:
     """The objects incidents point at, by number, each kind fetched at most once per request. A write fills them
     while it checks its request's references (`lookup_*`: a check that fetches the summary, in the one query the
-    check costs anyway); rendering its answer then fetches only what is still missing."""
+    check costs anyway); rendering its answer then fetches only what is still missing. `version`: the org's
+    summaries version, read by the write before any summary (`incidents.documents.version`); with it, summaries
+    the process read under the same version are not fetched again (`_REMEMBERED`)."""
 
     users: dict[int, Row[Any]] = field(default_factory=dict)
     parts: dict[int, Any] = field(default_factory=dict)
@@ -50,36 +62,64 @@ class Summaries:
     tags: dict[int, Any] = field(default_factory=dict)
     accounts: dict[int, Any] = field(default_factory=dict)
     artifacts: dict[int, Any] = field(default_factory=dict)
+    version: int | None = None
 
     def lookup_users(self, org: OrgScope) -> Lookup:
-        return _keeping(self.users, identity.users_by_number, org, lambda row: row.user_type)
+        return self._keeping("users", identity.users_by_number, org, lambda row: row.user_type)
 
     def lookup_parts(self, org: OrgScope) -> Lookup:
-        return _keeping(self.parts, parts.summaries, org, lambda summary: summary.type)
+        return self._keeping("parts", parts.summaries, org, lambda summary: summary.type)
 
     def lookup_articles(self, org: OrgScope) -> Lookup:
-        return _keeping(self.articles, articles.summaries, org, lambda _: "article")
+        return self._keeping("articles", articles.summaries, org, lambda _: "article")
 
     def lookup_tags(self, org: OrgScope) -> Lookup:
-        return _keeping(self.tags, tags.summaries, org, lambda _: "tag")
+        return self._keeping("tags", tags.summaries, org, lambda _: "tag")
 
     def lookup_accounts(self, org: OrgScope) -> Lookup:
-        return _keeping(self.accounts, accounts.summaries, org, lambda _: "account")
+        return self._keeping("accounts", accounts.summaries, org, lambda _: "account")
 
     def lookup_artifacts(self, org: OrgScope) -> Lookup:
-        return _keeping(self.artifacts, artifacts.summaries, org, lambda _: "artifact")
+        return self._keeping("artifacts", artifacts.summaries, org, lambda _: "artifact")
 
     async def completed(self, conn: AsyncConnection, org: OrgScope, wanted: _Wanted) -> Summaries:
         """These summaries, completed in place with the wanted ones they lack (one query per kind that lacks any):
         a later rendering in the same request (an update's answer after its event's old incident) fetches only
         what this one did not."""
-        await _complete(self.users, identity.users_by_number, conn, org, wanted.users)
-        await _complete(self.parts, parts.summaries, conn, org, wanted.parts)
-        await _complete(self.articles, articles.summaries, conn, org, wanted.articles)
-        await _complete(self.tags, tags.summaries, conn, org, wanted.tags)
-        await _complete(self.accounts, accounts.summaries, conn, org, wanted.accounts)
-        await _complete(self.artifacts, artifacts.summaries, conn, org, wanted.artifacts)
+        await self._complete("users", identity.users_by_number, conn, org, wanted.users)
+        await self._complete("parts", parts.summaries, conn, org, wanted.parts)
+        await self._complete("articles", articles.summaries, conn, org, wanted.articles)
+        await self._complete("tags", tags.summaries, conn, org, wanted.tags)
+        await self._complete("accounts", accounts.summaries, conn, org, wanted.accounts)
+        await self._complete("artifacts", artifacts.summaries, conn, org, wanted.artifacts)
         return self
+
+    def _keeping(self, kind: str, fetch: Fetch[T], org: OrgScope, kind_of: Callable[[T], str]) -> Lookup:
+        """A `kit.references.Lookup` that fetches the summaries of the objects it finds and keeps them here."""
+        kept: dict[int, T] = getattr(self, kind)
+
+        async def lookup(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, str]:
+            found = await self._fetch(kind, fetch, conn, org, numbers)
+            kept.update(found)
+            return {number: kind_of(item) for number, item in found.items()}
+
+        return lookup
+
+    async def _complete(
+        self, kind: str, fetch: Fetch[T], conn: AsyncConnection, org: OrgScope, wanted: set[int]
+    ) -> None:
+        known: dict[int, T] = getattr(self, kind)
+        missing = wanted - known.keys()
+        if missing:
+            known.update(await self._fetch(kind, fetch, conn, org, missing))
+
+    async def _fetch(
+        self, kind: str, fetch: Fetch[T], conn: AsyncConnection, org: OrgScope, numbers: Iterable[int]
+    ) -> dict[int, T]:
+        memory = _REMEMBERED.get(kind)
+        if memory is None or self.version is None:
+            return await fetch(conn, org, numbers)
+        return await memory.get(conn, org.dev_org_id, self.version, numbers, lambda missing: fetch(conn, org, missing))
 
 
 @dataclass
@@ -92,25 +132,6 @@ class _Wanted:
     tags: set[int]
     accounts: set[int]
     artifacts: set[int]
-
-
-def _keeping(kept: dict[int, T], fetch: Fetch[T], org: OrgScope, kind_of: Callable[[T], str]) -> Lookup:
-    """A `kit.references.Lookup` that fetches the summaries of the objects it finds and keeps them in `kept`."""
-
-    async def lookup(conn: AsyncConnection, dev_org_id: int, numbers: Iterable[int]) -> dict[int, str]:
-        found = await fetch(conn, org, numbers)
-        kept.update(found)
-        return {number: kind_of(item) for number, item in found.items()}
-
-    return lookup
-
-
-async def _complete(
-    known: dict[int, T], fetch: Fetch[T], conn: AsyncConnection, org: OrgScope, wanted: set[int]
-) -> None:
-    missing = wanted - known.keys()
-    if missing:
-        known.update(await fetch(conn, org, missing))
 
 
 @dataclass(frozen=True)

@@ -42,9 +42,15 @@ async def create(db: Database, principal: Principal, request: schemas.IncidentsC
         values["source"] = SOURCE.parse(request.source, field_name="source")
     stage_value = request.stage.stage if isinstance(request.stage, schemas.StageInput) else request.stage
     async with db.write() as conn:
-        summaries_version = await documents.version(conn, org)  # before any summary is read (incidents.documents)
+        versions = await documents.versions(conn, org)  # before anything else is read (incidents.documents)
         schema = await customization.apply_schema(
-            conn, org, LEAF_TYPE, spec=request.custom_schema_spec, given=request.custom_fields, creating=True
+            conn,
+            org,
+            LEAF_TYPE,
+            spec=request.custom_schema_spec,
+            given=request.custom_fields,
+            creating=True,
+            fragments_version=versions.fragments,
         )
         diagram = await customization.load_diagram(
             conn, org, LEAF_TYPE, schema.subtype, number=schema.stage_diagram_number
@@ -53,7 +59,7 @@ async def create(db: Database, principal: Principal, request: schemas.IncidentsC
         stage = stages.initial(
             diagram, requested, allow_non_start="allow_non_start" in (request.stage_validation_options or [])
         )
-        known = Summaries()
+        known = Summaries(version=versions.summaries)
         links = await _resolve_links(conn, org, _create_links(request), CREATE_PATHS, known)
         artifact_numbers = await _resolve(
             conn, org, request.artifacts, "artifacts", ("artifact",), known.lookup_artifacts(org)
@@ -94,7 +100,7 @@ async def create(db: Database, principal: Principal, request: schemas.IncidentsC
         # reference checks fetched. Nothing is read back.
         attached = {number: artifact_numbers} if artifact_numbers else {}
         incident = (await render_linked(conn, org, [row], {number: Links(**links)}, attached, known))[0]
-        kept = await documents.keep(conn, org, summaries_version, {number: incident})
+        kept = await documents.keep(conn, org, versions.summaries, {number: incident})
         await history.record_created(conn, org, principal, incident)
         if "incident_created" in await outbox.wanted(db, conn, org):
             # The stored document is the incident's JSON already: the event carries its bytes as they are.
@@ -145,13 +151,13 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
         row = await repository.lock(conn, org.dev_org_id, number)
         if row is None:
             raise NotFound(f"incident '{request.id}' does not exist")
-        summaries_version = await documents.version(conn, org)  # before any summary is read (incidents.documents)
+        versions = await documents.versions(conn, org)  # before anything else is read (incidents.documents)
         # The links and attachments as stored before this update: the event's old incident, the history's old
         # values and the answer's unchanged collections, read once. The summaries the old incident needs stay in
         # `known`, so the answer's rendering fetches only what the update added.
         stored = (await repository.links(conn, org.dev_org_id, [number])).get(number) or Links()
         stored_attached, stored_artifacts = await artifacts.attached_with_summaries(conn, org, PARENT_KIND, [number])
-        known = Summaries(artifacts=dict(stored_artifacts))
+        known = Summaries(artifacts=dict(stored_artifacts), version=versions.summaries)
         # The event carries the incident before and after; rendered only when the event is recorded.
         old = None
         if "incident_updated" in await outbox.wanted(db, conn, org):
@@ -167,6 +173,7 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
             stored_fields=row.custom_fields,
             stored_fragments=row.custom_schema_fragments,
             creating=False,
+            fragments_version=versions.fragments,
         )
         schema_changes = request.custom_schema_spec is not None or request.custom_fields is not UNSET
         if schema_changes:
@@ -200,7 +207,7 @@ async def update(db: Database, principal: Principal, request: schemas.IncidentsU
         if attached is None:  # the request left the attachments as they were
             attached = stored_attached
         incident = (await render_linked(conn, org, [updated], {number: Links(**links)}, attached, known))[0]
-        kept = await documents.keep(conn, org, summaries_version, {number: incident})
+        kept = await documents.keep(conn, org, versions.summaries, {number: incident})
         if old is not None:
             payload = {"incident": documents.wire(kept[number]), "old_incident": old}
             await outbox.record(db, conn, org, "incident_updated", number, payload)

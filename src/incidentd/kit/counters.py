@@ -23,6 +23,9 @@ from incidentd.plain_statements import CompiledText, PlainStatement
 # what an incident's answer summarises (a part, tag, account, article or artifact), so that a stored incident
 # document rendered under an older version is known to be stale (`incidents.documents`).
 SUMMARIES = "summaries"
+# The counter every schema fragment's number comes from, whatever its kind: it moves in the same transaction as every
+# fragment set, so its value tells which fragments are current (`customization.service._current_fragments`).
+FRAGMENTS = KINDS["tenant_fragment"].counter
 
 id_counters = sa.Table(
     "id_counters",
