@@ -53,7 +53,7 @@ class Summaries:
     """The objects incidents point at, by number, each kind fetched at most once per request. A write fills them
     while it checks its request's references (`lookup_*`: a check that fetches the summary, in the one query the
     check costs anyway); rendering its answer then fetches only what is still missing. `version`: the org's
-    summaries version, read by the write before any summary (`incidents.documents.version`); with it, summaries
+    summaries version, read by the write before any summary (`incidents.documents.versions`); with it, summaries
     the process read under the same version are not fetched again (`_REMEMBERED`)."""
 
     users: dict[int, Row[Any]] = field(default_factory=dict)
