@@ -78,11 +78,14 @@ async def test_a_deep_page_reads_as_few_rows_as_the_first(app, client, admin: Ac
     async with app.state.db.read() as conn:
         compiled = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
         if ON_POSTGRES:
+            # Statistics of the table as it now is (a fresh Citus shard may have none yet): the plan its size
+            # calls for. Whichever index the planner walks, no scan of the plan reads more than the page.
+            await conn.execute(sa.text("ANALYZE timeline_entries"))
             plan = [line for (line,) in (await conn.execute(sa.text(f"EXPLAIN ANALYZE {compiled}"))).all()]
-            scans = [line for line in plan if "ix_timeline_entries_by_object" in line and "actual" in line]
-            assert scans, plan
+            scans = [line for line in plan if "Scan" in line and "actual" in line and "Custom Scan" not in line]
+            assert any("Index" in line for line in scans), "\n".join(plan)
             read = [int(found.group(1)) for line in scans if (found := re.search(r"actual[^)]* rows=(\d+)", line))]
-            assert read and max(read) <= 51, plan
+            assert read and max(read) <= 51, "\n".join(plan)
             return
         plan = (await conn.execute(sa.text(f"EXPLAIN QUERY PLAN {compiled}"))).all()
         assert any("ix_timeline_entries_by_object" in str(row) for row in plan), plan
