@@ -27,6 +27,19 @@ K = TypeVar("K", bound=Hashable)
 MAX_ENTRIES = 100_000
 
 
+def _remembered_and_missing(keys: Iterable[K], remembered: Callable[[K], T | None]) -> tuple[dict[K, T], list[K]]:
+    """The keys' remembered rows, and the keys without one (each key once)."""
+    found: dict[K, T] = {}
+    missing: list[K] = []
+    for key in set(keys):
+        row = remembered(key)
+        if row is None:
+            missing.append(key)
+        else:
+            found[key] = row
+    return found, missing
+
+
 class ImmutableRows(Generic[K, T]):
     """Rows of one table by (dev_org_id, key), the key usually a number, remembered per database (its reading and
     writing engines share one memory); misses are fetched in one query."""
@@ -46,14 +59,7 @@ class ImmutableRows(Generic[K, T]):
         memory = self._by_engine.get(database)
         if memory is None:
             memory = self._by_engine[database] = {}
-        found: dict[K, T] = {}
-        missing: list[K] = []
-        for key in set(keys):
-            remembered = memory.get((dev_org_id, key))
-            if remembered is None:
-                missing.append(key)
-            else:
-                found[key] = remembered
+        found, missing = _remembered_and_missing(keys, lambda key: memory.get((dev_org_id, key)))
         if missing:
             fetched = await fetch(conn, dev_org_id, missing)
             found.update(fetched)
@@ -73,8 +79,8 @@ class VersionedRows(Generic[K, T]):
     `kit.counters.FRAGMENTS`). What was read under version V is what any reader that read V may use. A caller
     passes the version it read in its unit of work before it read any of these rows (incidents.documents): a
     rename that commits between the two reads leaves the newer name under V, never an older name under a newer
-    version. A newer version forgets the org's rows; rows read under an older
-    one are neither served nor remembered. Remembered once the unit of work commits, as `ImmutableRows`."""
+    version. A newer version forgets the org's rows; rows read under an older one are neither served nor
+    remembered. Remembered once the unit of work commits, as `ImmutableRows`."""
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self.max_entries = max_entries
@@ -92,15 +98,7 @@ class VersionedRows(Generic[K, T]):
         memory = self._by_engine.get(database)
         if memory is None:
             memory = self._by_engine[database] = _Versioned(self.max_entries)
-        rows = memory.rows(dev_org_id, version)
-        found: dict[K, T] = {}
-        missing: list[K] = []
-        for key in set(keys):
-            row = rows.get(key)
-            if row is None:
-                missing.append(key)
-            else:
-                found[key] = row
+        found, missing = _remembered_and_missing(keys, memory.rows(dev_org_id, version).get)
         if missing:
             fetched = await fetch(missing)
             found.update(fetched)

@@ -95,9 +95,7 @@ async def version(conn: AsyncConnection, org: OrgScope) -> int | None:
     """The org's summaries version, read by a writer before it reads any summary it will render (see above). None
     on SQLite: its writer holds the only write lock from its first statement, so `keep` reads the version as it
     writes the documents, one statement fewer."""
-    if conn.dialect.name == "sqlite":
-        return None
-    return await repository.summaries_version(conn, org.dev_org_id)
+    return (await versions(conn, org)).summaries
 
 
 async def keep(
