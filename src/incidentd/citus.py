@@ -30,6 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 ORG_COLUMN = "dev_org_id"
 # Tables Citus leaves alone: Alembic's bookkeeping stays a plain table on the coordinator, which runs migrations.
 LOCAL_TABLES = frozenset({"alembic_version"})
+# Plain PostgreSQL numbers events at commit with this trigger on webhook_events (migration
+# 0016_events_numbered_at_commit); a table with triggers is not distributed, and on Citus events are numbered when
+# inserted, so `distribute` drops it from a database that was plain PostgreSQL before.
+EVENTS_NUMBERED_AT_COMMIT = "webhook_events_numbered_at_commit"
 
 
 def is_citus(connection: Connection) -> bool:
@@ -111,6 +115,9 @@ def distribute(connection: Connection) -> list[str]:
     for key in foreign_keys:
         connection.execute(sa.text(f'ALTER TABLE "{key.table}" DROP CONSTRAINT "{key.name}"'))
     _undo_citus_local(connection, pending)
+    if "webhook_events" in pending and _has_trigger(connection, "webhook_events", EVENTS_NUMBERED_AT_COMMIT):
+        # Only when it is there: Citus refuses DROP TRIGGER, IF EXISTS or not, on a table it manages.
+        connection.execute(sa.text(f"DROP TRIGGER {EVENTS_NUMBERED_AT_COMMIT} ON webhook_events"))
     reference = [table for table in pending if not _has_org_column(connection, table)]
     distributed = [table for table in pending if table not in reference]
     for table in reference:
@@ -132,6 +139,18 @@ def distribute(connection: Connection) -> list[str]:
     for key in foreign_keys:
         connection.execute(sa.text(f'ALTER TABLE "{key.table}" ADD CONSTRAINT "{key.name}" {key.definition}'))
     return reference + distributed
+
+
+def _has_trigger(connection: Connection, table: str, trigger: str) -> bool:
+    found = connection.execute(
+        sa.text(
+            "SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relname = :table AND t.tgname = :trigger"
+        ),
+        {"table": table, "trigger": trigger},
+    ).first()
+    return found is not None
 
 
 def _pending_tables(connection: Connection) -> list[str]:

@@ -340,8 +340,8 @@ async def test_responses_are_assembled_without_a_query_per_reference(app, client
 async def test_a_create_does_not_hold_its_incident_number_while_it_writes(app, client, admin: Actor, monkeypatch):
     """On PostgreSQL a create's incident number is committed in a transaction of its own (`counters.allocate_apart`),
     so a create of the org does not wait for another one that is still writing (it did: the counter row stayed
-    locked to the commit). The event is still numbered in the statement that writes it, its counter held to the
-    commit, so that events commit in sequence order; a rejected create uses no number."""
+    locked to the commit). The event is numbered inside COMMIT, its counter held to the end of the commit, so that
+    events commit in sequence order; a rejected create uses no number."""
     world = await build_world(client, admin, size=2)
     links = {"owned_by": [world.users[0]["id"]], "tags": [{"tag_id": world.tags[0]["id"]}]}
     before = await create_incident(client, admin, **links)
@@ -367,7 +367,8 @@ async def test_a_create_does_not_hold_its_incident_number_while_it_writes(app, c
         go_on.set()
         held = await asyncio.wait_for(first, 10)
         third = await create_incident(client, admin, **links)
-    assert sum("INSERT INTO webhook_events" in s and "INSERT INTO id_counters" in s for s in statements) == 3
+    # Each event inserted under a provisional number, numbered inside COMMIT (migration 0016).
+    assert sum("INSERT INTO webhook_events" in s and "webhook_events_provisional_seq" in s for s in statements) == 3
     assert not [s for s in statements if s.lstrip().startswith("INSERT INTO id_counters")]  # none in a unit of work
     numbers = [int(incident["display_id"].removeprefix("INC-")) for incident in (before, held, second, third)]
     assert numbers == list(range(numbers[0], numbers[0] + 4))  # dense: the rejected create took none

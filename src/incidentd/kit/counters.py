@@ -59,15 +59,8 @@ async def allocate_apart(db: Database, conn: AsyncConnection, dev_org_id: int, k
 
 
 def allocation_values(dev_org_id: int, kind: str, count: int = 1) -> dict[str, Any]:
-    """The values `allocate`'s statement, and `allocation_cte`, bind."""
+    """The values `allocate`'s statement binds."""
     return {"org": dev_org_id, "counter": KINDS[kind].counter if kind in KINDS else kind, "count": count}
-
-
-def allocation_cte(name: str) -> sa.CTE:
-    """PostgreSQL: `allocate`'s statement as a data-modifying CTE (its column `last_value`, bound by
-    `allocation_values`), for a statement that numbers the row it writes in the same round trip. The counter row
-    stays locked until the transaction ends, as after `allocate`: a round trip fewer inside that lock."""
-    return _ALLOCATE["postgresql"].cte(name)
 
 
 # The values every allocation binds at execution (`allocation_values`).

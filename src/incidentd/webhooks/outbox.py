@@ -21,7 +21,7 @@ from incidentd.kit.time import now_ms
 from incidentd.principal import OrgScope
 from incidentd.webhooks import repository
 
-SEQUENCE = "webhook_event"  # the per-org counter of event sequence numbers
+SEQUENCE = "webhook_event"  # the per-org counter of event sequence numbers (migration 0016's trigger names it too)
 
 # Per database: set when this process committed an event, so its delivery loop starts at once.
 _committed: weakref.WeakKeyDictionary[Database, asyncio.Event] = weakref.WeakKeyDictionary()
@@ -80,16 +80,16 @@ async def wanted(db: Database, conn: AsyncConnection, org: OrgScope) -> frozense
 
 async def record(
     db: Database, conn: AsyncConnection, org: OrgScope, type_: str, object_number: int, payload: dict[str, Any]
-) -> int:
-    """Write the event in the running transaction; returns its sequence number.
+) -> None:
+    """Write the event in the running transaction.
 
-    The sequence comes from the org's counter row, which the allocation keeps locked until commit: events of one
-    org commit in sequence order, so a reader that has seen event n has seen every event before it.
+    Its sequence number comes from the org's counter row, which stays locked from the allocation until the
+    transaction ends (on plain PostgreSQL the allocation runs inside COMMIT): events of one org commit in sequence
+    order, so a reader that has seen event n has seen every event before it.
     """
     body = msgspec.json.encode(payload).decode()
-    seq = await repository.insert_event(conn, org.dev_org_id, SEQUENCE, type_, object_number, body, now_ms())
+    await repository.insert_event(conn, org.dev_org_id, SEQUENCE, type_, object_number, body, now_ms())
     when_committed(lambda: _committed_now(db, org.dev_org_id))
-    return seq
 
 
 def _committed_now(db: Database, dev_org_id: int) -> None:

@@ -72,20 +72,21 @@ async def subscribed_types(conn: AsyncConnection, dev_org_id: int) -> set[str]:
 
 # Every change's event: below SQLAlchemy's async layer (`plain_statements.PlainStatement`).
 _INSERT_EVENT_NOW = PlainStatement(sa.insert(webhook_events))
-# PostgreSQL: the event numbered by its org's counter in the same statement (`counters.allocation_cte`).
-_SEQ = counters.allocation_cte("event_seq")
-_INSERT_NUMBERED_EVENT_NOW = PlainStatement(
-    sa.insert(webhook_events)
-    .values(seq=sa.select(_SEQ.c.last_value).scalar_subquery())
-    .returning(webhook_events.c.seq)
-    .add_cte(_SEQ)
+# Plain PostgreSQL: the event inserted under a provisional, negative number; the trigger of migration
+# 0016_events_numbered_at_commit gives it the org's next number inside COMMIT, so the org's counter row is locked
+# only while the commit runs, not across the round trips until it.
+_PROVISIONAL = sa.Sequence("webhook_events_provisional_seq")
+_INSERT_EVENT_NUMBERED_AT_COMMIT = PlainStatement(
+    sa.insert(webhook_events).values(seq=-_PROVISIONAL.next_value()).inline()  # inline: no RETURNING of the key
 )
 
 
 async def insert_event(
     conn: AsyncConnection, dev_org_id: int, counter: str, type_: str, object_number: int, payload: str, now: int
-) -> int:
-    """Insert an event under the next number of the org's `counter`; that number (its `seq`)."""
+) -> None:
+    """Insert an event under the next number of the org's `counter` (its `seq`), taken at commit on plain
+    PostgreSQL and now elsewhere; either way the counter row stays locked until the transaction ends, so the org's
+    events commit in sequence order."""
     values = {
         "dev_org_id": dev_org_id,
         "type": type_,
@@ -93,12 +94,11 @@ async def insert_event(
         "payload": payload,
         "created_date": now,
     }
-    if conn.dialect.name == "postgresql" and not await citus.in_use(conn):  # Citus runs the CTE on its own first
-        rows = await _INSERT_NUMBERED_EVENT_NOW.fetch(conn, values | counters.allocation_values(dev_org_id, counter))
-        return int(rows[0][0])
+    if conn.dialect.name == "postgresql" and not await citus.in_use(conn):
+        await _INSERT_EVENT_NUMBERED_AT_COMMIT.fetch(conn, values)
+        return
     seq = await counters.allocate(conn, dev_org_id, counter)
     await _INSERT_EVENT_NOW.fetch(conn, values | {"seq": seq})
-    return seq
 
 
 async def last_seq(conn: AsyncConnection, dev_org_id: int) -> int:
