@@ -203,6 +203,21 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def database_cpu_seconds() -> float:
+    """CPU time (user + system) so far of every PostgreSQL process on this machine (backends, WAL writer,
+    checkpointer): on a machine where the database shares the cores, what a request costs it. 0 without any."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            name, fields = (entry / "stat").read_text().rsplit(")", 1)
+            if name.split("(", 1)[1] == "postgres":
+                values = fields.split()
+                total += int(values[11]) + int(values[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -272,10 +287,14 @@ def wrk(url: str, script: str, seconds: float, connections: int = CONNECTIONS) -
 
 def timed_wrk(pid: int, url: str, script: str, seconds: float, connections: int = CONNECTIONS) -> dict[str, Any]:
     """`wrk`, and the server's CPU per request (its processes' user + system time over the requests answered):
-    steadier than throughput on a shared machine, and comparable between incidentd and F."""
-    cpu_before = cpu_seconds(pid)
+    steadier than throughput on a shared machine, and comparable between incidentd and F. Beside it PostgreSQL's
+    (every postgres process of the machine, over the same requests; 0 on SQLite, whose work is the server's): on a
+    machine where both share the cores, the two together are what a request costs."""
+    cpu_before, database_before = cpu_seconds(pid), database_cpu_seconds()
     result = wrk(url, script, seconds, connections)
-    result["server_cpu_ms"] = round((cpu_seconds(pid) - cpu_before) * 1000 / max(1, result["requests"]), 3)
+    requests = max(1, result["requests"])
+    result["server_cpu_ms"] = round((cpu_seconds(pid) - cpu_before) * 1000 / requests, 3)
+    result["database_cpu_ms"] = round((database_cpu_seconds() - database_before) * 1000 / requests, 3)
     return result
 
 
@@ -508,8 +527,8 @@ def ceilings(
 def report(run: dict[str, Any]) -> str:
     lines = [
         "| database | workers | scenario | connections | req/s | p50 ms | p99 ms | errors | / F | / bound "
-        "| server CPU ms/request | / bound with D row |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| server CPU ms/request | PostgreSQL CPU ms/request | / bound with D row |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for result in run["results"]:
         ceiling = result["ceilings"]
@@ -527,7 +546,7 @@ def report(run: dict[str, Any]) -> str:
                 f"| {result['database']} | {result['workers']} | {name} | {scenario.get('connections', CONNECTIONS)} | "
                 f"{scenario['rps']:,.0f} | "
                 f"{scenario['p50_ms']:.1f} | {scenario['p99_ms']:.1f} | {scenario['errors']} | {to_f} | {to_bound} | "
-                f"{scenario.get('server_cpu_ms', '')} | {to_row_bound} |"
+                f"{scenario.get('server_cpu_ms', '')} | {scenario.get('database_cpu_ms', '') or ''} | {to_row_bound} |"
             )
         # D get reads what a get that renders reads (a row and its links); a get answered from its stored document
         # reads one row.
@@ -540,7 +559,7 @@ def report(run: dict[str, Any]) -> str:
             f"F get {ceiling['F']['get'].get('server_cpu_ms', '?')}), "
             f"D row {ceiling['D'].get('row_per_s', 0):,.0f}, D create {ceiling['D']['create_per_s']:,.0f}, "
             f"D get {ceiling['D']['get_per_s']:,.0f}; D get / F get = {reachable_get} | "
-            f"| | | | | | peak RSS {result['peak_rss_mb_per_process']} MB |"
+            f"| | | | | | | peak RSS {result['peak_rss_mb_per_process']} MB |"
         )
     return "\n".join(lines)
 

@@ -27,7 +27,7 @@ def test_report_gives_each_ratio_to_f_and_to_the_combined_bound():
                 "database": "sqlite",
                 "workers": 1,
                 "scenarios": {
-                    "get": {**_scenario(1_000), "server_cpu_ms": 0.25},
+                    "get": {**_scenario(1_000), "server_cpu_ms": 0.25, "database_cpu_ms": 0.4},
                     "create": _scenario(300),
                     "list": _scenario(50),
                 },
@@ -47,5 +47,7 @@ def test_report_gives_each_ratio_to_f_and_to_the_combined_bound():
     assert create.split("|")[9:11] == [" 0.03 ", " 0.63 "]
     assert listing.split("|")[9:11] == ["  ", "  "]  # no ceiling measures a list
     assert get.split("|")[11] == " 0.25 "  # the server's CPU per request, when measured
+    assert get.split("|")[12] == " 0.4 "  # and PostgreSQL's, beside it
+    assert create.split("|")[12] == "  "  # not measured (or 0: SQLite's work is the server's)
     assert "D get / F get = 0.20" in ceilings
     assert "peak RSS 100.0 MB" in ceilings
