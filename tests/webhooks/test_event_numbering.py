@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from conftest import ON_CITUS, ON_POSTGRES, Actor, make_org
 from incidentd.db import Database
+from incidentd.kit.counters import id_counters
 from incidentd.webhooks import outbox, repository
 from incidentd.webhooks.tables import webhook_events
 
@@ -32,6 +33,14 @@ async def test_events_of_one_unit_of_work_are_numbered_in_the_order_they_were_wr
         await outbox.record(db, conn, admin.org, "incident_deleted", 8, {"n": 2})
     assert await _events(db, admin.org.dev_org_id) == [(1, "incident_updated", 7), (2, "incident_deleted", 8)]
     assert await _events(db, other.org.dev_org_id) == [(1, "incident_updated", 9)]
+    # Numbered from the counter every path uses (the trigger names it in SQL of its own).
+    async with db.read() as conn:
+        counted = await conn.execute(
+            sa.select(id_counters.c.dev_org_id, id_counters.c.last_value).where(
+                id_counters.c.kind == repository.EVENT_COUNTER
+            )
+        )
+        assert dict(counted.all()) == {admin.org.dev_org_id: 2, other.org.dev_org_id: 1}
 
 
 async def test_a_rolled_back_change_uses_no_number(app, admin: Actor):

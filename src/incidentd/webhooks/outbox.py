@@ -21,8 +21,6 @@ from incidentd.kit.time import now_ms
 from incidentd.principal import OrgScope
 from incidentd.webhooks import repository
 
-SEQUENCE = "webhook_event"  # the per-org counter of event sequence numbers (migration 0016's trigger names it too)
-
 # Per database: set when this process committed an event, so its delivery loop starts at once.
 _committed: weakref.WeakKeyDictionary[Database, asyncio.Event] = weakref.WeakKeyDictionary()
 # Per database and org: the wake-ups of this process's open event streams (each stream clears its own).
@@ -88,7 +86,7 @@ async def record(
     order, so a reader that has seen event n has seen every event before it.
     """
     body = msgspec.json.encode(payload).decode()
-    await repository.insert_event(conn, org.dev_org_id, SEQUENCE, type_, object_number, body, now_ms())
+    await repository.insert_event(conn, org.dev_org_id, type_, object_number, body, now_ms())
     when_committed(lambda: _committed_now(db, org.dev_org_id))
 
 

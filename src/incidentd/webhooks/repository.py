@@ -70,6 +70,8 @@ async def subscribed_types(conn: AsyncConnection, dev_org_id: int) -> set[str]:
     return found
 
 
+# The org's counter of event sequence numbers (migration 0016's trigger names it too).
+EVENT_COUNTER = "webhook_event"
 # Every change's event: below SQLAlchemy's async layer (`plain_statements.PlainStatement`).
 _INSERT_EVENT_NOW = PlainStatement(sa.insert(webhook_events))
 # Plain PostgreSQL: the event inserted under a provisional, negative number; the trigger of migration
@@ -82,9 +84,9 @@ _INSERT_EVENT_NUMBERED_AT_COMMIT = PlainStatement(
 
 
 async def insert_event(
-    conn: AsyncConnection, dev_org_id: int, counter: str, type_: str, object_number: int, payload: str, now: int
+    conn: AsyncConnection, dev_org_id: int, type_: str, object_number: int, payload: str, now: int
 ) -> None:
-    """Insert an event under the next number of the org's `counter` (its `seq`), taken at commit on plain
+    """Insert an event under the next number of the org's `EVENT_COUNTER` (its `seq`), taken at commit on plain
     PostgreSQL and now elsewhere; either way the counter row stays locked until the transaction ends, so the org's
     events commit in sequence order."""
     values = {
@@ -97,7 +99,7 @@ async def insert_event(
     if conn.dialect.name == "postgresql" and not await citus.in_use(conn):
         await _INSERT_EVENT_NUMBERED_AT_COMMIT.fetch(conn, values)
         return
-    seq = await counters.allocate(conn, dev_org_id, counter)
+    seq = await counters.allocate(conn, dev_org_id, EVENT_COUNTER)
     await _INSERT_EVENT_NOW.fetch(conn, values | {"seq": seq})
 
 

@@ -8,8 +8,8 @@ insert until the client's COMMIT arrives, so events still commit in sequence ord
 no longer queue behind each other's round trips (docs/performance.md, "events numbered at commit"). The trigger
 only renumbers negative numbers: rows copied in with their numbers (a move between databases) keep them.
 
-SQLite (one writer at a time) and Citus (a trigger on a distributed table runs on its shard, where the counter's
-table is another shard's name) number the event when it is inserted, as before: nothing is created there.
+SQLite (one writer at a time) and Citus (which refuses triggers on distributed tables) number the event when it is
+inserted, as before: nothing is created there.
 
 Revision ID: 0016_events_numbered_at_commit
 Revises: 0015_documents
