@@ -193,13 +193,19 @@ def settle(timeout: float | None = None) -> None:
             return
 
 
+def _name_and_cpu_ticks(pid: int | str) -> tuple[str, int]:
+    """A process's command name and its CPU time so far (user + system, in clock ticks); OSError once it is gone."""
+    name, fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)
+    values = fields.split()
+    return name.split("(", 1)[1], int(values[11]) + int(values[12])  # utime, stime
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) of a server's processes so far: the master and its workers (not PostgreSQL's)."""
     total = 0
     for member in process_tree(pid):
         with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+            total += _name_and_cpu_ticks(member)[1]
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -208,13 +214,10 @@ def database_cpu_seconds() -> float:
     checkpointer): on a machine where the database shares the cores, what a request costs it. 0 without any."""
     total = 0
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            name, fields = (entry / "stat").read_text().rsplit(")", 1)
-            if name.split("(", 1)[1] == "postgres":
-                values = fields.split()
-                total += int(values[11]) + int(values[12])  # utime, stime
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                name, ticks = _name_and_cpu_ticks(entry.name)
+                total += ticks if name == "postgres" else 0
     return total / os.sysconf("SC_CLK_TCK")
 
 
